@@ -1,0 +1,389 @@
+"""`Interceptor`: the handler registry and the one resolution algorithm.
+
+Adapters ask `Interceptor.candidates` which handler values apply to an
+exception, call the callables the way their framework calls things, and hand
+each result back to `Interceptor.outcome`. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from interceptor._errors import ApiError
+from interceptor._http import HttpKind, http_kind, http_status
+from interceptor._problem import Problem, check_error_status
+from interceptor._render import (
+    BODY_SHAPES,
+    JSON,
+    BodyShape,
+    ErrorInfo,
+    Outcome,
+    Renderer,
+    RequestInfo,
+    encode_json,
+    header_items,
+    safe_headers,
+)
+
+__all__ = ["Handler", "HandlerValue", "InlineHandler", "Interceptor", "Key", "single_leaf"]
+
+logger = logging.getLogger("interceptor")
+
+Handler = Callable[[Any, Any], Any]
+"""``handler(request, exc)``, sync or async, returning what section 3 of the spec lists."""
+
+HandlerValue = int | Problem | Handler
+Key = type[Exception] | tuple[type[Exception], ...] | int
+
+F = TypeVar("F", bound=Handler)
+
+# Set on an exception a handler raised, naming the interceptors it came out of,
+# so the same interceptor never handles it again at another scope.
+_RAISED_BY = "__interceptor_raised_by__"
+
+
+class InlineHandler:
+    """A handler value the core renders itself, with no call into the framework.
+
+    Under ASGI it runs on the event loop, with no thread hop, like an ``int``
+    or a `Problem`. Subclasses implement `problem`; calling the object as a
+    plain ``handler(request, exc)`` gives the same `Problem`.
+    """
+
+    __slots__ = ()
+
+    def problem(self, exc: BaseException) -> Problem:
+        raise NotImplementedError
+
+    def __call__(self, request: object, exc: BaseException) -> Problem:
+        return self.problem(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """One consistent snapshot of the registry, swapped whole on every change."""
+
+    by_class: Mapping[type[BaseException], HandlerValue]
+    by_status: Mapping[int, HandlerValue]
+    cache: dict[type[BaseException], tuple[HandlerValue, ...]] = field(default_factory=dict)
+
+
+# Every interceptor renders `ApiError`s by their declared status and code, as if
+# this empty template were registered for `ApiError`.
+_API_ERROR_DEFAULT = Problem()
+
+
+class Interceptor:
+    """Exception handlers for one scope, picked by the exception's MRO.
+
+    ``handlers`` maps keys to values. A key is an `Exception` subclass, a
+    tuple of them, or an ``int`` HTTP status (matching framework HTTP
+    exceptions and `ApiError` by status). A value is an ``int`` status (400
+    to 599), a `Problem` template, or a callable ``handler(request, exc)``,
+    sync or async.
+
+    ``debug`` shows 5xx details and tracebacks in bodies. ``body`` picks the
+    body shape: ``"problem"`` (RFC 9457, the default), ``"flat"``, or a
+    callable taking an `ErrorInfo` and returning the JSON object.
+    ``rewrite_body(body, info)`` may rewrite every body before it is sent.
+    ``detail_limit`` truncates longer details (and says so in the body).
+    ``reporter`` receives a report for every intercepted 5xx.
+
+    Raises ``TypeError`` or ``ValueError`` naming any bad key or value.
+
+    Example::
+
+        errors = Interceptor({LookupError: 404, PermissionError: on_forbidden})
+
+        @errors.handler(TimeoutError)
+        async def on_timeout(request, exc):
+            return Problem(status=504, code="UPSTREAM_TIMEOUT")
+    """
+
+    def __init__(
+        self,
+        handlers: Mapping[Key, HandlerValue] | None = None,
+        *,
+        debug: bool = False,
+        body: BodyShape = "problem",
+        rewrite_body: Callable[[dict[str, Any], ErrorInfo], Mapping[str, Any]] | None = None,
+        detail_limit: int = 4096,
+        reporter: Callable[[Any], Any] | None = None,
+    ) -> None:
+        if callable(body):
+            builder, content_type = body, JSON
+        elif body in BODY_SHAPES:
+            builder, content_type = BODY_SHAPES[body]
+        else:
+            raise ValueError(
+                f"body must be 'problem', 'flat' or a callable taking ErrorInfo, got {body!r}"
+            )
+        if rewrite_body is not None and not callable(rewrite_body):
+            raise TypeError(f"rewrite_body must be callable, got {rewrite_body!r}")
+        if reporter is not None and not callable(reporter):
+            raise TypeError(f"reporter must be callable, got {reporter!r}")
+        if isinstance(detail_limit, bool) or not isinstance(detail_limit, int) or detail_limit < 1:
+            raise ValueError(f"detail_limit must be a positive int, got {detail_limit!r}")
+        self.debug = bool(debug)
+        self.reporter = reporter
+        self._renderer = Renderer(
+            debug=self.debug,
+            body=builder,
+            content_type=content_type,
+            rewrite=rewrite_body,
+            detail_limit=detail_limit,
+        )
+        self._lock = threading.Lock()
+        self._tables = _Tables(by_class={ApiError: _API_ERROR_DEFAULT}, by_status={})
+        if handlers is not None:
+            if not isinstance(handlers, Mapping):
+                raise TypeError(f"handlers must be a mapping of key to value, got {handlers!r}")
+            self._register(handlers.items())
+
+    def __repr__(self) -> str:
+        tables = self._tables
+        keys = [*tables.by_status, *(cls.__qualname__ for cls in tables.by_class)]
+        return f"<Interceptor handlers={keys!r}>"
+
+    # -- registration -----------------------------------------------------
+
+    def add_handler(self, key: Key, value: HandlerValue) -> None:
+        """Register ``value`` for ``key``, replacing what the key had.
+
+        Safe while requests are being served: resolutions in flight finish with
+        the handlers they started with, later ones see the new handler.
+        Raises ``TypeError``/``ValueError`` naming a bad key or value.
+
+        Example::
+
+            errors.add_handler(ValueError, 400)
+        """
+        self._register([(key, value)])
+
+    def handler(self, key: Key) -> Callable[[F], F]:
+        """Decorator form of `add_handler`; returns the function unchanged.
+
+        Example::
+
+            @errors.handler(TimeoutError)
+            async def on_timeout(request, exc):
+                return 504
+        """
+
+        def register(func: F) -> F:
+            self.add_handler(key, func)
+            return func
+
+        return register
+
+    def _register(self, items: Iterable[tuple[object, object]]) -> None:
+        entries = [(k, _check_value(v)) for key, v in items for k in _expand_key(key)]
+        with self._lock:
+            by_class = dict(self._tables.by_class)
+            by_status = dict(self._tables.by_status)
+            for key, value in entries:
+                if isinstance(key, int):
+                    by_status[key] = value
+                else:
+                    by_class[key] = value
+            # A new snapshot with an empty cache: a resolver holding the old
+            # one finishes consistently with it, and nothing is half-updated.
+            self._tables = _Tables(by_class=by_class, by_status=by_status)
+
+    # -- resolution ----------------------------------------------------------
+
+    def resolve(self, exc: BaseException | type[BaseException]) -> HandlerValue | None:
+        """The value the interceptor would try first for ``exc``, or ``None``.
+
+        Takes an exception instance or class. A status key is only consulted
+        for an instance, since the status lives on the instance.
+
+        Example::
+
+            errors.resolve(KeyError)  # -> 404 when LookupError is mapped to 404
+        """
+        if isinstance(exc, type):
+            if not issubclass(exc, Exception):
+                return None
+            values = self._class_candidates(exc)
+        else:
+            values = self.candidates(exc)[1]
+        return values[0] if values else None
+
+    def candidates(self, exc: BaseException) -> tuple[BaseException, tuple[HandlerValue, ...]]:
+        """The exception handlers receive, and the values to try, most specific first.
+
+        A single-leaf exception group resolves by (and hands over) its leaf.
+        Only `Exception` subclasses match; anything else gets no values.
+        """
+        leaf = single_leaf(exc)
+        if not isinstance(leaf, Exception) or self in getattr(leaf, _RAISED_BY, ()):
+            return leaf, ()
+        kind = http_kind(leaf)
+        if kind is HttpKind.PASSTHROUGH:
+            return leaf, ()
+        tables = self._tables
+        values = tables.cache.get(type(leaf))
+        if values is None:
+            values = self._class_candidates(type(leaf), tables)
+        if tables.by_status and kind is not HttpKind.PLAIN:
+            by_status = tables.by_status.get(http_status(leaf, kind))  # type: ignore[arg-type]
+            if by_status is not None:
+                values = (by_status, *(v for v in values if v is not by_status))
+        return leaf, values
+
+    def _class_candidates(
+        self, tp: type[BaseException], tables: _Tables | None = None
+    ) -> tuple[HandlerValue, ...]:
+        tables = tables or self._tables
+        values = tables.cache.get(tp)
+        if values is None:
+            seen: list[HandlerValue] = []
+            for cls in tp.__mro__:
+                value = tables.by_class.get(cls)
+                if value is not None and not any(value is s for s in seen):
+                    seen.append(value)
+            values = tables.cache[tp] = tuple(seen)
+        return values
+
+    # -- turning values and results into responses -----------------------------
+
+    def outcome(
+        self,
+        value: object,
+        exc: BaseException,
+        request: RequestInfo,
+        *,
+        handler: object = None,
+    ) -> Outcome | None:
+        """The response for a registered value or a handler's result; ``None`` declines.
+
+        ``handler`` names who returned ``value``; a result that is none of the
+        accepted forms is logged against it and answered with a plain 500.
+        """
+        if value is None:
+            return None
+        if isinstance(value, InlineHandler):
+            value = value.problem(exc)
+        if isinstance(value, Problem):
+            return self._renderer.render(value, exc, request)
+        if isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599:
+            return self._renderer.render(_API_ERROR_DEFAULT, exc, request, status=value)
+        if isinstance(value, tuple) and 2 <= len(value) <= 3:
+            status = value[1]
+            if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+                headers = safe_headers(header_items(value[2])) if len(value) == 3 else []
+                return self._renderer.outcome(
+                    status, headers, encode_json(value[0]), request, content_type=JSON
+                )
+        logger.error(
+            "interceptor handler %s returned %s, which is not a response, Problem, int "
+            "status, (body, status[, headers]) tuple or None; answering 500",
+            _name(handler),
+            _short_repr(value),
+            extra={"handler": _name(handler)},
+        )
+        return self._renderer.render(_API_ERROR_DEFAULT, exc, request, status=500)
+
+    def mark_raised(self, exc: BaseException) -> None:
+        """Record that one of this interceptor's handlers raised ``exc``."""
+        try:
+            setattr(exc, _RAISED_BY, (*getattr(exc, _RAISED_BY, ()), self))
+        except (AttributeError, TypeError):  # an exception type with __slots__
+            pass
+
+
+def is_inline(value: HandlerValue) -> bool:
+    """Whether the core renders ``value`` itself (no call into a handler)."""
+    return isinstance(value, int | Problem | InlineHandler)
+
+
+def single_leaf(exc: BaseException) -> BaseException:
+    """The one leaf of a (nested) exception group holding exactly one; else ``exc``."""
+    leaf = exc
+    while isinstance(leaf, BaseExceptionGroup):
+        if len(leaf.exceptions) != 1:
+            return exc
+        leaf = leaf.exceptions[0]
+    return leaf
+
+
+# -- validation ------------------------------------------------------------------
+
+_ACCEPTED_KEYS = "an Exception subclass, a tuple of them, or an int status from 400 to 599"
+_ACCEPTED_VALUES = (
+    "an int status from 400 to 599, a Problem, or a callable handler(request, exc)"
+)
+
+
+def _expand_key(key: object) -> list[type[Exception] | int]:
+    if isinstance(key, tuple):
+        if not key:
+            raise ValueError(f"handler key must not be an empty tuple; use {_ACCEPTED_KEYS}")
+        return [_check_class(k) for k in key]
+    if isinstance(key, int) and not isinstance(key, bool):
+        return [check_error_status(key, what="handler status key")]
+    return [_check_class(key)]
+
+
+def _check_class(key: object) -> type[Exception]:
+    if isinstance(key, type):
+        if issubclass(key, Exception):
+            return key
+        if issubclass(key, BaseException):
+            raise TypeError(
+                f"cannot register {key.__module__}.{key.__qualname__}: it is a BaseException "
+                "but not an Exception, and only Exception subclasses are intercepted"
+            )
+        raise TypeError(f"handler key {key.__qualname__} is not an exception class; use {_ACCEPTED_KEYS}")
+    if isinstance(key, BaseException):
+        raise TypeError(
+            f"handler key {key!r} is an exception instance; register its class "
+            f"{type(key).__qualname__} instead"
+        )
+    raise TypeError(f"handler key {key!r} is not valid; use {_ACCEPTED_KEYS}")
+
+
+def _check_value(value: object) -> HandlerValue:
+    if isinstance(value, Problem | InlineHandler):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return check_error_status(value, what="handler status value")
+    if isinstance(value, type):
+        raise TypeError(
+            f"handler value {value.__qualname__} is a class; use {_ACCEPTED_VALUES}"
+        )
+    if not callable(value):
+        raise TypeError(f"handler value {value!r} is not valid; use {_ACCEPTED_VALUES}")
+    try:
+        signature = inspect.signature(value)
+    except (TypeError, ValueError):  # some builtins have no signature; trust them
+        return value
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        raise TypeError(
+            f"handler {_name(value)} must accept two positional arguments (request, exc); "
+            f"its signature is {signature}"
+        ) from None
+    return value
+
+
+def _name(handler: object) -> str:
+    func = getattr(handler, "func", handler)  # functools.partial
+    name = getattr(func, "__qualname__", None) or type(func).__qualname__
+    module = getattr(func, "__module__", None)
+    return f"{module}.{name}" if module else name
+
+
+def _short_repr(value: object, limit: int = 200) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<unprintable {type(value).__qualname__}>"
+    return text if len(text) <= limit else text[:limit] + "..."

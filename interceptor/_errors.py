@@ -1,0 +1,121 @@
+"""`ApiError`, the base for errors an application raises on purpose.
+
+Hierarchy::
+
+    Exception
+     └── ApiError                 status 500 unless a subclass says otherwise
+          └── your classes        e.g. UserNotFound(status=404, code="USER_NOT_FOUND")
+
+Every `Interceptor` renders `ApiError` subclasses by their declared `status`
+and `code`, as if `ApiError` itself were registered with an empty `Problem`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from interceptor._problem import RESERVED_MEMBERS, check_error_status, seconds
+
+__all__ = ["ApiError", "define_errors"]
+
+
+class ApiError(Exception):
+    """Base class for errors raised on purpose, each with its HTTP status and code.
+
+    Subclasses declare ``status`` (400 to 599) and a stable ``code``; instances
+    carry the ``detail`` (the message), an optional ``user_message``, response
+    ``headers``, ``retry_after`` seconds and extension members for the body.
+    A bad ``status`` fails when the class is defined (``ValueError``).
+
+    Example::
+
+        class UserNotFound(ApiError):
+            status = 404
+            code = "USER_NOT_FOUND"
+
+        raise UserNotFound("user 42 not found", user_message="We don't know you")
+    """
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str | None] = None
+    title: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_error_status(cls.status, what=f"{cls.__qualname__}.status")
+        if cls.code is not None and not isinstance(cls.code, str):
+            raise TypeError(f"{cls.__qualname__}.code must be a str, got {cls.code!r}")
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        user_message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry_after: float | timedelta | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(*(() if detail is None else (detail,)))
+        shadowed = RESERVED_MEMBERS.intersection(extensions)
+        if shadowed:
+            raise ValueError(
+                f"{type(self).__qualname__} extension members {sorted(shadowed)} "
+                "shadow standard members"
+            )
+        self.detail = detail
+        self.user_message = user_message
+        self.headers: Mapping[str, str] = MappingProxyType(dict(headers or {}))
+        self.retry_after = seconds(retry_after, what="retry_after")
+        self.extensions: Mapping[str, Any] = MappingProxyType(extensions)
+
+    def __str__(self) -> str:
+        return self.detail or ""
+
+
+def define_errors(
+    specs: Iterable[tuple[str, str, int]],
+    *,
+    base: type[ApiError] = ApiError,
+    module: str | None = None,
+) -> dict[str, type[ApiError]]:
+    """Make `ApiError` subclasses in bulk from ``(name, code, status)`` triples.
+
+    Returns the classes by name. Raises ``ValueError`` when a code appears
+    twice, in ``specs`` or among the existing subclasses of ``base``, or when a
+    name is not an identifier; raises like a class definition for a bad status.
+
+    Example::
+
+        errors = define_errors([
+            ("UserNotFound", "USER_NOT_FOUND", 404),
+            ("QuotaExceeded", "QUOTA_EXCEEDED", 429),
+        ], module=__name__)
+        raise errors["UserNotFound"]("user 42 not found")
+    """
+    taken = {cls.code: cls for cls in _subclasses(base) if cls.code is not None}
+    made: dict[str, type[ApiError]] = {}
+    for name, code, status in specs:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"error class name must be an identifier, got {name!r}")
+        if name in made:
+            raise ValueError(f"error class {name!r} is defined twice")
+        if not isinstance(code, str) or not code:
+            raise ValueError(f"error code must be a non-empty str, got {code!r} for {name}")
+        if code in taken:
+            raise ValueError(
+                f"error code {code!r} for {name} is already used by {taken[code].__qualname__}"
+            )
+        namespace: dict[str, Any] = {"status": status, "code": code}
+        if module is not None:
+            namespace["__module__"] = module
+        made[name] = taken[code] = type(name, (base,), namespace)
+    return made
+
+
+def _subclasses(cls: type[ApiError]) -> Iterable[type[ApiError]]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)

@@ -1,0 +1,105 @@
+"""What the core knows of framework HTTP exceptions, without importing a framework.
+
+Starlette's and Werkzeug's ``HTTPException`` are recognised by the module and
+name of a class in the exception's MRO, once per type. An exception of theirs
+exists only if the framework is imported already, so nothing is imported here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from interceptor._errors import ApiError
+
+__all__ = ["HttpKind", "http_detail", "http_headers", "http_kind", "http_status"]
+
+
+class HttpKind(enum.Enum):
+    PLAIN = enum.auto()
+    API_ERROR = enum.auto()
+    STARLETTE = enum.auto()
+    WERKZEUG = enum.auto()
+    # Werkzeug redirects and exceptions carrying a ready `.response`: never
+    # turned into error bodies, whatever is registered.
+    PASSTHROUGH = enum.auto()
+
+
+_STARLETTE_HTTP = ("starlette.exceptions", "HTTPException")
+_WERKZEUG_HTTP = ("werkzeug.exceptions", "HTTPException")
+_WERKZEUG_ROUTING = ("werkzeug.routing.exceptions", "RoutingException")
+
+_kinds: dict[type, HttpKind] = {}
+
+
+def http_kind(exc: BaseException) -> HttpKind:
+    """Which framework's HTTP exception `exc` is, if any."""
+    tp = type(exc)
+    kind = _kinds.get(tp)
+    if kind is None:
+        kind = _kinds[tp] = _kind_of_type(tp)
+    if kind is HttpKind.WERKZEUG and getattr(exc, "response", None) is not None:
+        return HttpKind.PASSTHROUGH
+    return kind
+
+
+def _kind_of_type(tp: type) -> HttpKind:
+    if issubclass(tp, ApiError):
+        return HttpKind.API_ERROR
+    names = {(cls.__module__, cls.__qualname__) for cls in tp.__mro__}
+    if _WERKZEUG_ROUTING in names:
+        return HttpKind.PASSTHROUGH
+    if _WERKZEUG_HTTP in names:
+        return HttpKind.WERKZEUG
+    if _STARLETTE_HTTP in names:
+        return HttpKind.STARLETTE
+    return HttpKind.PLAIN
+
+
+def http_status(exc: BaseException, kind: HttpKind) -> int | None:
+    """The HTTP status an exception declares, or ``None``."""
+    if kind is HttpKind.API_ERROR:
+        status: Any = type(exc).status  # type: ignore[attr-defined]
+    elif kind is HttpKind.STARLETTE:
+        status = getattr(exc, "status_code", None)
+    elif kind is HttpKind.WERKZEUG:
+        status = getattr(exc, "code", None)
+    else:
+        return None
+    return status if isinstance(status, int) and not isinstance(status, bool) else None
+
+
+def http_detail(exc: BaseException, kind: HttpKind) -> str:
+    """The human-readable message: a framework's raw detail, never its HTML page."""
+    try:
+        if kind is HttpKind.STARLETTE:
+            detail: Any = getattr(exc, "detail", "")
+        elif kind is HttpKind.WERKZEUG:
+            detail = getattr(exc, "description", "")
+        elif kind is HttpKind.API_ERROR:
+            detail = getattr(exc, "detail", "")
+        else:
+            detail = str(exc)
+        if detail is None:
+            return ""
+        return detail if isinstance(detail, str) else str(detail)
+    except Exception:  # a broken __str__ must not break the error response
+        return ""
+
+
+def http_headers(exc: BaseException, kind: HttpKind) -> Mapping[str, str]:
+    """Headers the exception asks for (``Allow``, ``WWW-Authenticate``, ...)."""
+    try:
+        if kind is HttpKind.STARLETTE or kind is HttpKind.API_ERROR:
+            headers = getattr(exc, "headers", None)
+            return dict(headers) if headers else {}
+        if kind is HttpKind.WERKZEUG:
+            return {
+                name: value
+                for name, value in exc.get_headers()  # type: ignore[attr-defined]
+                if name.lower() != "content-type"
+            }
+    except Exception:  # headers are a courtesy; the status and body still go out
+        return {}
+    return {}

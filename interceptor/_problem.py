@@ -1,0 +1,110 @@
+"""`Problem`, the RFC 9457 problem-details template handlers return or register."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["Problem"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+# Members RFC 9457 defines, plus the ones this library writes itself. An
+# extension may not shadow them: `Problem(status=404, status=...)` is impossible
+# anyway, and `Problem(error_id="x")` would forge the id support looks up.
+RESERVED_MEMBERS = frozenset(
+    {"type", "title", "status", "detail", "instance", "code", "error_id", "retryable"}
+)
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Problem:
+    """An RFC 9457 problem-details template.
+
+    Register it as a handler value, or return it from a handler. Members left
+    as ``None`` are filled in when the error is rendered: ``status`` from the
+    exception (its HTTP status, else 500), ``title`` from the status's reason
+    phrase, ``detail`` from the exception's message for 4xx. Keyword arguments
+    that are not fields become extension members of the JSON body.
+
+    ``retryable`` tells callers whether to retry; left ``None``, it follows
+    from the status where the status alone decides it (408, 429, 502 to 504).
+
+    Raises ``ValueError`` for a status outside 400 to 599, an extension that
+    shadows a standard member, or a negative ``retry_after``.
+
+    Example::
+
+        Interceptor({UserNotFound: Problem(status=404, code="USER_NOT_FOUND")})
+        return Problem(status=409, detail="already exists", user_id=42)
+    """
+
+    status: int | None
+    title: str | None
+    detail: str | None
+    type: str
+    instance: str | None
+    code: str | None
+    headers: Mapping[str, str]
+    retry_after: float | None
+    retryable: bool | None
+    extensions: Mapping[str, Any]
+
+    def __init__(
+        self,
+        status: int | None = None,
+        *,
+        title: str | None = None,
+        detail: str | None = None,
+        type: str = "about:blank",  # noqa: A002 - the RFC 9457 member name
+        instance: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry_after: float | timedelta | None = None,
+        retryable: bool | None = None,
+        **extensions: Any,
+    ) -> None:
+        if status is not None:
+            check_error_status(status, what="Problem status")
+        shadowed = RESERVED_MEMBERS.intersection(extensions)
+        if shadowed:
+            raise ValueError(
+                f"Problem extension members {sorted(shadowed)} shadow standard members; "
+                "pass them as the named arguments instead"
+            )
+        setattr_ = object.__setattr__
+        setattr_(self, "status", status)
+        setattr_(self, "title", title)
+        setattr_(self, "detail", detail)
+        setattr_(self, "type", type)
+        setattr_(self, "instance", instance)
+        setattr_(self, "code", code)
+        setattr_(self, "headers", MappingProxyType(dict(headers)) if headers else _EMPTY)
+        setattr_(self, "retry_after", seconds(retry_after, what="Problem retry_after"))
+        setattr_(self, "retryable", retryable)
+        setattr_(self, "extensions", MappingProxyType(extensions) if extensions else _EMPTY)
+
+
+def check_error_status(status: object, *, what: str) -> int:
+    """Return `status` if it is an int from 400 to 599, else raise naming it."""
+    if isinstance(status, bool) or not isinstance(status, int):
+        raise TypeError(f"{what} must be an int from 400 to 599, got {status!r}")
+    if not 400 <= status <= 599:
+        raise ValueError(f"{what} must be from 400 to 599, got {status!r}")
+    return status
+
+
+def seconds(value: object, *, what: str) -> float | None:
+    """A delay in seconds from a number or a `timedelta`; `None` stays `None`."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{what} must be seconds (a number or timedelta), got {value!r}")
+    if not value >= 0:  # also refuses NaN
+        raise ValueError(f"{what} must be zero or more seconds, got {value!r}")
+    return float(value)

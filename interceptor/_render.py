@@ -1,0 +1,328 @@
+"""Turning an exception and a `Problem` template into plain response data.
+
+No I/O: adapters send the `Outcome` this module builds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Literal
+
+from interceptor._errors import ApiError
+from interceptor._http import HttpKind, http_detail, http_headers, http_kind, http_status
+from interceptor._problem import Problem
+
+__all__ = [
+    "BodyBuilder",
+    "ErrorInfo",
+    "Outcome",
+    "RequestInfo",
+    "encode_json",
+    "flat_body",
+    "problem_body",
+    "retryable_for_status",
+]
+
+PROBLEM_JSON = "application/problem+json"
+JSON = "application/json"
+
+_RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
+_TRUNCATED_MARK = "…"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What the core needs of a request: adapters build it, on the error path only."""
+
+    method: str = "GET"
+    path: str = ""
+    query_string: str = ""
+    client: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """Everything known about one error response, handed to body builders.
+
+    ``detail`` is already filtered: empty for a 5xx unless ``debug=True``.
+    """
+
+    status: int
+    title: str
+    detail: str | None
+    type: str
+    instance: str | None
+    code: str | None
+    error_id: str | None
+    retryable: bool | None
+    retry_after: float | None
+    user_message: str | None
+    extensions: Mapping[str, Any]
+    exception: BaseException
+    debug: bool
+
+
+BodyBuilder = Callable[[ErrorInfo], Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A finished error response: status, headers (with content type and length), body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    error_id: str | None = None
+    info: ErrorInfo | None = None
+
+
+def retryable_for_status(status: int) -> bool | None:
+    """Whether a caller may retry, when the status alone decides it, else ``None``.
+
+    408, 429, 502, 503 and 504 are retryable; other 4xx are not; other 5xx
+    depend on the cause.
+    """
+    if status in _RETRYABLE_STATUSES:
+        return True
+    if 400 <= status < 500:
+        return False
+    return None
+
+
+def reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Client Error" if status < 500 else "Server Error"
+
+
+def problem_body(info: ErrorInfo) -> dict[str, Any]:
+    """The default body: an RFC 9457 problem-details object."""
+    body: dict[str, Any] = {"type": info.type, "title": info.title, "status": info.status}
+    if info.detail:
+        body["detail"] = info.detail
+    if info.instance is not None:
+        body["instance"] = info.instance
+    if info.code is not None:
+        body["code"] = info.code
+    if info.user_message is not None:
+        body["user_message"] = info.user_message
+    if info.error_id is not None:
+        body["error_id"] = info.error_id
+    if info.retryable is not None:
+        body["retryable"] = info.retryable
+    body.update(info.extensions)
+    return body
+
+
+def flat_body(info: ErrorInfo) -> dict[str, Any]:
+    """The flat shape: ``{"error", "error_description", "user_message", "status"}``."""
+    body: dict[str, Any] = {
+        "error": info.code or _code_from_title(info.title),
+        "error_description": info.detail or info.title,
+        "user_message": info.user_message,
+        "status": info.status,
+    }
+    if info.error_id is not None:
+        body["error_id"] = info.error_id
+    if info.retryable is not None:
+        body["retryable"] = info.retryable
+    body.update(info.extensions)
+    return body
+
+
+def _code_from_title(title: str) -> str:
+    return re.sub(r"[^A-Z0-9]+", "_", title.upper()).strip("_") or "ERROR"
+
+
+BODY_SHAPES: Mapping[str, tuple[BodyBuilder, str]] = {
+    "problem": (problem_body, PROBLEM_JSON),
+    "flat": (flat_body, JSON),
+}
+
+BodyShape = Literal["problem", "flat"] | BodyBuilder
+
+
+def encode_json(value: object) -> bytes:
+    """JSON bytes for any value: what JSON can't encode becomes a string.
+
+    Lone surrogates come out as ``\\udXXX`` escapes, so the bytes are always
+    valid UTF-8 and valid JSON.
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        text = json.dumps(_jsonable(value, 0), ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8", "backslashreplace")
+
+
+_MAX_DEPTH = 32
+
+
+def _jsonable(value: object, depth: int) -> object:
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if depth >= _MAX_DEPTH:
+        return _to_str(value)
+    if isinstance(value, Mapping):
+        return {_to_str(k) if not isinstance(k, str) else k: _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, depth + 1) for v in value]
+    return _to_str(value)
+
+
+def _to_str(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__qualname__}>"
+
+
+# RFC 9110 field names are tokens; values may not carry CR, LF or NUL. Anything
+# else is dropped, so an exception message can never inject a header.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+_OWN_HEADERS = frozenset({"content-type", "content-length"})
+
+
+def safe_headers(headers: Iterable[tuple[object, object]]) -> list[tuple[str, str]]:
+    """Keep only well-formed headers, minus the body headers the outcome sets."""
+    kept = []
+    for name, value in headers:
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            continue
+        if name.lower() in _OWN_HEADERS:
+            continue
+        text = value if isinstance(value, str) else _to_str(value)
+        if _BAD_VALUE.search(text):
+            continue
+        kept.append((name, text))
+    return kept
+
+
+def header_items(headers: object) -> Iterable[tuple[object, object]]:
+    """Pairs from a mapping or an iterable of pairs; anything else gives none."""
+    if isinstance(headers, Mapping):
+        return headers.items()
+    if isinstance(headers, list | tuple):
+        return [pair for pair in headers if isinstance(pair, tuple | list) and len(pair) == 2]
+    return ()
+
+
+def new_error_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Renderer:
+    """One interceptor's rendering settings."""
+
+    debug: bool
+    body: BodyBuilder
+    content_type: str
+    rewrite: Callable[[dict[str, Any], ErrorInfo], Mapping[str, Any]] | None
+    detail_limit: int
+
+    def render(
+        self,
+        template: Problem,
+        exc: BaseException,
+        request: RequestInfo,
+        *,
+        status: int | None = None,
+        retryable: bool | None = None,
+    ) -> Outcome:
+        """Fill `template` in from `exc` and build the response."""
+        kind = http_kind(exc)
+        status = status or template.status or http_status(exc, kind) or 500
+        if not 400 <= status <= 599:  # e.g. a Werkzeug exception with code 3xx/None
+            status = 500
+        server_error = status >= 500
+        info = self._info(template, exc, kind, status, server_error, retryable)
+        body = dict(self.body(info))
+        if self.rewrite is not None:
+            body = dict(self.rewrite(body, info))
+        headers = safe_headers(
+            [*header_items(http_headers(exc, kind)), *template.headers.items()]
+        )
+        if info.retry_after is not None and not any(
+            name.lower() == "retry-after" for name, _ in headers
+        ):
+            headers.append(("Retry-After", str(math.ceil(info.retry_after))))
+        payload = encode_json(body)
+        return self.outcome(status, headers, payload, request, info=info)
+
+    def outcome(
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        payload: bytes,
+        request: RequestInfo,
+        *,
+        info: ErrorInfo | None = None,
+        content_type: str | None = None,
+    ) -> Outcome:
+        headers.append(("Content-Type", content_type or self.content_type))
+        headers.append(("Content-Length", str(len(payload))))
+        return Outcome(
+            status=status,
+            headers=tuple(headers),
+            body=b"" if request.method == "HEAD" else payload,
+            error_id=info.error_id if info else None,
+            info=info,
+        )
+
+    def _info(
+        self,
+        template: Problem,
+        exc: BaseException,
+        kind: HttpKind,
+        status: int,
+        server_error: bool,
+        retryable: bool | None,
+    ) -> ErrorInfo:
+        api = exc if isinstance(exc, ApiError) else None
+        detail = template.detail
+        if detail is None and (self.debug or not server_error):
+            detail = http_detail(exc, kind)
+        extensions: dict[str, Any] = {}
+        if api is not None:
+            extensions.update(api.extensions)
+        extensions.update(template.extensions)
+        if detail and len(detail) > self.detail_limit:
+            detail = detail[: self.detail_limit] + _TRUNCATED_MARK
+            extensions["detail_truncated"] = True
+        if self.debug and server_error:
+            extensions["exception"] = f"{type(exc).__module__}.{type(exc).__qualname__}"
+            extensions["traceback"] = traceback.format_exception(exc)
+        if retryable is None:
+            retryable = template.retryable
+        if retryable is None:
+            retryable = retryable_for_status(status)
+        return ErrorInfo(
+            status=status,
+            title=template.title or (api.title if api and api.title else reason_phrase(status)),
+            detail=detail or None,
+            type=template.type,
+            instance=template.instance,
+            code=template.code or (api.code if api else None),
+            error_id=new_error_id() if server_error else None,
+            retryable=retryable,
+            retry_after=template.retry_after
+            if template.retry_after is not None
+            else (api.retry_after if api else None),
+            user_message=api.user_message if api else None,
+            extensions=extensions,
+            exception=exc,
+            debug=self.debug,
+        )
