@@ -7,6 +7,7 @@ each result back to `Interceptor.outcome`. Nothing here does I/O.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import threading
@@ -117,7 +118,7 @@ class Interceptor:
     ) -> None:
         if callable(body):
             builder, content_type = body, JSON
-        elif body in BODY_SHAPES:
+        elif isinstance(body, str) and body in BODY_SHAPES:
             builder, content_type = BODY_SHAPES[body]
         else:
             raise ValueError(
@@ -224,6 +225,8 @@ class Interceptor:
         leaf = single_leaf(exc)
         if not isinstance(leaf, Exception) or self in getattr(leaf, _RAISED_BY, ()):
             return leaf, ()
+        if leaf is not exc and self in getattr(exc, _RAISED_BY, ()):
+            return leaf, ()  # a handler of ours raised the group around this leaf
         kind = http_kind(leaf)
         if kind is HttpKind.PASSTHROUGH:
             return leaf, ()
@@ -292,10 +295,9 @@ class Interceptor:
 
     def mark_raised(self, exc: BaseException) -> None:
         """Record that one of this interceptor's handlers raised ``exc``."""
-        try:
+        # An exception type with __slots__ cannot carry the mark.
+        with contextlib.suppress(AttributeError, TypeError):
             setattr(exc, _RAISED_BY, (*getattr(exc, _RAISED_BY, ()), self))
-        except (AttributeError, TypeError):  # an exception type with __slots__
-            pass
 
 
 def is_inline(value: HandlerValue) -> bool:
@@ -340,7 +342,9 @@ def _check_class(key: object) -> type[Exception]:
                 f"cannot register {key.__module__}.{key.__qualname__}: it is a BaseException "
                 "but not an Exception, and only Exception subclasses are intercepted"
             )
-        raise TypeError(f"handler key {key.__qualname__} is not an exception class; use {_ACCEPTED_KEYS}")
+        raise TypeError(
+            f"handler key {key.__qualname__} is not an exception class; use {_ACCEPTED_KEYS}"
+        )
     if isinstance(key, BaseException):
         raise TypeError(
             f"handler key {key!r} is an exception instance; register its class "
@@ -384,6 +388,6 @@ def _name(handler: object) -> str:
 def _short_repr(value: object, limit: int = 200) -> str:
     try:
         text = repr(value)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the handler's bug
         text = f"<unprintable {type(value).__qualname__}>"
     return text if len(text) <= limit else text[:limit] + "..."

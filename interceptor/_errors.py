@@ -12,6 +12,8 @@ and `code`, as if `ApiError` itself were registered with an empty `Problem`.
 
 from __future__ import annotations
 
+import keyword
+import sys
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from types import MappingProxyType
@@ -72,7 +74,7 @@ class ApiError(Exception):
         self.extensions: Mapping[str, Any] = MappingProxyType(extensions)
 
     def __str__(self) -> str:
-        return self.detail or ""
+        return "" if self.detail is None else str(self.detail)
 
 
 def define_errors(
@@ -83,9 +85,11 @@ def define_errors(
 ) -> dict[str, type[ApiError]]:
     """Make `ApiError` subclasses in bulk from ``(name, code, status)`` triples.
 
-    Returns the classes by name. Raises ``ValueError`` when a code appears
-    twice, in ``specs`` or among the existing subclasses of ``base``, or when a
-    name is not an identifier; raises like a class definition for a bad status.
+    Returns the classes by name; their ``__module__`` is ``module``, by default
+    the caller's. Nothing is made unless the whole batch is valid: raises
+    ``ValueError`` when a code appears twice, in ``specs`` or among ``base``
+    and its existing subclasses, or when a name is not an identifier or is
+    repeated; raises like a class definition for a bad status.
 
     Example::
 
@@ -95,24 +99,33 @@ def define_errors(
         ], module=__name__)
         raise errors["UserNotFound"]("user 42 not found")
     """
-    taken = {cls.code: cls for cls in _subclasses(base) if cls.code is not None}
-    made: dict[str, type[ApiError]] = {}
+    if not (isinstance(base, type) and issubclass(base, ApiError)):
+        raise TypeError(f"base must be ApiError or a subclass of it, got {base!r}")
+    if module is None:
+        # Like namedtuple: the classes belong to the caller's module, so
+        # tracebacks and pickle name them where they are defined.
+        module = sys._getframe(1).f_globals.get("__name__", "__main__")
+    existing = (base, *_subclasses(base))
+    taken = {cls.code: cls.__qualname__ for cls in existing if cls.code is not None}
+    checked: dict[str, tuple[str, int]] = {}
+    # Check the whole batch before making any class: a refused batch leaves
+    # nothing behind that would make its corrected retry fail as a duplicate.
     for name, code, status in specs:
-        if not isinstance(name, str) or not name.isidentifier():
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
             raise ValueError(f"error class name must be an identifier, got {name!r}")
-        if name in made:
+        if name in checked:
             raise ValueError(f"error class {name!r} is defined twice")
         if not isinstance(code, str) or not code:
             raise ValueError(f"error code must be a non-empty str, got {code!r} for {name}")
         if code in taken:
-            raise ValueError(
-                f"error code {code!r} for {name} is already used by {taken[code].__qualname__}"
-            )
-        namespace: dict[str, Any] = {"status": status, "code": code}
-        if module is not None:
-            namespace["__module__"] = module
-        made[name] = taken[code] = type(name, (base,), namespace)
-    return made
+            raise ValueError(f"error code {code!r} for {name} is already used by {taken[code]}")
+        check_error_status(status, what=f"{name}.status")
+        checked[name] = (code, status)
+        taken[code] = name
+    return {
+        name: type(name, (base,), {"status": status, "code": code, "__module__": module})
+        for name, (code, status) in checked.items()
+    }
 
 
 def _subclasses(cls: type[ApiError]) -> Iterable[type[ApiError]]:

@@ -84,7 +84,7 @@ def http_detail(exc: BaseException, kind: HttpKind) -> str:
         if detail is None:
             return ""
         return detail if isinstance(detail, str) else str(detail)
-    except Exception:  # a broken __str__ must not break the error response
+    except Exception:  # noqa: BLE001 - a broken __str__ must not break the error response
         return ""
 
 
@@ -100,6 +100,6 @@ def http_headers(exc: BaseException, kind: HttpKind) -> Mapping[str, str]:
                 for name, value in exc.get_headers()  # type: ignore[attr-defined]
                 if name.lower() != "content-type"
             }
-    except Exception:  # headers are a courtesy; the status and body still go out
+    except Exception:  # noqa: BLE001 - headers are a courtesy; the status and body still go out
         return {}
     return {}

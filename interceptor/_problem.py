@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -87,6 +88,29 @@ class Problem:
         setattr_(self, "retryable", retryable)
         setattr_(self, "extensions", MappingProxyType(extensions) if extensions else _EMPTY)
 
+    def __repr__(self) -> str:
+        # Only the members that are set, so a template reads like its definition.
+        parts = [
+            f"{name}={value!r}"
+            for name, value, unset in (
+                ("status", self.status, None),
+                ("title", self.title, None),
+                ("detail", self.detail, None),
+                ("type", self.type, "about:blank"),
+                ("instance", self.instance, None),
+                ("code", self.code, None),
+                ("headers", dict(self.headers), {}),
+                ("retry_after", self.retry_after, None),
+                ("retryable", self.retryable, None),
+            )
+            if value != unset
+        ]
+        odd = {k: v for k, v in self.extensions.items() if not k.isidentifier()}
+        parts += [f"{k}={v!r}" for k, v in self.extensions.items() if k not in odd]
+        if odd:
+            parts.append(f"**{odd!r}")
+        return f"Problem({', '.join(parts)})"
+
 
 def check_error_status(status: object, *, what: str) -> int:
     """Return `status` if it is an int from 400 to 599, else raise naming it."""
@@ -105,6 +129,6 @@ def seconds(value: object, *, what: str) -> float | None:
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{what} must be seconds (a number or timedelta), got {value!r}")
-    if not value >= 0:  # also refuses NaN
-        raise ValueError(f"{what} must be zero or more seconds, got {value!r}")
+    if not 0 <= value < math.inf:  # also refuses NaN, and infinity (no Retry-After for it)
+        raise ValueError(f"{what} must be a finite number of seconds, zero or more, got {value!r}")
     return float(value)

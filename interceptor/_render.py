@@ -165,17 +165,24 @@ def encode_json(value: object) -> bytes:
 
 
 _MAX_DEPTH = 32
+_MAX_INT_BITS = 4000  # about 1200 decimal digits, well under the default limit of 4300
 
 
 def _jsonable(value: object, depth: int) -> object:
-    if value is None or isinstance(value, str | bool | int):
+    if value is None or isinstance(value, str | bool):
         return value
+    if isinstance(value, int):
+        # Past sys.get_int_max_str_digits() an int has no decimal form at all.
+        return value if value.bit_length() <= _MAX_INT_BITS else _to_str(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if depth >= _MAX_DEPTH:
         return _to_str(value)
     if isinstance(value, Mapping):
-        return {_to_str(k) if not isinstance(k, str) else k: _jsonable(v, depth + 1) for k, v in value.items()}
+        return {
+            k if isinstance(k, str) else _to_str(k): _jsonable(v, depth + 1)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_jsonable(v, depth + 1) for v in value]
     return _to_str(value)
@@ -184,7 +191,7 @@ def _jsonable(value: object, depth: int) -> object:
 def _to_str(value: object) -> str:
     try:
         return str(value)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken __str__ must not break the error response
         return f"<unprintable {type(value).__qualname__}>"
 
 
@@ -215,7 +222,11 @@ def header_items(headers: object) -> Iterable[tuple[object, object]]:
     if isinstance(headers, Mapping):
         return headers.items()
     if isinstance(headers, list | tuple):
-        return [pair for pair in headers if isinstance(pair, tuple | list) and len(pair) == 2]
+        return [
+            (pair[0], pair[1])
+            for pair in headers
+            if isinstance(pair, tuple | list) and len(pair) == 2
+        ]
     return ()
 
 
@@ -248,7 +259,14 @@ class Renderer:
         if not 400 <= status <= 599:  # e.g. a Werkzeug exception with code 3xx/None
             status = 500
         server_error = status >= 500
-        info = self._info(template, exc, kind, status, server_error, retryable)
+        info = self._info(
+            template=template,
+            exc=exc,
+            kind=kind,
+            status=status,
+            server_error=server_error,
+            retryable=retryable,
+        )
         body = dict(self.body(info))
         if self.rewrite is not None:
             body = dict(self.rewrite(body, info))
@@ -284,6 +302,7 @@ class Renderer:
 
     def _info(
         self,
+        *,
         template: Problem,
         exc: BaseException,
         kind: HttpKind,

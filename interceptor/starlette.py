@@ -1,0 +1,312 @@
+"""The ASGI adapter: `InterceptorMiddleware` for Starlette, FastAPI and any ASGI app.
+
+Use it as Starlette ``Middleware`` on a ``Route``, ``WebSocketRoute``,
+``Mount``, ``Router`` or the whole app, or wrap any ASGI app with it::
+
+    from starlette.middleware import Middleware
+    from interceptor.starlette import InterceptorMiddleware
+
+    Mount("/api", routes=[...], middleware=[Middleware(InterceptorMiddleware, interceptor=errors)])
+
+The nearest scope wins: a route's interceptor beats its Mount's, which beats
+the app's, which beats Starlette's ``exception_handlers``. Exceptions no
+interceptor matches get exactly Starlette's usual treatment.
+
+Starlette raises a route's own 405 before that route's middleware runs, so a
+route-scoped interceptor cannot see it; a Mount- or router-scoped one can.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from types import MappingProxyType
+from typing import Any
+
+from interceptor._core import HandlerValue, Interceptor, is_inline
+from interceptor._render import Outcome, RequestInfo, new_error_id
+
+try:
+    from starlette.concurrency import run_in_threadpool
+    from starlette.middleware.exceptions import ExceptionMiddleware
+    from starlette.requests import HTTPConnection, Request
+    from starlette.responses import Response
+    from starlette.routing import BaseRoute, Router
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.websockets import WebSocket, WebSocketState
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "interceptor.starlette needs Starlette: pip install 'interceptor[starlette]'"
+    ) from exc
+
+__all__ = ["InterceptorMiddleware", "respond"]
+
+logger = logging.getLogger("interceptor")
+
+# Inside an interceptor's scope Starlette's own handlers must not run first, or
+# they would beat the nearer interceptor. Routes find them through this scope
+# key, so inside the scope it points at no handlers; exceptions the interceptor
+# does not match still reach the app's ExceptionMiddleware, which looked up its
+# handlers before calling in, and get Starlette's usual treatment there.
+_HANDLERS_KEY = "starlette.exception_handlers"
+_NO_HANDLERS = (MappingProxyType({}), MappingProxyType({}))
+
+_WS_DENIAL = "websocket.http.response"
+_CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit for a close reason
+
+
+class InterceptorMiddleware:
+    """Intercepts exceptions raised under one ASGI scope; see the module docstring.
+
+    ``interceptor`` is the `Interceptor` whose handlers apply here. Raises
+    ``TypeError`` if it is not one.
+
+    At app level (``Starlette(middleware=[Middleware(InterceptorMiddleware,
+    interceptor=errors)])``) the interceptor places itself just inside
+    Starlette's ``ExceptionMiddleware``, so that it also beats Starlette's
+    default ``HTTPException`` handler for the exceptions it matches.
+
+    Example::
+
+        app = InterceptorMiddleware(asgi_app, interceptor=Interceptor({KeyError: 404}))
+    """
+
+    def __init__(self, app: ASGIApp, *, interceptor: Interceptor) -> None:
+        if not isinstance(interceptor, Interceptor):
+            raise TypeError(f"interceptor must be an Interceptor, got {interceptor!r}")
+        self.app = app
+        self.interceptor = interceptor
+        exception_middleware = _exception_middleware_within(app)
+        # Starlette runs its ExceptionMiddleware inside the user middleware, so
+        # here the interceptor would see exceptions only after Starlette's
+        # handlers; move it inside, next to the router.
+        self._passthrough = exception_middleware is not None
+        if exception_middleware is not None:
+            exception_middleware.app = InterceptorMiddleware(
+                exception_middleware.app, interceptor=interceptor
+            )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if self._passthrough or (scope_type != "http" and scope_type != "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if _HANDLERS_KEY in scope:
+            scope[_HANDLERS_KEY] = _NO_HANDLERS
+        if scope_type == "http":
+            await self._http(scope, receive, send)
+        else:
+            await self._websocket(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception as exc:
+            leaf, values = self.interceptor.candidates(exc)
+            if not values:
+                raise
+            if started:
+                _log_started(exc, scope)
+                raise
+            request = Request(scope, receive, send)
+            answer = await respond(self.interceptor, leaf, values, request)
+            if answer is None:
+                raise
+            if isinstance(answer, Outcome):
+                await _send_outcome(answer, send)
+            else:
+                await answer(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        progress = _WebSocketProgress()
+
+        async def tracked_send(message: Message) -> None:
+            progress.saw(message)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception as exc:
+            leaf, values = self.interceptor.candidates(exc)
+            if not values:
+                raise
+            websocket = WebSocket(scope, receive, tracked_send)
+            if progress.accepted:
+                websocket.client_state = WebSocketState.CONNECTED
+                websocket.application_state = WebSocketState.CONNECTED
+            before = progress.sent
+            answer = await respond(self.interceptor, leaf, values, websocket)
+            if answer is None:
+                if progress.sent != before and progress.closed:
+                    return  # the handler closed the socket itself
+                raise
+            await _answer_websocket(answer, scope, progress, tracked_send)
+
+
+async def respond(
+    interceptor: Interceptor,
+    exc: BaseException,
+    values: tuple[HandlerValue, ...],
+    conn: HTTPConnection,
+) -> Outcome | Response | None:
+    """Try ``values`` in order for ``exc``; the first answer, or ``None`` if all decline.
+
+    Sync handlers run in a worker thread, async ones are awaited, and values
+    that are not callables are rendered inline. A handler that raises sends
+    its exception on, chained to ``exc`` and marked so that ``interceptor``
+    does not handle it again.
+    """
+    info = _request_info(conn.scope)
+    for value in values:
+        if is_inline(value):
+            return interceptor.outcome(value, exc, info)
+        try:
+            result = await _call(value, conn, exc)
+        except Exception as raised:
+            if raised.__context__ is None and raised is not exc:
+                raised.__context__ = exc  # a worker thread had no exception context
+            interceptor.mark_raised(raised)
+            raise
+        if isinstance(result, Response):
+            return result
+        outcome = interceptor.outcome(result, exc, info, handler=value)
+        if outcome is not None:
+            return outcome
+    return None
+
+
+async def _call(handler: Any, conn: HTTPConnection, exc: BaseException) -> object:
+    if _is_async_callable(handler):
+        result = await handler(conn, exc)
+    else:
+        result = await run_in_threadpool(handler, conn, exc)
+    if inspect.isawaitable(result):  # e.g. a lambda returning a coroutine
+        result = await result
+    return result
+
+
+def _is_async_callable(obj: Any) -> bool:
+    while hasattr(obj, "func"):  # functools.partial
+        obj = obj.func
+    return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(
+        getattr(obj, "__call__", None)  # noqa: B004 - stateful handler objects
+    )
+
+
+async def _send_outcome(outcome: Outcome, send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": outcome.status,
+            "headers": _raw_headers(outcome),
+        }
+    )
+    await send({"type": "http.response.body", "body": outcome.body})
+
+
+def outcome_response(outcome: Outcome) -> Response:
+    """A Starlette ``Response`` carrying ``outcome``, for code that returns responses."""
+    response = Response(outcome.body, status_code=outcome.status)
+    response.raw_headers = _raw_headers(outcome)
+    return response
+
+
+def _raw_headers(outcome: Outcome) -> list[tuple[bytes, bytes]]:
+    return [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in outcome.headers
+    ]
+
+
+class _WebSocketProgress:
+    """What the application has sent on a websocket so far."""
+
+    __slots__ = ("accepted", "closed", "sent")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.accepted = False
+        self.closed = False
+
+    def saw(self, message: Message) -> None:
+        self.sent += 1
+        kind = message["type"]
+        if kind == "websocket.accept":
+            self.accepted = True
+        elif kind == "websocket.close" or kind.startswith("websocket.http.response"):
+            self.closed = True
+
+
+async def _answer_websocket(
+    answer: Outcome | Response, scope: Scope, progress: _WebSocketProgress, send: Send
+) -> None:
+    if progress.closed:
+        return
+    status = answer.status if isinstance(answer, Outcome) else answer.status_code
+    if not progress.accepted and _WS_DENIAL in scope.get("extensions", {}):
+        if isinstance(answer, Response):
+            answer = Outcome(answer.status_code, _decoded(answer.raw_headers), answer.body)
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": answer.status,
+                "headers": _raw_headers(answer),
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": answer.body})
+        return
+    code = 4000 + status if 400 <= status < 500 else 1011
+    reason = ""
+    if isinstance(answer, Outcome) and answer.info is not None:
+        reason = answer.info.code or answer.info.title
+    await send(
+        {
+            "type": "websocket.close",
+            "code": code,
+            "reason": reason.encode("utf-8")[:_CLOSE_REASON_BYTES].decode("utf-8", "ignore"),
+        }
+    )
+
+
+def _decoded(raw: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in raw)
+
+
+def _request_info(scope: Scope) -> RequestInfo:
+    client = scope.get("client")
+    return RequestInfo(
+        method=scope.get("method", "GET"),
+        path=scope.get("path", ""),
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        client=f"{client[0]}:{client[1]}" if client else None,
+    )
+
+
+def _log_started(exc: BaseException, scope: Scope) -> None:
+    error_id = new_error_id()
+    logger.error(
+        "exception after the response started on %s %s; aborting the connection (error_id %s)",
+        scope.get("method", ""),
+        scope.get("path", ""),
+        error_id,
+        exc_info=exc,
+        extra={"error_id": error_id},
+    )
+
+
+def _exception_middleware_within(app: object) -> ExceptionMiddleware | None:
+    """Starlette's ExceptionMiddleware, if ``app`` leads to it through middleware only."""
+    for _ in range(64):  # a middleware chain, never a cycle; the bound is a guard
+        if isinstance(app, ExceptionMiddleware):
+            return app
+        if app is None or isinstance(app, Router | BaseRoute) or not hasattr(app, "app"):
+            return None
+        app = app.app
+    return None
