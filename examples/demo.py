@@ -1,0 +1,71 @@
+"""``make demo``: every example app under a real server, answering real requests.
+
+Each app starts on 127.0.0.1 (a free port), gets the requests its module lists
+in ``DEMO_REQUESTS``, and is stopped again, also on Ctrl-C or failure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from examples.serving import serve  # noqa: E402
+
+EXAMPLES = [
+    ("Starlette", "examples.starlette_app", "uvicorn"),
+    ("FastAPI", "examples.fastapi_app", "uvicorn"),
+    ("Flask", "examples.flask_app", "waitress"),
+    ("Werkzeug", "examples.werkzeug_app", "waitress"),
+]
+
+WIDTHS = (26, 50, 6)
+
+
+def row(*cells: str) -> str:
+    *fixed, rest = cells
+    return " | ".join(cell.ljust(width)[:width] for cell, width in zip(fixed, WIDTHS, strict=True)) + " | " + rest
+
+
+def run_example(title: str, module_name: str, server: str) -> None:
+    module = importlib.import_module(module_name)
+    print(f"\n== {title}: {module_name}:app under {server} ==")
+    with serve(f"{module_name}:app", server) as (base_url, log), httpx.Client(
+        base_url=base_url, timeout=10
+    ) as client:
+        print(row("request", "handled by", "status", "body"))
+        print(row("-" * WIDTHS[0], "-" * WIDTHS[1], "-" * WIDTHS[2], "-" * 40))
+        for method, path, handled_by in module.DEMO_REQUESTS:
+            # A fresh connection each time: servers close the connection after
+            # an exception no handler answered, as they should.
+            response = client.request(method, path, headers={"Connection": "close"})
+            body = textwrap.shorten(response.text.replace("\n", " "), 160, placeholder=" ...")
+            print(row(f"{method} {path}", handled_by, str(response.status_code), body))
+        print(f"(server log: {log})")
+
+
+def main() -> int:
+    only = set(sys.argv[1:])
+    for title, module_name, server in EXAMPLES:
+        if only and title.lower() not in only:
+            continue
+        try:
+            run_example(title, module_name, server)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            print(f"\n== {title}: {module_name} is not written yet ==")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted; every server was stopped")
+        sys.exit(130)
