@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Awaitable
 from types import MappingProxyType
 from typing import Any
 
@@ -93,36 +94,42 @@ class InterceptorMiddleware:
             return
         if _HANDLERS_KEY in scope:
             scope[_HANDLERS_KEY] = _NO_HANDLERS
-        if scope_type == "http":
-            await self._http(scope, receive, send)
-        else:
+        if scope_type == "websocket":
             await self._websocket(scope, receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+            return
+        # The one cost a request that raises nothing pays: knowing whether the
+        # response has started, so that an error never starts it twice.
         started = False
 
-        async def tracked_send(message: Message) -> None:
+        def tracked_send(message: Message) -> Awaitable[None]:
+            # A plain function handing back send's awaitable: no extra coroutine per message.
             nonlocal started
             started = True
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, tracked_send)
         except Exception as exc:
-            leaf, values = self.interceptor.candidates(exc)
-            if not values:
+            if not await self._answer_http(exc, started, scope, receive, send):
                 raise
-            if started:
-                _log_started(exc, scope)
-                raise
-            request = Request(scope, receive, send)
-            answer = await respond(self.interceptor, leaf, values, request)
-            if answer is None:
-                raise
-            if isinstance(answer, Outcome):
-                await _send_outcome(answer, send)
-            else:
-                await answer(scope, receive, send)
+
+    async def _answer_http(
+        self, exc: Exception, started: bool, scope: Scope, receive: Receive, send: Send
+    ) -> bool:
+        leaf, values = self.interceptor.candidates(exc)
+        if not values:
+            return False
+        if started:
+            _log_started(exc, scope)
+            return False
+        answer = await respond(self.interceptor, leaf, values, Request(scope, receive, send))
+        if answer is None:
+            return False
+        if isinstance(answer, Outcome):
+            await _send_outcome(answer, send)
+        else:
+            await answer(scope, receive, send)
+        return True
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         progress = _WebSocketProgress()
