@@ -7,6 +7,13 @@ Framework adapters live in `interceptor.starlette`, `interceptor.flask` and
 `interceptor.wsgi`; importing this package imports no framework.
 """
 
+from interceptor._classify import (
+    Category,
+    Classification,
+    classified,
+    classify,
+    register_classifier,
+)
 from interceptor._core import Interceptor
 from interceptor._errors import ApiError, define_errors
 from interceptor._problem import Problem
@@ -14,9 +21,14 @@ from interceptor._render import ErrorInfo, RequestInfo
 
 __all__ = [
     "ApiError",
+    "Category",
+    "Classification",
     "ErrorInfo",
     "Interceptor",
     "Problem",
     "RequestInfo",
+    "classified",
+    "classify",
     "define_errors",
+    "register_classifier",
 ]

@@ -1,0 +1,717 @@
+"""`classify`: should the caller retry? A pure function from an exception to a `Classification`.
+
+What `classify` consults, first answer wins::
+
+    1. the registry, walking type(exc).__mro__ most specific first; at each
+       class a user's registration before a built-in one. Built-ins are:
+         TimeoutError                        TIMEOUT            504
+         PermissionError                     PERMISSION_DENIED  403
+         FileNotFoundError                   NOT_FOUND          404
+         ConnectionError and its subclasses  TEMPORARY          502
+         InterruptedError, BlockingIOError   TEMPORARY          503
+         ssl.SSLCertVerificationError        PERMANENT          502  (= ssl.CertificateError)
+         ssl.SSLError (handshake, protocol)  PERMANENT          502
+         ssl.SSLEOFError, SSLZeroReturnError,
+             SSLSyscallError                 TEMPORARY          502  (connection lost)
+         ssl.SSLWantReadError/WriteError     TEMPORARY          503
+         socket.gaierror                     TEMPORARY 502 for EAI_AGAIN, else PERMANENT 502
+         socket.herror                       PERMANENT          502
+         urllib.error.HTTPError / URLError   the upstream rules, like httpx
+         OSError                             by errno; other errnos fall through
+       (ssl and socket errors carry library codes in ``errno``, so their own
+       rules, being more specific, must and do run before the errno rule.)
+         httpx, requests, SQLAlchemy         interceptor.integrations.*
+       A function in the registry may answer None: the walk goes on.
+    2. duck typing: a declared HTTP status (ApiError, Starlette, Werkzeug,
+       or a ``status``/``status_code`` int), then ``timeout``, then
+       ``temporary`` (attribute or method), then ``retry_after`` alone.
+    3. PERMANENT, 500.
+
+A ``retry_after`` attribute (seconds or ``timedelta``) on the exception also
+fills in the delay of any retryable answer that has none.
+
+Stdlib modules that are not always loaded (``ssl``, ``socket``, ``urllib``)
+and the integrations register their rules the first time `classify` sees an
+exception with a class from that module in its MRO: such an exception means
+the module is imported already, so `import interceptor` imports none of them.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import importlib
+import logging
+import math
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeAlias, TypeVar, overload
+
+from interceptor._core import InlineHandler, single_leaf
+from interceptor._errors import ApiError
+from interceptor._http import HttpKind, http_kind, http_status
+from interceptor._problem import Problem, check_error_status, seconds
+from interceptor._render import retryable_for_status
+
+__all__ = [
+    "Category",
+    "Classification",
+    "ClassifierFunction",
+    "classified",
+    "classify",
+    "classify_status",
+    "parse_retry_after",
+    "register_builtin",
+    "register_classifier",
+    "upstream",
+]
+
+logger = logging.getLogger("interceptor")
+
+
+class Category(enum.StrEnum):
+    """What kind of failure an error is, which decides whether to retry.
+
+    Each category has a default HTTP ``status`` and says whether the caller
+    may retry (``retryable``). The value is the name, which `classified`
+    uses as the body's ``code`` and metrics use as a label.
+
+    =================  ======  =========
+    Category           status  retryable
+    =================  ======  =========
+    TIMEOUT            504     yes
+    THROTTLED          429     yes, after ``retry_after``
+    TEMPORARY          503     yes
+    PERMANENT          500     no
+    INVALID_ARGUMENT   400     no
+    NOT_FOUND          404     no
+    PERMISSION_DENIED  403     no
+    UNAUTHENTICATED    401     no
+    CONFLICT           409     no
+    =================  ======  =========
+
+    Example::
+
+        Category.THROTTLED.status     # 429
+        Category.TEMPORARY.retryable  # True
+    """
+
+    TIMEOUT = "TIMEOUT"
+    THROTTLED = "THROTTLED"
+    TEMPORARY = "TEMPORARY"
+    PERMANENT = "PERMANENT"
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    CONFLICT = "CONFLICT"
+
+    @property
+    def status(self) -> int:
+        """The HTTP status an error of this category gets unless told otherwise."""
+        return _DEFAULTS[self][0]
+
+    @property
+    def retryable(self) -> bool:
+        """Whether a caller may retry an error of this category."""
+        return _DEFAULTS[self][1]
+
+
+_DEFAULTS: Mapping[Category, tuple[int, bool]] = {
+    Category.TIMEOUT: (504, True),
+    Category.THROTTLED: (429, True),
+    Category.TEMPORARY: (503, True),
+    Category.PERMANENT: (500, False),
+    Category.INVALID_ARGUMENT: (400, False),
+    Category.NOT_FOUND: (404, False),
+    Category.PERMISSION_DENIED: (403, False),
+    Category.UNAUTHENTICATED: (401, False),
+    Category.CONFLICT: (409, False),
+}
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Classification:
+    """The answer of `classify`: category, HTTP status, and whether and when to retry.
+
+    ``status`` and ``retryable`` default to the category's; ``retry_after`` is
+    the delay in seconds (a number or ``timedelta``) when one is known.
+    ``slo`` says whether the error counts against the availability SLO (any
+    5xx does, no 4xx does).
+
+    Raises ``TypeError`` for a category that is not a `Category` and
+    ``ValueError`` for a status outside 400 to 599 or a negative delay.
+
+    Example::
+
+        Classification(Category.TEMPORARY, 502)   # an upstream that is down
+        Classification(Category.THROTTLED, retry_after=30)
+    """
+
+    category: Category
+    status: int
+    retryable: bool
+    retry_after: float | None
+
+    def __init__(
+        self,
+        category: Category,
+        status: int | None = None,
+        *,
+        retryable: bool | None = None,
+        retry_after: float | timedelta | None = None,
+    ) -> None:
+        if not isinstance(category, Category):
+            raise TypeError(f"Classification category must be a Category, got {category!r}")
+        if retryable is not None and not isinstance(retryable, bool):
+            raise TypeError(f"Classification retryable must be a bool or None, got {retryable!r}")
+        setattr_ = object.__setattr__
+        setattr_(self, "category", category)
+        setattr_(
+            self,
+            "status",
+            category.status
+            if status is None
+            else check_error_status(status, what="Classification status"),
+        )
+        setattr_(self, "retryable", category.retryable if retryable is None else retryable)
+        setattr_(self, "retry_after", seconds(retry_after, what="Classification retry_after"))
+
+    @property
+    def slo(self) -> bool:
+        """Whether this error counts against the availability SLO: any 5xx, never a 4xx."""
+        return self.status >= 500
+
+    @property
+    def code(self) -> str:
+        """The stable machine-readable code: the category's name, e.g. ``"TIMEOUT"``."""
+        return self.category.value
+
+    def with_retry_after(self, delay: float | None) -> Classification:
+        """The same classification with ``retry_after`` set to ``delay`` seconds."""
+        return Classification(
+            self.category, self.status, retryable=self.retryable, retry_after=delay
+        )
+
+
+ClassifierFunction: TypeAlias = Callable[[Any], "Classification | Category | None"]
+"""``fn(exc)`` deciding from the instance; ``None`` means no opinion, go on."""
+
+_Rule: TypeAlias = Classification | ClassifierFunction
+_E = TypeVar("_E", bound=ClassifierFunction)
+
+_PERMANENT = Classification(Category.PERMANENT)
+
+
+# -- the registry ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """One consistent snapshot of the registry, swapped whole on every change."""
+
+    user: Mapping[type[BaseException], _Rule]
+    builtin: Mapping[type[BaseException], _Rule]
+    cache: dict[type[BaseException], tuple[_Rule, ...]] = field(default_factory=dict)
+
+
+_lock = threading.Lock()
+_tables = _Tables(user={}, builtin={})
+
+
+def _check_rule(value: object) -> _Rule:
+    if isinstance(value, Category):
+        return Classification(value)
+    if isinstance(value, Classification):
+        return value
+    if isinstance(value, type) or not callable(value):
+        raise TypeError(
+            f"classifier {value!r} is not valid; use a Category, a Classification, "
+            "or a function fn(exc) returning one of them or None"
+        )
+    return value
+
+
+def _check_types(exc_type: object) -> tuple[type[Exception], ...]:
+    types = exc_type if isinstance(exc_type, tuple) else (exc_type,)
+    if not types:
+        raise ValueError("register_classifier needs an exception class, got an empty tuple")
+    for tp in types:
+        if isinstance(tp, type) and issubclass(tp, Exception):
+            continue
+        if isinstance(tp, BaseException):
+            raise TypeError(
+                f"register_classifier got the exception instance {tp!r}; "
+                f"register its class {type(tp).__qualname__} instead"
+            )
+        raise TypeError(f"register_classifier needs an Exception subclass, got {tp!r}")
+    return types
+
+
+def _store(
+    exc_type: type[Exception] | tuple[type[Exception], ...], value: object, *, builtin: bool
+) -> None:
+    global _tables  # noqa: PLW0603 - the snapshot is swapped whole, under the lock
+    types = _check_types(exc_type)
+    rule = _check_rule(value)
+    with _lock:
+        user = dict(_tables.user)
+        built = dict(_tables.builtin)
+        for tp in types:
+            (built if builtin else user)[tp] = rule
+        _tables = _Tables(user=user, builtin=built)
+
+
+@overload
+def register_classifier(
+    exc_type: type[Exception] | tuple[type[Exception], ...],
+    category_or_function: Category | Classification | ClassifierFunction,
+) -> None: ...
+@overload
+def register_classifier(
+    exc_type: type[Exception] | tuple[type[Exception], ...],
+) -> Callable[[_E], _E]: ...
+def register_classifier(
+    exc_type: type[Exception] | tuple[type[Exception], ...],
+    category_or_function: Category | Classification | ClassifierFunction | None = None,
+) -> Callable[[_E], _E] | None:
+    """Teach `classify` about an exception type (or a tuple of them).
+
+    The value is a `Category`, a `Classification`, or a function ``fn(exc)``
+    deciding from the instance and returning either of them, or ``None`` for
+    no opinion (`classify` then goes on to the next rule). The most specific
+    registered type in the exception's MRO wins, and for the same type a
+    registration made here beats a built-in one. Registering a type again
+    replaces its value. Without a value it is a decorator that returns the
+    function unchanged.
+
+    Raises ``TypeError`` naming a bad type or value.
+
+    Example::
+
+        register_classifier(QuotaExceeded, Category.THROTTLED)
+
+        @register_classifier(botocore.exceptions.ClientError)
+        def aws(exc):
+            if exc.response["Error"]["Code"] == "ThrottlingException":
+                return Category.THROTTLED
+            return None
+    """
+    if category_or_function is None:
+        _check_types(exc_type)
+
+        def register(func: _E) -> _E:
+            _store(exc_type, func, builtin=False)
+            return func
+
+        return register
+    _store(exc_type, category_or_function, builtin=False)
+    return None
+
+
+def register_builtin(
+    exc_type: type[Exception] | tuple[type[Exception], ...],
+    category_or_function: Category | Classification | ClassifierFunction,
+) -> None:
+    """Register a built-in rule: what the integrations use; a user's rule beats it."""
+    _store(exc_type, category_or_function, builtin=True)
+
+
+def _rules(tp: type[BaseException]) -> tuple[_Rule, ...]:
+    tables = _tables
+    rules = tables.cache.get(tp)
+    if rules is not None:
+        return rules
+    if _load_lazy(tp):
+        tables = _tables
+    found: list[_Rule] = []
+    for cls in tp.__mro__:
+        for table in (tables.user, tables.builtin):
+            rule = table.get(cls)
+            if rule is not None:
+                found.append(rule)
+    rules = tables.cache[tp] = tuple(found)
+    return rules
+
+
+# -- lazily registered rule sets ---------------------------------------------------
+
+_INTEGRATIONS = ("httpx", "requests", "sqlalchemy")
+_loaded: set[str] = set()
+# Held while a rule set registers, so a concurrent first classification of the
+# same library waits for its rules instead of caching an answer without them.
+_load_lock = threading.RLock()
+
+
+def _load_lazy(tp: type[BaseException]) -> bool:
+    """Register the rules for modules in ``tp``'s MRO that have some, once each."""
+    roots = {cls.__module__.partition(".")[0] for cls in tp.__mro__}
+    pending = roots.intersection(_LOADERS).difference(_loaded)
+    if not pending:
+        return False
+    with _load_lock:
+        for root in sorted(pending.difference(_loaded)):
+            _loaded.add(root)
+            try:
+                _LOADERS[root]()
+            except Exception:  # a broken integration must not break error handling
+                logger.exception("interceptor: could not register the %s classifiers", root)
+    return True
+
+
+def _load_integration(name: str) -> Callable[[], None]:
+    def load() -> None:
+        importlib.import_module(f"interceptor.integrations.{name}").register()
+
+    return load
+
+
+def _load_ssl() -> None:
+    import ssl  # noqa: PLC0415 - loaded once an ssl error exists, so never for nothing
+
+    # Before OSError: an SSLError's errno is an SSL library code (1, 2, 8, ...)
+    # that would read as EPERM, ENOENT, ... to the errno rule.
+    tls = Classification(Category.PERMANENT, 502)  # handshake/protocol: config, not luck
+    register_builtin(ssl.SSLError, tls)
+    register_builtin(ssl.SSLCertVerificationError, tls)  # also ssl.CertificateError
+    register_builtin(
+        (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError),
+        Classification(Category.TEMPORARY, 502),  # the connection went away mid-stream
+    )
+    register_builtin((ssl.SSLWantReadError, ssl.SSLWantWriteError), Category.TEMPORARY)
+
+
+def _load_socket() -> None:
+    import socket  # noqa: PLC0415 - as for ssl
+
+    def dns(exc: BaseException) -> Classification:
+        again = getattr(exc, "errno", None) == socket.EAI_AGAIN
+        return Classification(Category.TEMPORARY if again else Category.PERMANENT, 502)
+
+    # Before OSError: their errno values are resolver codes, not errno codes.
+    register_builtin(socket.gaierror, dns)
+    register_builtin(socket.herror, Classification(Category.PERMANENT, 502))
+
+
+def _load_urllib() -> None:
+    from urllib.error import HTTPError, URLError  # noqa: PLC0415 - as for ssl
+
+    def http_error(exc: BaseException) -> Classification:
+        headers = getattr(exc, "headers", None)
+        return upstream(getattr(exc, "code", None), headers.get("Retry-After") if headers else None)
+
+    def url_error(exc: BaseException) -> Classification | None:
+        reason = getattr(exc, "reason", None)
+        if isinstance(reason, BaseException) and reason is not exc:
+            return classify(reason)  # e.g. a refused connection or a timeout
+        return None
+
+    register_builtin(HTTPError, http_error)
+    register_builtin(URLError, url_error)
+
+
+_LOADERS: Mapping[str, Callable[[], None]] = {
+    "ssl": _load_ssl,
+    "socket": _load_socket,
+    "urllib": _load_urllib,
+    **{name: _load_integration(name) for name in _INTEGRATIONS},
+}
+
+
+# -- the built-in table for builtins (always loaded, no import needed) -----------------
+
+_TEMPORARY_502 = Classification(Category.TEMPORARY, 502)
+
+_BY_ERRNO: Mapping[int, Classification] = {
+    errno.ETIMEDOUT: Classification(Category.TIMEOUT),
+    errno.ECONNREFUSED: _TEMPORARY_502,
+    errno.ECONNRESET: _TEMPORARY_502,
+    errno.ECONNABORTED: _TEMPORARY_502,
+    errno.EPIPE: _TEMPORARY_502,
+    errno.ENETUNREACH: _TEMPORARY_502,
+    errno.EHOSTUNREACH: _TEMPORARY_502,
+    errno.EAGAIN: Classification(Category.TEMPORARY),  # also EWOULDBLOCK
+    errno.EINTR: Classification(Category.TEMPORARY),
+    errno.EMFILE: Classification(Category.TEMPORARY),
+    errno.ENFILE: Classification(Category.TEMPORARY),
+    errno.EACCES: Classification(Category.PERMISSION_DENIED),
+    errno.EPERM: Classification(Category.PERMISSION_DENIED),
+    errno.ENOENT: Classification(Category.NOT_FOUND),
+}
+
+
+def _by_errno(exc: BaseException) -> Classification | None:
+    code = getattr(exc, "errno", None)
+    return _BY_ERRNO.get(code) if isinstance(code, int) else None
+
+
+register_builtin(TimeoutError, Category.TIMEOUT)
+register_builtin(PermissionError, Category.PERMISSION_DENIED)
+register_builtin(FileNotFoundError, Category.NOT_FOUND)
+register_builtin(
+    (
+        ConnectionError,
+        ConnectionRefusedError,
+        ConnectionResetError,
+        ConnectionAbortedError,
+        BrokenPipeError,
+    ),
+    _TEMPORARY_502,
+)
+register_builtin((InterruptedError, BlockingIOError), Category.TEMPORARY)
+register_builtin(OSError, _by_errno)
+
+
+# -- upstream HTTP answers (shared by urllib and the integrations) ---------------------
+
+
+def upstream(status: object, retry_after: object = None) -> Classification:
+    """The classification of an upstream's HTTP error answer.
+
+    ``status`` is the upstream's status and ``retry_after`` its ``Retry-After``
+    header, if any. Our answer is never the upstream's own 4xx: a 401 or 403
+    from a dependency is our failure (502), not the caller's.
+
+    - 429: THROTTLED, 429, with the upstream's delay;
+    - 408: TIMEOUT, 504;
+    - 5xx: TEMPORARY, 502, retryable (with the delay when one is given);
+    - anything else: PERMANENT, 502.
+    """
+    if isinstance(status, bool) or not isinstance(status, int):
+        return Classification(Category.PERMANENT, 502)
+    if status == 429:
+        return Classification(Category.THROTTLED, retry_after=parse_retry_after(retry_after))
+    if status == 408:
+        return Classification(Category.TIMEOUT)
+    if 500 <= status <= 599:
+        return Classification(Category.TEMPORARY, 502, retry_after=parse_retry_after(retry_after))
+    return Classification(Category.PERMANENT, 502)
+
+
+def parse_retry_after(value: object, *, now: datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` value: delay-seconds or an HTTP-date; else ``None``.
+
+    A date in the past gives 0. ``now`` is for tests.
+    """
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(int(text))
+    from email.utils import parsedate_to_datetime  # noqa: PLC0415 - only for HTTP-dates
+
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000" means UTC in RFC 5322 dates
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+# -- classify -------------------------------------------------------------------------
+
+
+def classify(exc: BaseException) -> Classification:
+    """Classify an exception: its category, HTTP status, and whether and when to retry.
+
+    Pure: no I/O, and the same exception always gets the same answer (an
+    HTTP-date ``Retry-After`` is turned into seconds from now). Consults the
+    registry (most specific type first, a user's registration before a
+    built-in one), then duck typing (a declared HTTP status, ``timeout``,
+    ``temporary``, ``retry_after``), and answers PERMANENT, 500 otherwise. An
+    exception group holding a single leaf is classified by that leaf. Never
+    raises.
+
+    Example::
+
+        classify(TimeoutError())        # TIMEOUT, 504, retryable
+        classify(KeyError("x")).slo     # True: PERMANENT, 500
+    """
+    exc = single_leaf(exc)
+    for rule in _rules(type(exc)):
+        found = rule if isinstance(rule, Classification) else _call(rule, exc)
+        if found is not None:
+            return _with_delay(found, exc)
+    return _duck(exc) or _PERMANENT
+
+
+def classify_status(status: int, *, retry_after: object = None) -> Classification:
+    """The classification of an error status an endpoint returned itself.
+
+    For metrics: an endpoint answering 503 counts like one that raised. The
+    category follows the status (401 UNAUTHENTICATED, 408/504 TIMEOUT, 429
+    THROTTLED, 502/503 TEMPORARY, other 5xx PERMANENT, ...); ``retry_after``
+    is the ``Retry-After`` header or a number of seconds. Raises
+    ``ValueError`` for a status outside 400 to 599.
+
+    Example::
+
+        classify_status(503, retry_after="30")   # TEMPORARY, 503, retry after 30 s
+    """
+    check_error_status(status, what="classify_status status")
+    delay = _seconds(retry_after)
+    if delay is None:
+        delay = parse_retry_after(retry_after)
+    found = _from_status(status)
+    return found.with_retry_after(delay) if found.retryable and delay is not None else found
+
+
+def _call(rule: ClassifierFunction, exc: BaseException) -> Classification | None:
+    try:
+        found: object = rule(exc)
+    except Exception:  # a broken classifier must not break error handling
+        logger.exception("interceptor classifier %r raised; ignoring it", rule)
+        return None
+    if found is None or isinstance(found, Classification):
+        return found
+    if isinstance(found, Category):
+        return Classification(found)
+    logger.error(
+        "interceptor classifier %r returned %r, not a Classification, Category or None; "
+        "ignoring it",
+        rule,
+        found,
+    )
+    return None
+
+
+def _with_delay(found: Classification, exc: BaseException) -> Classification:
+    if not found.retryable or found.retry_after is not None:
+        return found
+    delay = _delay(exc)
+    return found if delay is None else found.with_retry_after(delay)
+
+
+_STATUS_CATEGORIES: Mapping[int, Category] = {
+    400: Category.INVALID_ARGUMENT,
+    401: Category.UNAUTHENTICATED,
+    403: Category.PERMISSION_DENIED,
+    404: Category.NOT_FOUND,
+    408: Category.TIMEOUT,
+    409: Category.CONFLICT,
+    410: Category.NOT_FOUND,
+    412: Category.CONFLICT,
+    429: Category.THROTTLED,
+    502: Category.TEMPORARY,
+    503: Category.TEMPORARY,
+    504: Category.TIMEOUT,
+}
+
+
+def _from_status(status: int) -> Classification:
+    category = _STATUS_CATEGORIES.get(
+        status, Category.INVALID_ARGUMENT if status < 500 else Category.PERMANENT
+    )
+    retryable = retryable_for_status(status)
+    return Classification(
+        category, status, retryable=category.retryable if retryable is None else retryable
+    )
+
+
+def _duck(exc: BaseException) -> Classification | None:
+    """Go-style duck typing, in order: status, ``timeout``, ``temporary``, ``retry_after``."""
+    status = _status(exc)
+    if status is not None:
+        found = _from_status(status)
+    elif _flag(exc, "timeout") is True:
+        found = Classification(Category.TIMEOUT)
+    elif (temporary := _flag(exc, "temporary")) is not None:
+        found = Classification(Category.TEMPORARY if temporary else Category.PERMANENT)
+    elif _delay(exc) is not None:
+        found = Classification(Category.TEMPORARY)
+    else:
+        return None
+    return _with_delay(found, exc)
+
+
+def _status(exc: BaseException) -> int | None:
+    kind = http_kind(exc)
+    candidates: list[object] = []
+    if kind is not HttpKind.PLAIN and kind is not HttpKind.PASSTHROUGH:
+        candidates.append(http_status(exc, kind))
+    candidates += [_attr(exc, "status"), _attr(exc, "status_code")]
+    for status in candidates:
+        if isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599:
+            return int(status)
+    return None
+
+
+def _flag(exc: BaseException, name: str) -> bool | None:
+    value = _attr(exc, name)
+    if callable(value):
+        try:
+            value = value()
+        except Exception:  # noqa: BLE001 - Temporary() is a courtesy; a broken one says nothing
+            return None
+    return value if isinstance(value, bool) else None
+
+
+def _delay(exc: BaseException) -> float | None:
+    return _seconds(_attr(exc, "retry_after"))
+
+
+def _seconds(value: object) -> float | None:
+    """A usable delay from a number or ``timedelta``: finite and not negative; else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
+def _attr(exc: BaseException, name: str) -> object:
+    try:
+        return getattr(exc, name, None)
+    except Exception:  # noqa: BLE001 - a property that raises says nothing
+        return None
+
+
+# -- classified ---------------------------------------------------------------------
+
+
+class _Classified(InlineHandler):
+    """Renders any exception by its `classify` answer; see `classified`."""
+
+    __slots__ = ()
+
+    def problem(self, exc: BaseException) -> Problem:
+        found = classify(exc)
+        code: str | None = found.code
+        detail: str | None = None
+        if isinstance(exc, ApiError) and exc.code is not None:
+            code = None  # the error's own code is more precise than its category
+        elif isinstance(exc, OSError) and found.status < 500:
+            # A 4xx shows its detail, but system error messages name server
+            # paths; the code says enough. (A 5xx shows it only in debug mode.)
+            detail = ""
+        return Problem(
+            status=found.status,
+            code=code,
+            detail=detail,
+            retryable=found.retryable,
+            retry_after=found.retry_after,
+        )
+
+    def __repr__(self) -> str:
+        return "interceptor.classified"
+
+
+classified: InlineHandler = _Classified()
+"""A handler value rendering any exception by its `classify` answer.
+
+The status comes from the classification, the body carries ``retryable`` and
+a ``code`` naming the category (``"TIMEOUT"``, ``"THROTTLED"``, ...), and a
+known delay becomes a ``Retry-After`` header. The core renders it inline (no
+thread hop). The message of an ``OSError`` is left out of a 4xx body (such as
+the 404 for ``FileNotFoundError``), since it names server paths; an `ApiError`
+keeps its own code.
+
+Example::
+
+    errors = Interceptor({OSError: classified, httpx.HTTPError: classified})
+"""

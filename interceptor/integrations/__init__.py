@@ -1,0 +1,52 @@
+"""Classification rules for third-party libraries, registered on first use.
+
+Each module here teaches `interceptor.classify` one library's exceptions. None
+is imported by ``import interceptor``: the first time `classify` sees an
+exception with a class from the library's top-level package in its MRO, it
+imports the module and calls its ``register()`` once. An exception of the
+library exists, so the library is imported already and this costs nothing.
+A user's `interceptor.register_classifier` for the same type beats these rules.
+
+Modules: `interceptor.integrations.httpx`, `interceptor.integrations.requests`,
+`interceptor.integrations.sqlalchemy`.
+
+Adding the next one (say ``botocore`` or ``redis``):
+
+1. Write ``interceptor/integrations/<package>.py``, named after the library's
+   top-level package, with a ``register()`` that imports the library *inside
+   the function* and calls ``interceptor._classify.register_builtin(type,
+   rule)`` per exception type. A rule is a `Category`, a `Classification`,
+   or a function ``fn(exc)`` returning either of them, or ``None`` to let the
+   next rule (a base class, then duck typing) decide. Subclasses are looked
+   up before their bases, so register the specific types you mean; an
+   instance-dependent answer (an error code, a response) needs a function.
+2. Add the package name to ``_INTEGRATIONS`` in ``interceptor/_classify.py``.
+3. For an upstream HTTP answer, reuse ``upstream(status, retry_after_header)``:
+   429 THROTTLED with the delay, 408 TIMEOUT, 5xx TEMPORARY 502, and 502 for
+   the rest, so a dependency's 401 or 403 never becomes our own.
+4. Test with the library's real exception instances, and extend the
+   subprocess test that ``import interceptor`` imports no library.
+
+Sketches::
+
+    # botocore.py
+    def register() -> None:
+        from botocore.exceptions import ClientError
+
+        def client_error(exc):
+            error = exc.response.get("Error", {})
+            if error.get("Code") in {"Throttling", "ThrottlingException",
+                                     "TooManyRequestsException",
+                                     "ProvisionedThroughputExceededException",
+                                     "RequestLimitExceeded", "SlowDown"}:
+                return Category.THROTTLED
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            return upstream(status) if isinstance(status, int) else None
+
+        register_builtin(ClientError, client_error)
+
+    # redis.py: redis.exceptions.TimeoutError -> TIMEOUT;
+    # ConnectionError (and BusyLoadingError) -> Classification(TEMPORARY, 502);
+    # ReadOnlyError (a replica after failover) -> TEMPORARY. Note that
+    # redis's TimeoutError/ConnectionError are not the builtins of that name.
+"""
