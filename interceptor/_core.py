@@ -208,10 +208,13 @@ class Interceptor:
 
             errors.resolve(KeyError)  # -> 404 when LookupError is mapped to 404
         """
+        tables = self._tables
         if isinstance(exc, type):
-            if not issubclass(exc, Exception):
-                return None
-            values = self._class_candidates(exc)
+            values = tables.cache.get(exc)
+            if values is None:
+                if not issubclass(exc, Exception):
+                    return None
+                values = self._class_candidates(exc, tables)
         else:
             values = self.candidates(exc)[1]
         return values[0] if values else None
@@ -222,28 +225,32 @@ class Interceptor:
         A single-leaf exception group resolves by (and hands over) its leaf.
         Only `Exception` subclasses match; anything else gets no values.
         """
-        leaf = single_leaf(exc)
-        if not isinstance(leaf, Exception) or self in getattr(leaf, _RAISED_BY, ()):
+        tables = self._tables
+        # The cache holds only Exception types that are not groups, so a hit
+        # settles both questions without isinstance(), whose cost grows with
+        # the depth of the hierarchy.
+        leaf = exc
+        values = tables.cache.get(type(exc))
+        if values is None:
+            leaf = single_leaf(exc)
+            if not isinstance(leaf, Exception):
+                return leaf, ()
+            values = self._class_candidates(type(leaf), tables)
+        if self in getattr(leaf, _RAISED_BY, ()):
             return leaf, ()
         if leaf is not exc and self in getattr(exc, _RAISED_BY, ()):
             return leaf, ()  # a handler of ours raised the group around this leaf
         kind = http_kind(leaf)
         if kind is HttpKind.PASSTHROUGH:
             return leaf, ()
-        tables = self._tables
-        values = tables.cache.get(type(leaf))
-        if values is None:
-            values = self._class_candidates(type(leaf), tables)
         if tables.by_status and kind is not HttpKind.PLAIN:
             by_status = tables.by_status.get(http_status(leaf, kind))  # type: ignore[arg-type]
             if by_status is not None:
                 values = (by_status, *(v for v in values if v is not by_status))
         return leaf, values
 
-    def _class_candidates(
-        self, tp: type[BaseException], tables: _Tables | None = None
-    ) -> tuple[HandlerValue, ...]:
-        tables = tables or self._tables
+    @staticmethod
+    def _class_candidates(tp: type[BaseException], tables: _Tables) -> tuple[HandlerValue, ...]:
         values = tables.cache.get(tp)
         if values is None:
             seen: list[HandlerValue] = []
@@ -251,7 +258,11 @@ class Interceptor:
                 value = tables.by_class.get(cls)
                 if value is not None and not any(value is s for s in seen):
                     seen.append(value)
-            values = tables.cache[tp] = tuple(seen)
+            values = tuple(seen)
+            # A group's instance may resolve by its leaf instead, so a group
+            # type is never cached (see `candidates`); groups are rare.
+            if not issubclass(tp, BaseExceptionGroup):
+                tables.cache[tp] = values
         return values
 
     # -- turning values and results into responses -----------------------------

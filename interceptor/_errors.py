@@ -76,6 +76,23 @@ class ApiError(Exception):
     def __str__(self) -> str:
         return "" if self.detail is None else str(self.detail)
 
+    # Pickle (process pools, task queues) cannot take the read-only mapping
+    # views, so they travel as dicts and are wrapped again on arrival.
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {
+            name: dict(value) if isinstance(value, MappingProxyType) else value
+            for name, value in vars(self).items()
+        }
+        return (type(self), self.args, state)
+
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        for name, value in (state or {}).items():
+            wrap = name in _READ_ONLY and isinstance(value, Mapping)
+            setattr(self, name, MappingProxyType(dict(value)) if wrap else value)
+
+
+_READ_ONLY = frozenset({"headers", "extensions"})
+
 
 def define_errors(
     specs: Iterable[tuple[str, str, int]],

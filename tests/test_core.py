@@ -11,6 +11,7 @@ import asyncio
 import random
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -182,7 +183,7 @@ LookalikeHTTP = fake_framework_exception("myapp.errors", "status_code")
 def test_status_key_is_tried_before_the_mro_for_api_errors() -> None:
     by_status, by_class = Problem(code="BY_STATUS"), Problem(code="BY_CLASS")
     errors = Interceptor({GoneForGood: by_class, 410: by_status})
-    leaf, values = errors.candidates(GoneForGood())
+    values = errors.candidates(GoneForGood())[1]
     assert same(values, (by_status, by_class, API_DEFAULT))
     assert errors.resolve(GoneForGood()) is by_status
     # A class carries no instance status for a lookup by class.
@@ -273,6 +274,29 @@ def test_multi_leaf_group_resolves_by_the_groups_own_mro() -> None:
     nested = ExceptionGroup("outer", [ExceptionGroup("in", [KeyError(), ValueError()])])
     assert errors.candidates(nested)[0] is nested
     assert single_leaf(nested) is nested
+
+
+def test_a_group_looked_up_first_does_not_stop_a_later_single_leaf_group() -> None:
+    # The per-type cache must not let an earlier answer for the group type
+    # (by class, or for a multi-leaf group) stand in for a single-leaf group.
+    on_key, on_group = Problem(code="K"), Problem(code="G")
+    errors = Interceptor({KeyError: on_key, ExceptionGroup: on_group})
+    assert errors.resolve(ExceptionGroup) is on_group
+    multi = ExceptionGroup("m", [KeyError(), KeyError()])
+    assert same(errors.candidates(multi)[1], (on_group,))
+    leaf = KeyError()
+    got, values = errors.candidates(ExceptionGroup("s", [leaf]))
+    assert got is leaf
+    assert same(values, (on_key,))
+    assert same(errors.candidates(multi)[1], (on_group,))
+
+
+def test_base_exception_looked_up_by_class_and_instance_stays_unmatched() -> None:
+    errors = Interceptor({Exception: 500})
+    for _ in range(2):  # a second round would hit anything wrongly cached
+        assert errors.resolve(KeyboardInterrupt) is None
+        assert errors.candidates(KeyboardInterrupt())[1] == ()
+        assert errors.resolve(KeyError) == 500
 
 
 @pytest.mark.parametrize(
@@ -438,7 +462,10 @@ def fast_switching() -> Iterator[None]:
         sys.setswitchinterval(before)
 
 
-def test_resolution_stays_correct_while_another_thread_registers(fast_switching: None) -> None:
+@pytest.mark.parametrize("round_", range(3))  # a race: more rounds, more chances to catch it
+def test_resolution_stays_correct_while_another_thread_registers(
+    fast_switching: None, round_: int
+) -> None:
     # A chain C0 <- C1 <- ... <- C59. The registry only grows, each time with a
     # handler for the next, more specific class, so every answer a resolver
     # sees for a class must be one the registry held at some moment, and the
@@ -456,7 +483,7 @@ def test_resolution_stays_correct_while_another_thread_registers(fast_switching:
     failures: list[str] = []
 
     def resolver(seed: int) -> None:
-        rng = random.Random(seed)
+        rng = random.Random(seed)  # noqa: S311 - picks test inputs
         last = dict.fromkeys(watched, 0)
         calls = 0
         try:
@@ -488,12 +515,13 @@ def test_resolution_stays_correct_while_another_thread_registers(fast_switching:
             start.wait()
             for i in range(1, depth):
                 errors.add_handler(chain[i], values[i])
+                time.sleep(0)  # let the resolvers see this state
         except Exception as exc:
             failures.append(repr(exc))
         finally:
             done.set()
 
-    threads = [threading.Thread(target=resolver, args=(seed,)) for seed in range(4)]
+    threads = [threading.Thread(target=resolver, args=(round_ * 10 + seed,)) for seed in range(4)]
     threads.append(threading.Thread(target=registrar))
     for thread in threads:
         thread.start()
