@@ -22,10 +22,10 @@ from starlette.routing import Mount, Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import interleaved_ratio  # noqa: E402
+from _timing import interleaved_ratio
 
-from interceptor import Interceptor  # noqa: E402
-from interceptor.starlette import InterceptorMiddleware  # noqa: E402
+from interceptor import Interceptor
+from interceptor.starlette import InterceptorMiddleware
 
 REQUESTS_PER_ROUND = 2000
 
@@ -51,21 +51,31 @@ def sync_handler(request: Request, exc: Exception) -> Response:
     return problem(exc)
 
 
-def app(*, interceptor: Interceptor | None = None, handlers: dict[Any, Any] | None = None) -> Starlette:
-    middleware = (
-        [Middleware(InterceptorMiddleware, interceptor=interceptor)] if interceptor else []
-    )
+def app(
+    *, interceptor: Interceptor | None = None, handlers: dict[Any, Any] | None = None
+) -> Starlette:
+    middleware = [Middleware(InterceptorMiddleware, interceptor=interceptor)] if interceptor else []
     return Starlette(
-        routes=[Mount("/api", routes=[Route("/ok", ok), Route("/fail", fail)], middleware=middleware)],
+        routes=[
+            Mount("/api", routes=[Route("/ok", ok), Route("/fail", fail)], middleware=middleware)
+        ],
         exception_handlers=handlers or {},
     )
 
 
 def scope(path: str) -> dict[str, Any]:
     return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
-        "query_string": b"", "headers": [(b"host", b"bench")], "client": ("127.0.0.1", 1),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"bench")],
+        "client": ("127.0.0.1", 1),
         "server": ("bench", 80),
     }
 

@@ -15,7 +15,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from examples.serving import serve  # noqa: E402
+from examples.serving import serve
 
 EXAMPLES = [
     ("Starlette", "examples.starlette_app", "uvicorn"),
@@ -29,15 +29,20 @@ WIDTHS = (26, 50, 6)
 
 def row(*cells: str) -> str:
     *fixed, rest = cells
-    return " | ".join(cell.ljust(width)[:width] for cell, width in zip(fixed, WIDTHS, strict=True)) + " | " + rest
+    return (
+        " | ".join(cell.ljust(width)[:width] for cell, width in zip(fixed, WIDTHS, strict=True))
+        + " | "
+        + rest
+    )
 
 
 def run_example(title: str, module_name: str, server: str) -> None:
     module = importlib.import_module(module_name)
     print(f"\n== {title}: {module_name}:app under {server} ==")
-    with serve(f"{module_name}:app", server) as (base_url, log), httpx.Client(
-        base_url=base_url, timeout=10
-    ) as client:
+    with (
+        serve(f"{module_name}:app", server) as (base_url, log),
+        httpx.Client(base_url=base_url, timeout=10) as client,
+    ):
         print(row("request", "handled by", "status", "body"))
         print(row("-" * WIDTHS[0], "-" * WIDTHS[1], "-" * WIDTHS[2], "-" * 40))
         for method, path, handled_by in module.DEMO_REQUESTS:

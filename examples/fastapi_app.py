@@ -35,6 +35,7 @@ def on_invalid(request: Request, exc: RequestValidationError) -> Problem:
         status=422, code="INVALID_REQUEST", detail=f"invalid: {', '.join(fields)}", fields=fields
     )
 
+
 # A nested router inside /users with its own, nearer mapping.
 billing_errors = Interceptor({AccountLocked: Problem(status=402, code="BILLING_LOCKED")})
 # App scope.

@@ -21,11 +21,23 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVERS = {
     # ASGI apps under uvicorn, WSGI apps under waitress: production servers.
     "uvicorn": lambda target, port: [
-        "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-        "--log-level", "warning",
+        "-m",
+        "uvicorn",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
     ],
     "waitress": lambda target, port: [
-        "-m", "waitress", "--host=127.0.0.1", f"--port={port}", "--threads=8", target,
+        "-m",
+        "waitress",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        "--threads=8",
+        target,
     ],
 }
 

@@ -118,9 +118,12 @@ app = Starlette(
                 Route("/users/{user_id:int}", user),
                 Route("/lookup", lookup),
                 Route("/parse", parse),
-                Route("/pay", pay, methods=["POST"], middleware=[
-                    Middleware(InterceptorMiddleware, interceptor=payment_errors)
-                ]),
+                Route(
+                    "/pay",
+                    pay,
+                    methods=["POST"],
+                    middleware=[Middleware(InterceptorMiddleware, interceptor=payment_errors)],
+                ),
                 Route("/stream", stream),
             ],
             middleware=[Middleware(InterceptorMiddleware, interceptor=api_errors)],

@@ -31,7 +31,9 @@ try:
     from fastapi import Request, Response
     from fastapi.routing import APIRoute
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("interceptor.fastapi needs FastAPI: pip install 'interceptor[fastapi]'") from exc
+    raise ImportError(
+        "interceptor.fastapi needs FastAPI: pip install 'interceptor[fastapi]'"
+    ) from exc
 
 from interceptor.starlette import outcome_response, respond
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -50,7 +50,11 @@ logger = logging.getLogger("interceptor")
 # does not match still reach the app's ExceptionMiddleware, which looked up its
 # handlers before calling in, and get Starlette's usual treatment there.
 _HANDLERS_KEY = "starlette.exception_handlers"
-_NO_HANDLERS = (MappingProxyType({}), MappingProxyType({}))
+_NO_HANDLERS: tuple[Mapping[Any, Any], Mapping[int, Any]] = (
+    MappingProxyType({}),
+    MappingProxyType({}),
+)
+_INTERCEPTED = frozenset({"http", "websocket"})
 
 _WS_DENIAL = "websocket.http.response"
 _CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit for a close reason
@@ -89,7 +93,7 @@ class InterceptorMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
-        if self._passthrough or (scope_type != "http" and scope_type != "websocket"):
+        if self._passthrough or scope_type not in _INTERCEPTED:
             await self.app(scope, receive, send)
             return
         if _HANDLERS_KEY in scope:
@@ -227,8 +231,7 @@ def outcome_response(outcome: Outcome) -> Response:
 
 def _raw_headers(outcome: Outcome) -> list[tuple[bytes, bytes]]:
     return [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in outcome.headers
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in outcome.headers
     ]
 
 
@@ -259,7 +262,7 @@ async def _answer_websocket(
     status = answer.status if isinstance(answer, Outcome) else answer.status_code
     if not progress.accepted and _WS_DENIAL in scope.get("extensions", {}):
         if isinstance(answer, Response):
-            answer = Outcome(answer.status_code, _decoded(answer.raw_headers), answer.body)
+            answer = Outcome(answer.status_code, _decoded(answer.raw_headers), bytes(answer.body))
         await send(
             {
                 "type": "websocket.http.response.start",

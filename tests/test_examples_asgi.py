@@ -44,7 +44,9 @@ FASTAPI = {
     [("examples.starlette_app:app", STARLETTE), ("examples.fastapi_app:app", FASTAPI)],
     ids=["starlette", "fastapi"],
 )
-def test_example_under_uvicorn(target: str, expected: dict[tuple[str, str], tuple[int, str, str | None]]) -> None:
+def test_example_under_uvicorn(
+    target: str, expected: dict[tuple[str, str], tuple[int, str, str | None]]
+) -> None:
     with serve(target, "uvicorn") as (base_url, _log), httpx.Client(base_url=base_url) as client:
         for (method, path), (status, content_type, code) in expected.items():
             response = client.request(method, path, headers={"Connection": "close"})
@@ -60,9 +62,11 @@ def test_example_under_uvicorn(target: str, expected: dict[tuple[str, str], tupl
 
 
 def test_mid_stream_failure_aborts_the_connection_after_the_first_chunk() -> None:
-    with serve("examples.starlette_app:app", "uvicorn") as (base_url, _log), httpx.Client(
-        base_url=base_url
-    ) as client, client.stream("GET", "/api/stream") as response:
+    with (
+        serve("examples.starlette_app:app", "uvicorn") as (base_url, _log),
+        httpx.Client(base_url=base_url) as client,
+        client.stream("GET", "/api/stream") as response,
+    ):
         assert response.status_code == 200
         with pytest.raises(httpx.HTTPError):
             b"".join(response.iter_raw())

@@ -33,7 +33,9 @@ def build_app() -> FastAPI:
         }
     )
     admin_errors = Interceptor({Shared: Problem(status=409, code="ADMIN")})
-    app_errors = Interceptor({Shared: Problem(status=409, code="APP"), 404: Problem(code="APP_404")})
+    app_errors = Interceptor(
+        {Shared: Problem(status=409, code="APP"), 404: Problem(code="APP_404")}
+    )
 
     users = APIRouter(prefix="/users", route_class=intercepted_route(users_errors))
     admin = APIRouter(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
@@ -184,10 +185,16 @@ async def test_http_exception_without_a_handler_keeps_starlettes_behaviour() -> 
 async def test_sibling_mounts_use_their_own_interceptors() -> None:
     app = Starlette(
         routes=[
-            Mount("/a", routes=[Route("/x", raiser(Shared()))], middleware=mw(
-                Interceptor({Shared: scope_problem("A")}))),
-            Mount("/b", routes=[Route("/x", raiser(Shared()))], middleware=mw(
-                Interceptor({Shared: scope_problem("B")}))),
+            Mount(
+                "/a",
+                routes=[Route("/x", raiser(Shared()))],
+                middleware=mw(Interceptor({Shared: scope_problem("A")})),
+            ),
+            Mount(
+                "/b",
+                routes=[Route("/x", raiser(Shared()))],
+                middleware=mw(Interceptor({Shared: scope_problem("B")})),
+            ),
         ]
     )
     async with client_for(app) as client:
@@ -229,7 +236,9 @@ async def test_routing_errors_belong_to_the_mount_whose_url_space_they_fall_in()
     app = Starlette(
         routes=[
             Route("/page", ok),
-            Mount("/api", routes=[Route("/items", ok, methods=["GET"])], middleware=mw(mount_errors)),
+            Mount(
+                "/api", routes=[Route("/items", ok, methods=["GET"])], middleware=mw(mount_errors)
+            ),
         ]
     )
     async with client_for(app) as client:
@@ -320,7 +329,9 @@ async def test_a_handler_that_raises_with_no_outer_scope_reaches_the_server() ->
     def broken(request: Request, exc: Exception) -> None:
         raise RuntimeError("handler bug")
 
-    app = Starlette(routes=[Route("/x", raiser(KeyError("k")))], middleware=mw(Interceptor({KeyError: broken})))
+    app = Starlette(
+        routes=[Route("/x", raiser(KeyError("k")))], middleware=mw(Interceptor({KeyError: broken}))
+    )
     async with client_for(app) as client:
         with pytest.raises(RuntimeError, match="handler bug") as caught:
             await client.get("/x")
@@ -336,7 +347,9 @@ async def test_single_leaf_group_resolves_by_leaf_and_handler_gets_the_leaf() ->
         return Problem(status=404, code="LEAF")
 
     group = ExceptionGroup("outer", [ExceptionGroup("inner", [leaf])])
-    app = Starlette(routes=[Route("/x", raiser(group))], middleware=mw(Interceptor({KeyError: on_key})))
+    app = Starlette(
+        routes=[Route("/x", raiser(group))], middleware=mw(Interceptor({KeyError: on_key}))
+    )
     async with client_for(app) as client:
         response = await client.get("/x")
     assert (response.status_code, response.json()["code"]) == (404, "LEAF")
@@ -345,7 +358,9 @@ async def test_single_leaf_group_resolves_by_leaf_and_handler_gets_the_leaf() ->
 
 async def test_multi_leaf_group_resolves_by_the_group_itself() -> None:
     group = ExceptionGroup("two", [KeyError("a"), KeyError("b")])
-    by_leaf = Starlette(routes=[Route("/x", raiser(group))], middleware=mw(Interceptor({KeyError: 404})))
+    by_leaf = Starlette(
+        routes=[Route("/x", raiser(group))], middleware=mw(Interceptor({KeyError: 404}))
+    )
     async with client_for(by_leaf) as client:
         with pytest.raises(ExceptionGroup) as caught:
             await client.get("/x")
@@ -455,8 +470,6 @@ async def test_declarative_values_render_inline_without_a_thread(
 
 
 async def test_stateful_callable_object_and_partial_handlers() -> None:
-    import functools
-
     class Counting:
         def __init__(self) -> None:
             self.count = 0
@@ -471,7 +484,9 @@ async def test_stateful_callable_object_and_partial_handlers() -> None:
     counter = Counting()
     app = Starlette(
         routes=[Route("/count", raiser(KeyError())), Route("/partial", raiser(ValueError()))],
-        middleware=mw(Interceptor({KeyError: counter, ValueError: functools.partial(with_code, "P")})),
+        middleware=mw(
+            Interceptor({KeyError: counter, ValueError: functools.partial(with_code, "P")})
+        ),
     )
     async with client_for(app) as client:
         first = await client.get("/count")
@@ -487,7 +502,9 @@ async def test_handler_may_return_a_starlette_response() -> None:
     def handler(request: Request, exc: Exception) -> Response:
         return JSONResponse({"custom": request.url.path}, status_code=451, headers={"X-Why": "law"})
 
-    app = Starlette(routes=[Route("/x", raiser(KeyError()))], middleware=mw(Interceptor({KeyError: handler})))
+    app = Starlette(
+        routes=[Route("/x", raiser(KeyError()))], middleware=mw(Interceptor({KeyError: handler}))
+    )
     async with client_for(app) as client:
         response = await client.get("/x")
     assert (response.status_code, response.json()) == (451, {"custom": "/x"})
@@ -498,13 +515,18 @@ async def test_bad_handler_return_is_a_500_and_a_log_line(caplog: pytest.LogCapt
     def bad(request: Request, exc: Exception) -> str:
         return "oops"
 
-    app = Starlette(routes=[Route("/x", raiser(KeyError()))], middleware=mw(Interceptor({KeyError: bad})))
+    app = Starlette(
+        routes=[Route("/x", raiser(KeyError()))], middleware=mw(Interceptor({KeyError: bad}))
+    )
     with caplog.at_level(logging.ERROR, logger="interceptor"):
         async with client_for(app) as client:
             response = await client.get("/x")
     assert response.status_code == 500
     assert "error_id" in response.json()
-    assert any("bad" in record.getMessage() and "'oops'" in record.getMessage() for record in caplog.records)
+    assert any(
+        "bad" in record.getMessage() and "'oops'" in record.getMessage()
+        for record in caplog.records
+    )
 
 
 # -- raw ASGI: what exactly goes over the wire ------------------------------------------
@@ -649,17 +671,28 @@ async def test_websocket_server_error_closes_with_1011() -> None:
 
 
 async def test_websocket_before_accept_sends_an_http_denial_when_supported() -> None:
-    app = ws_app(accept_first=False, exc=PermissionError("no"), errors=Interceptor({PermissionError: 403}))
+    app = ws_app(
+        accept_first=False, exc=PermissionError("no"), errors=Interceptor({PermissionError: 403})
+    )
     sent = await run_ws(app, ws_scope(denial=True))
-    assert [m["type"] for m in sent] == ["websocket.http.response.start", "websocket.http.response.body"]
+    assert [m["type"] for m in sent] == [
+        "websocket.http.response.start",
+        "websocket.http.response.body",
+    ]
     assert sent[0]["status"] == 403
     assert json.loads(sent[1]["body"]) == {
-        "type": "about:blank", "title": "Forbidden", "status": 403, "detail": "no", "retryable": False,
+        "type": "about:blank",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": "no",
+        "retryable": False,
     }
 
 
 async def test_websocket_before_accept_without_denial_support_closes() -> None:
-    app = ws_app(accept_first=False, exc=PermissionError("no"), errors=Interceptor({PermissionError: 403}))
+    app = ws_app(
+        accept_first=False, exc=PermissionError("no"), errors=Interceptor({PermissionError: 403})
+    )
     sent = await run_ws(app, ws_scope(denial=False))
     assert sent == [{"type": "websocket.close", "code": 4403, "reason": "Forbidden"}]
 
