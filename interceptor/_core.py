@@ -15,8 +15,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from interceptor._callables import callable_name
 from interceptor._errors import ApiError
 from interceptor._http import HttpKind, http_kind, http_status
+from interceptor._observe import (
+    ErrorCounts,
+    ErrorEvent,
+    Observer,
+    Reporter,
+    describe,
+    log,
+    report_for,
+    request_info_of,
+    send_report,
+)
 from interceptor._problem import Problem, check_error_status
 from interceptor._render import (
     BODY_SHAPES,
@@ -28,6 +40,7 @@ from interceptor._render import (
     RequestInfo,
     encode_json,
     header_items,
+    new_error_id,
     safe_headers,
 )
 
@@ -114,7 +127,10 @@ class Interceptor:
         body: BodyShape = "problem",
         rewrite_body: Callable[[dict[str, Any], ErrorInfo], Mapping[str, Any]] | None = None,
         detail_limit: int = 4096,
-        reporter: Callable[[Any], Any] | None = None,
+        reporter: Reporter | None = None,
+        name: str = "default",
+        observers: Iterable[Observer] = (),
+        report_timeout: float = 10.0,
     ) -> None:
         if callable(body):
             builder, content_type = body, JSON
@@ -130,8 +146,19 @@ class Interceptor:
             raise TypeError(f"reporter must be callable, got {reporter!r}")
         if isinstance(detail_limit, bool) or not isinstance(detail_limit, int) or detail_limit < 1:
             raise ValueError(f"detail_limit must be a positive int, got {detail_limit!r}")
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name must be a non-empty str, got {name!r}")
+        if not (isinstance(report_timeout, int | float) and report_timeout > 0):
+            raise ValueError(f"report_timeout must be positive seconds, got {report_timeout!r}")
         self.debug = bool(debug)
         self.reporter = reporter
+        self.name = name
+        self.report_timeout = float(report_timeout)
+        self.counts = ErrorCounts()
+        self._lock = threading.Lock()
+        self._observers: tuple[Observer, ...] = ()
+        for observer in observers:
+            self.add_observer(observer)
         self._renderer = Renderer(
             debug=self.debug,
             body=builder,
@@ -139,7 +166,6 @@ class Interceptor:
             rewrite=rewrite_body,
             detail_limit=detail_limit,
         )
-        self._lock = threading.Lock()
         self._tables = _Tables(by_class={ApiError: _API_ERROR_DEFAULT}, by_status={})
         if handlers is not None:
             if not isinstance(handlers, Mapping):
@@ -149,7 +175,80 @@ class Interceptor:
     def __repr__(self) -> str:
         tables = self._tables
         keys = [*tables.by_status, *(cls.__qualname__ for cls in tables.by_class)]
-        return f"<Interceptor handlers={keys!r}>"
+        return f"<Interceptor {self.name!r} handlers={keys!r}>"
+
+    # -- observing -----------------------------------------------------------
+
+    def add_observer(self, observer: Observer) -> None:
+        """Call ``observer(event)`` with an `ErrorEvent` for every intercepted error.
+
+        Observers run inline, so they must be quick (counters, span updates);
+        one that raises is logged and skipped. Raises ``TypeError`` if
+        ``observer`` is not callable.
+
+        Example::
+
+            errors.add_observer(lambda event: print(event.status, event.category))
+        """
+        if not callable(observer):
+            raise TypeError(f"observer must be callable, got {observer!r}")
+        with self._lock:
+            self._observers = (*self._observers, observer)
+
+    def observe(
+        self,
+        exc: BaseException,
+        status: int,
+        request: RequestInfo,
+        *,
+        error_id: str | None = None,
+        note: str = "",
+    ) -> ErrorEvent:
+        """Log, count and report an error answered with ``status``; adapters call it.
+
+        5xx go to the reporter, off the response path. ``error_id`` is the one
+        in the body; a 5xx without one gets a fresh id.
+        """
+        event = describe(exc, status, error_id, request, scope=self.name)
+        log(event, note)
+        self.counts.add(event)
+        self._notify(event)
+        if event.slo and self.reporter is not None:
+            send_report(self.reporter, report_for(event), timeout=self.report_timeout)
+        return event
+
+    def report_error(self, exc: BaseException, request: object = None) -> str:
+        """Report an error the endpoint handled itself; returns its ``error_id``.
+
+        The reporter gets it marked ``fatal=False`` and the log line says
+        non-fatal; counters and observers, which count error responses, do not
+        see it. ``request`` is the framework's request, or ``None``.
+
+        Example::
+
+            except CacheDown as exc:
+                errors.report_error(exc, request)   # then serve without the cache
+        """
+        error_id = new_error_id()
+        event = describe(
+            exc,
+            _status_of(exc),
+            error_id,
+            request_info_of(request),
+            scope=self.name,
+            fatal=False,
+        )
+        log(event)
+        if self.reporter is not None:
+            send_report(self.reporter, report_for(event), timeout=self.report_timeout)
+        return error_id
+
+    def _notify(self, event: ErrorEvent) -> None:
+        for observer in self._observers:
+            try:
+                observer(event)
+            except Exception:  # an observer must never break the error response
+                logger.exception("interceptor observer %s failed", callable_name(observer))
 
     # -- registration -----------------------------------------------------
 
@@ -298,9 +397,9 @@ class Interceptor:
         logger.error(
             "interceptor handler %s returned %s, which is not a response, Problem, int "
             "status, (body, status[, headers]) tuple or None; answering 500",
-            _name(handler),
+            callable_name(handler),
             _short_repr(value),
-            extra={"handler": _name(handler)},
+            extra={"handler": callable_name(handler)},
         )
         return self._renderer.render(_API_ERROR_DEFAULT, exc, request, status=500)
 
@@ -383,17 +482,11 @@ def _check_value(value: object) -> HandlerValue:
         signature.bind(None, None)
     except TypeError:
         raise TypeError(
-            f"handler {_name(value)} must accept two positional arguments (request, exc); "
+            f"handler {callable_name(value)} must accept two positional arguments (request, exc); "
             f"its signature is {signature}"
         ) from None
     return value
 
-
-def _name(handler: object) -> str:
-    func = getattr(handler, "func", handler)  # functools.partial
-    name = getattr(func, "__qualname__", None) or type(func).__qualname__
-    module = getattr(func, "__module__", None)
-    return f"{module}.{name}" if module else name
 
 
 def _short_repr(value: object, limit: int = 200) -> str:
@@ -402,3 +495,9 @@ def _short_repr(value: object, limit: int = 200) -> str:
     except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the handler's bug
         text = f"<unprintable {type(value).__qualname__}>"
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _status_of(exc: BaseException) -> int:
+    from interceptor._classify import classify  # noqa: PLC0415 - import cycle
+
+    return classify(exc).status

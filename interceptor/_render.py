@@ -39,13 +39,71 @@ _TRUNCATED_MARK = "…"
 
 @dataclass(frozen=True, slots=True)
 class RequestInfo:
-    """What the core needs of a request: adapters build it, on the error path only."""
+    """What the core needs of a request: adapters build it, on the error path only.
+
+    ``headers`` never holds credentials: `from_scope` and `from_environ` drop
+    ``Authorization``, ``Cookie``, ``Proxy-Authorization`` and ``X-Api-Key``.
+    """
 
     method: str = "GET"
     path: str = ""
     query_string: str = ""
     client: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_scope(cls, scope: Mapping[str, Any]) -> RequestInfo:
+        """From an ASGI HTTP or websocket scope."""
+        client = scope.get("client")
+        return cls(
+            method=scope.get("method", "GET"),
+            path=scope.get("root_path", "") + scope.get("path", ""),
+            query_string=bytes(scope.get("query_string", b"")).decode("latin-1"),
+            client=f"{client[0]}:{client[1]}" if client else None,
+            headers=tuple(
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, value in scope.get("headers", ())
+                if name.lower() not in _CREDENTIAL_HEADERS_RAW
+            ),
+        )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, Any]) -> RequestInfo:
+        """From a WSGI environ."""
+        address = environ.get("REMOTE_ADDR")
+        port = environ.get("REMOTE_PORT")
+        return cls(
+            method=environ.get("REQUEST_METHOD", "GET"),
+            path=environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+            query_string=environ.get("QUERY_STRING", ""),
+            client=(f"{address}:{port}" if port else address) if address else None,
+            headers=tuple(
+                (_header_name(key), value)
+                for key, value in environ.items()
+                if (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"))
+                and isinstance(value, str)
+                and _header_name(key).lower() not in _CREDENTIAL_HEADERS
+            ),
+        )
+
+    @property
+    def trace_id(self) -> str | None:
+        """The W3C trace id from a ``traceparent`` header, if one is well formed."""
+        for name, value in self.headers:
+            if name.lower() == "traceparent":
+                match = _TRACEPARENT.fullmatch(value.strip())
+                if match and match[1] != "0" * 32:
+                    return match[1]
+        return None
+
+
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
+_CREDENTIAL_HEADERS_RAW = frozenset(name.encode() for name in _CREDENTIAL_HEADERS)
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def _header_name(environ_key: str) -> str:
+    return environ_key.removeprefix("HTTP_").replace("_", "-").title()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +155,15 @@ def retryable_for_status(status: int) -> bool | None:
     return None
 
 
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
+
 def reason_phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
+    """The status's reason phrase; a generic one for codes HTTP does not name."""
+    phrase = _PHRASES.get(status)
+    if phrase is None:
         return "Client Error" if status < 500 else "Server Error"
+    return phrase
 
 
 def problem_body(info: ErrorInfo) -> dict[str, Any]:
@@ -158,10 +220,15 @@ def encode_json(value: object) -> bytes:
     valid UTF-8 and valid JSON.
     """
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError):
-        text = json.dumps(_jsonable(value, 0), ensure_ascii=False, separators=(",", ":"))
+        text = _ENCODER.encode(_jsonable(value, 0))
     return text.encode("utf-8", "backslashreplace")
+
+
+# One encoder for every body: json.dumps builds a new one per call whenever an
+# option differs from its defaults.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 _MAX_DEPTH = 32
@@ -198,7 +265,9 @@ def _to_str(value: object) -> str:
 # RFC 9110 field names are tokens; values may not carry CR, LF or NUL. Anything
 # else is dropped, so an exception message can never inject a header.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
+# CR, LF, NUL and other controls could split or corrupt the header block, and
+# both ASGI and WSGI need values that Latin-1 can carry.
+_BAD_VALUE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 _OWN_HEADERS = frozenset({"content-type", "content-length"})
 
 

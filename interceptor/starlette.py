@@ -24,8 +24,9 @@ from collections.abc import Awaitable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from interceptor._callables import is_async_callable
 from interceptor._core import HandlerValue, Interceptor, is_inline
-from interceptor._render import Outcome, RequestInfo, new_error_id
+from interceptor._render import Outcome, RequestInfo
 
 try:
     from starlette.concurrency import run_in_threadpool
@@ -40,7 +41,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "interceptor.starlette needs Starlette: pip install 'interceptor[starlette]'"
     ) from exc
 
-__all__ = ["InterceptorMiddleware", "respond"]
+__all__ = ["InterceptorMiddleware", "observe_answer", "outcome_response", "respond"]
 
 logger = logging.getLogger("interceptor")
 
@@ -57,6 +58,7 @@ _NO_HANDLERS: tuple[Mapping[Any, Any], Mapping[int, Any]] = (
 _INTERCEPTED = frozenset({"http", "websocket"})
 
 _WS_DENIAL = "websocket.http.response"
+_STARTED_NOTE = "; the response had already started, so the connection is aborted"
 _CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit for a close reason
 
 
@@ -123,16 +125,18 @@ class InterceptorMiddleware:
         leaf, values = self.interceptor.candidates(exc)
         if not values:
             return False
+        info = RequestInfo.from_scope(scope)
         if started:
-            _log_started(exc, scope)
+            self.interceptor.observe(leaf, 500, info, note=_STARTED_NOTE)
             return False
-        answer = await respond(self.interceptor, leaf, values, Request(scope, receive, send))
+        answer = await respond(self.interceptor, leaf, values, Request(scope, receive, send), info)
         if answer is None:
             return False
         if isinstance(answer, Outcome):
             await _send_outcome(answer, send)
         else:
             await answer(scope, receive, send)
+        observe_answer(self.interceptor, leaf, answer, info)
         return True
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -153,12 +157,14 @@ class InterceptorMiddleware:
                 websocket.client_state = WebSocketState.CONNECTED
                 websocket.application_state = WebSocketState.CONNECTED
             before = progress.sent
-            answer = await respond(self.interceptor, leaf, values, websocket)
+            info = RequestInfo.from_scope(scope)
+            answer = await respond(self.interceptor, leaf, values, websocket, info)
             if answer is None:
                 if progress.sent != before and progress.closed:
                     return  # the handler closed the socket itself
                 raise
             await _answer_websocket(answer, scope, progress, tracked_send)
+            observe_answer(self.interceptor, leaf, answer, info)
 
 
 async def respond(
@@ -166,6 +172,7 @@ async def respond(
     exc: BaseException,
     values: tuple[HandlerValue, ...],
     conn: HTTPConnection,
+    info: RequestInfo,
 ) -> Outcome | Response | None:
     """Try ``values`` in order for ``exc``; the first answer, or ``None`` if all decline.
 
@@ -174,7 +181,6 @@ async def respond(
     its exception on, chained to ``exc`` and marked so that ``interceptor``
     does not handle it again.
     """
-    info = _request_info(conn.scope)
     for value in values:
         if is_inline(value):
             return interceptor.outcome(value, exc, info)
@@ -194,7 +200,7 @@ async def respond(
 
 
 async def _call(handler: Any, conn: HTTPConnection, exc: BaseException) -> object:
-    if _is_async_callable(handler):
+    if is_async_callable(handler):
         result = await handler(conn, exc)
     else:
         result = await run_in_threadpool(handler, conn, exc)
@@ -202,13 +208,6 @@ async def _call(handler: Any, conn: HTTPConnection, exc: BaseException) -> objec
         result = await result
     return result
 
-
-def _is_async_callable(obj: Any) -> bool:
-    while hasattr(obj, "func"):  # functools.partial
-        obj = obj.func
-    return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(
-        getattr(obj, "__call__", None)  # noqa: B004 - stateful handler objects
-    )
 
 
 async def _send_outcome(outcome: Outcome, send: Send) -> None:
@@ -289,26 +288,15 @@ def _decoded(raw: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
     return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in raw)
 
 
-def _request_info(scope: Scope) -> RequestInfo:
-    client = scope.get("client")
-    return RequestInfo(
-        method=scope.get("method", "GET"),
-        path=scope.get("path", ""),
-        query_string=scope.get("query_string", b"").decode("latin-1"),
-        client=f"{client[0]}:{client[1]}" if client else None,
-    )
 
-
-def _log_started(exc: BaseException, scope: Scope) -> None:
-    error_id = new_error_id()
-    logger.error(
-        "exception after the response started on %s %s; aborting the connection (error_id %s)",
-        scope.get("method", ""),
-        scope.get("path", ""),
-        error_id,
-        exc_info=exc,
-        extra={"error_id": error_id},
-    )
+def observe_answer(
+    interceptor: Interceptor, exc: BaseException, answer: Outcome | Response, info: RequestInfo
+) -> None:
+    """Log, count and report an answered error, with the body's ``error_id``."""
+    if isinstance(answer, Outcome):
+        interceptor.observe(exc, answer.status, info, error_id=answer.error_id)
+    else:
+        interceptor.observe(exc, answer.status_code, info)
 
 
 def _exception_middleware_within(app: object) -> ExceptionMiddleware | None:

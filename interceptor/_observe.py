@@ -1,0 +1,274 @@
+"""After an error is answered: the log line, the counters, the crash report.
+
+No I/O beyond `logging`: adapters decide when the reporter runs (after the
+response went out) and how (awaited, or in a worker thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from interceptor._callables import is_async_callable
+from interceptor._render import RequestInfo, new_error_id, reason_phrase
+
+if TYPE_CHECKING:
+    from interceptor._classify import Category
+
+__all__ = [
+    "ErrorCounts",
+    "ErrorEvent",
+    "Observer",
+    "Report",
+    "Reporter",
+    "describe",
+    "log",
+    "report_for",
+    "request_info_of",
+    "send_report",
+]
+
+logger = logging.getLogger("interceptor")
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """One intercepted error, 4xx or 5xx, as observers (metrics, tracing) see it.
+
+    ``slo`` says whether it counts against the availability SLO (every 5xx
+    does, no 4xx does). ``fatal`` is false for errors reported from inside an
+    endpoint that still answered normally.
+    """
+
+    exception: BaseException
+    status: int
+    category: Category
+    slo: bool
+    scope: str
+    error_id: str | None
+    request: RequestInfo
+    fatal: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What the crash reporter receives for an intercepted 5xx.
+
+    ``error_id`` is the one in the response body and the log line. The
+    request's ``headers`` never include ``Authorization``, ``Cookie``,
+    ``Proxy-Authorization`` or ``X-Api-Key``.
+    """
+
+    error_id: str
+    exception: BaseException
+    traceback: str
+    status: int
+    category: Category
+    title: str
+    method: str
+    path: str
+    query_string: str
+    client: str | None
+    headers: tuple[tuple[str, str], ...]
+    trace_id: str | None
+    scope: str
+    fatal: bool = True
+
+
+Observer = Callable[[ErrorEvent], object]
+Reporter = Callable[[Report], Any]
+
+
+class ErrorCounts:
+    """Counters of intercepted errors by (category, status, scope, slo).
+
+    Example::
+
+        errors.counts.snapshot()  # {("NOT_FOUND", 404, "api", False): 3, ...}
+    """
+
+    __slots__ = ("_counts", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, int, str, bool], int] = {}
+
+    def add(self, event: ErrorEvent) -> None:
+        key = (event.category.value, event.status, event.scope, event.slo)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def snapshot(self) -> Mapping[tuple[str, int, str, bool], int]:
+        """A copy of the counters, safe to keep."""
+        with self._lock:
+            return dict(self._counts)
+
+
+def describe(
+    exc: BaseException,
+    status: int,
+    error_id: str | None,
+    request: RequestInfo,
+    *,
+    scope: str,
+    fatal: bool = True,
+) -> ErrorEvent:
+    """The event for ``exc`` answered with ``status``: its category agrees with the status."""
+    from interceptor._classify import classify, classify_status  # noqa: PLC0415 - import cycle
+
+    found = classify(exc)
+    if found.status != status:  # e.g. a LookupError mapped to 404 by a handler
+        found = classify_status(status)
+    if status >= 500 and error_id is None:
+        error_id = new_error_id()
+    return ErrorEvent(
+        exception=exc,
+        status=status,
+        category=found.category,
+        slo=status >= 500,
+        scope=scope,
+        error_id=error_id,
+        request=request,
+        fatal=fatal,
+    )
+
+
+def log(event: ErrorEvent, note: str = "") -> None:
+    """5xx at ERROR with the traceback, 4xx at INFO without; fields in ``extra``.
+
+    Non-fatal reports go at WARNING, with the traceback.
+    """
+    request = event.request
+    extra = {
+        "error_id": event.error_id,
+        "status": event.status,
+        "category": event.category.value,
+        "scope": event.scope,
+        "trace_id": request.trace_id,
+    }
+    exc = event.exception
+    if not event.fatal:
+        logger.warning(
+            "non-fatal %s reported on %s %s in scope %s (error_id %s)",
+            type(exc).__qualname__,
+            request.method,
+            request.path,
+            event.scope,
+            event.error_id,
+            exc_info=exc,
+            extra=extra,
+        )
+    elif event.slo:
+        logger.error(
+            "%s %s -> %d %s in scope %s (error_id %s)%s",
+            request.method,
+            request.path,
+            event.status,
+            type(exc).__qualname__,
+            event.scope,
+            event.error_id,
+            note,
+            exc_info=exc,
+            extra=extra,
+        )
+    else:
+        logger.info(
+            "%s %s -> %d %s in scope %s",
+            request.method,
+            request.path,
+            event.status,
+            type(exc).__qualname__,
+            event.scope,
+            extra=extra,
+        )
+
+
+def report_for(event: ErrorEvent) -> Report:
+    request = event.request
+    return Report(
+        error_id=event.error_id or new_error_id(),
+        exception=event.exception,
+        traceback="".join(traceback.format_exception(event.exception)),
+        status=event.status,
+        category=event.category,
+        title=reason_phrase(event.status),
+        method=request.method,
+        path=request.path,
+        query_string=request.query_string,
+        client=request.client,
+        headers=request.headers,
+        trace_id=request.trace_id,
+        scope=event.scope,
+        fatal=event.fatal,
+    )
+
+
+def request_info_of(request: object) -> RequestInfo:
+    """A `RequestInfo` from a framework request: anything with an ASGI ``scope``
+    (Starlette) or a WSGI ``environ`` (Flask, Werkzeug), or one already built."""
+    if isinstance(request, RequestInfo):
+        return request
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, Mapping):
+        return RequestInfo.from_scope(scope)
+    environ = getattr(request, "environ", None)
+    if isinstance(environ, Mapping):
+        return RequestInfo.from_environ(environ)
+    return RequestInfo()
+
+
+# Reports in flight in an event loop; held here so they are not collected early.
+_pending: set[asyncio.Task[None]] = set()
+
+
+def send_report(reporter: Reporter, report: Report, *, timeout: float) -> None:
+    """Deliver ``report`` off the response path; never raises, never waits.
+
+    In an event loop it runs as a background task (sync reporters in a worker
+    thread), else in a daemon thread. A reporter that fails or passes
+    ``timeout`` is logged and abandoned.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        threading.Thread(
+            target=lambda: asyncio.run(_deliver(reporter, report, timeout)),
+            name="interceptor-report",
+            daemon=True,
+        ).start()
+        return
+    task = loop.create_task(_deliver(reporter, report, timeout))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def _deliver(reporter: Reporter, report: Report, limit: float) -> None:
+    try:
+        async with asyncio.timeout(limit):
+            if is_async_callable(reporter):
+                await reporter(report)
+            else:
+                result = await asyncio.get_running_loop().run_in_executor(None, reporter, report)
+                if inspect.isawaitable(result):
+                    await result
+    except TimeoutError:
+        logger.error(
+            "interceptor reporter %r did not finish within %ss for error_id %s",
+            reporter,
+            limit,
+            report.error_id,
+            extra={"error_id": report.error_id},
+        )
+    except Exception:
+        logger.exception(
+            "interceptor reporter %r failed for error_id %s",
+            reporter,
+            report.error_id,
+            extra={"error_id": report.error_id},
+        )

@@ -1,0 +1,365 @@
+"""Crash reports, logs, counters, Prometheus and OpenTelemetry, through a Starlette app."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from interceptor import Category, Interceptor, Problem
+from interceptor._observe import ErrorEvent, Report
+from interceptor.integrations.otel import otel_observer
+from interceptor.integrations.prometheus import prometheus_observer
+from interceptor.starlette import InterceptorMiddleware
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+SECRETS = {
+    "Authorization": "Bearer secret-token",
+    "Cookie": "session=secret-cookie",
+    "Proxy-Authorization": "Basic secret-proxy",
+    "X-Api-Key": "secret-key",
+}
+
+
+def mw(errors: Interceptor) -> list[Middleware]:
+    return [Middleware(InterceptorMiddleware, interceptor=errors)]
+
+
+async def crash(request: Request) -> Response:
+    raise RuntimeError("database is down")
+
+
+async def missing(request: Request) -> Response:
+    raise KeyError("user 42")
+
+
+def client_for(app: Starlette) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+def app_with(errors: Interceptor) -> Starlette:
+    return Starlette(
+        routes=[Route("/crash", crash), Route("/missing", missing)], middleware=mw(errors)
+    )
+
+
+async def settle() -> None:
+    """Let background report tasks (and their worker threads) finish."""
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+
+
+async def test_reporter_gets_every_5xx_once_with_the_bodys_error_id() -> None:
+    reports: list[Report] = []
+    errors = Interceptor({RuntimeError: 500, KeyError: 404}, reporter=reports.append, name="api")
+    async with client_for(app_with(errors)) as client:
+        response = await client.get(
+            "/crash", params={"q": "1"}, headers={**SECRETS, "traceparent": TRACEPARENT}
+        )
+        await client.get("/missing")
+        await settle()
+    [report] = reports
+    assert report.error_id == response.json()["error_id"]
+    assert isinstance(report.exception, RuntimeError)
+    assert "database is down" in report.traceback
+    assert "Traceback (most recent call last)" in report.traceback
+    assert (report.status, report.category, report.title) == (
+        500,
+        Category.PERMANENT,
+        "Internal Server Error",
+    )
+    assert (report.method, report.path, report.query_string) == ("GET", "/crash", "q=1")
+    assert report.client is not None
+    assert report.scope == "api"
+    assert report.fatal is True
+    assert report.trace_id == TRACE_ID
+    names = {name.lower() for name, _ in report.headers}
+    assert "traceparent" in names
+    assert names.isdisjoint(name.lower() for name in SECRETS)
+    assert not any("secret" in value for _, value in report.headers)
+
+
+async def test_nested_scopes_report_once() -> None:
+    reports: list[Report] = []
+
+    class Translated(Exception):
+        pass
+
+    def translate(request: Request, exc: Exception) -> None:
+        raise Translated("from the inner scope")
+
+    inner = Interceptor({RuntimeError: translate}, reporter=reports.append, name="inner")
+    outer = Interceptor({Translated: 503}, reporter=reports.append, name="outer")
+    app = Starlette(
+        routes=[Mount("/api", routes=[Route("/crash", crash)], middleware=mw(inner))],
+        middleware=mw(outer),
+    )
+    async with client_for(app) as client:
+        response = await client.get("/api/crash")
+        await settle()
+    assert response.status_code == 503
+    assert [(r.scope, r.status, type(r.exception)) for r in reports] == [("outer", 503, Translated)]
+
+
+async def test_a_failing_reporter_never_breaks_the_response(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(report: Report) -> None:
+        raise OSError("reporting backend unreachable")
+
+    errors = Interceptor({RuntimeError: 500}, reporter=broken)
+    with caplog.at_level(logging.ERROR, logger="interceptor"):
+        async with client_for(app_with(errors)) as client:
+            response = await client.get("/crash")
+            await settle()
+    assert response.status_code == 500
+    assert "error_id" in response.json()
+    assert any("reporter" in r.getMessage() and "failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_slow_async_reporter_does_not_delay_the_response() -> None:
+    release = asyncio.Event()
+    finished: list[str] = []
+
+    async def slow(report: Report) -> None:
+        await release.wait()
+        finished.append(report.error_id)
+
+    errors = Interceptor({RuntimeError: 500}, reporter=slow)
+    async with client_for(app_with(errors)) as client:
+        response = await client.get("/crash")
+    # The response is complete while the reporter is still waiting.
+    assert response.status_code == 500
+    assert finished == []
+    release.set()
+    await settle()
+    assert finished == [response.json()["error_id"]]
+
+
+async def test_a_hanging_reporter_is_abandoned_after_its_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def hang(report: Report) -> None:
+        await asyncio.Event().wait()
+
+    errors = Interceptor({RuntimeError: 500}, reporter=hang, report_timeout=0.05)
+    with caplog.at_level(logging.ERROR, logger="interceptor"):
+        async with client_for(app_with(errors)) as client:
+            assert (await client.get("/crash")).status_code == 500
+            await settle()
+    assert any("did not finish" in r.getMessage() for r in caplog.records)
+
+
+async def test_log_records_carry_structured_fields(caplog: pytest.LogCaptureFixture) -> None:
+    errors = Interceptor({RuntimeError: 500, KeyError: 404}, name="api")
+    with caplog.at_level(logging.INFO, logger="interceptor"):
+        async with client_for(app_with(errors)) as client:
+            crash_response = await client.get("/crash", headers={"traceparent": TRACEPARENT})
+            await client.get("/missing")
+    records = [r for r in caplog.records if r.name == "interceptor"]
+    [error] = [r for r in records if r.levelno == logging.ERROR]
+    [info] = [r for r in records if r.levelno == logging.INFO]
+    assert error.exc_info is not None
+    assert error.error_id == crash_response.json()["error_id"]  # type: ignore[attr-defined]
+    assert error.error_id in error.getMessage()  # type: ignore[attr-defined]
+    assert (error.status, error.category, error.scope) == (500, "PERMANENT", "api")  # type: ignore[attr-defined]
+    assert error.trace_id == TRACE_ID  # type: ignore[attr-defined]
+    assert info.exc_info is None
+    assert (info.status, info.category, info.scope) == (404, "NOT_FOUND", "api")  # type: ignore[attr-defined]
+    assert info.error_id is None  # type: ignore[attr-defined]
+
+
+async def test_counters_and_observers_see_every_intercepted_error() -> None:
+    events: list[ErrorEvent] = []
+
+    def boom(event: ErrorEvent) -> None:
+        raise RuntimeError("observer bug")
+
+    errors = Interceptor(
+        {RuntimeError: 500, KeyError: 404, TimeoutError: Problem(status=504)},
+        name="api",
+        observers=[events.append, boom],
+    )
+    async with client_for(app_with(errors)) as client:
+        for path in ["/crash", "/missing", "/missing"]:
+            await client.get(path)
+    assert errors.counts.snapshot() == {
+        ("PERMANENT", 500, "api", True): 1,
+        ("NOT_FOUND", 404, "api", False): 2,
+    }
+    assert [(e.status, e.slo) for e in events] == [(500, True), (404, False), (404, False)]
+
+
+async def test_report_error_sends_a_non_fatal_report_from_an_endpoint() -> None:
+    reports: list[Report] = []
+    errors = Interceptor(reporter=reports.append, name="api")
+
+    async def degraded(request: Request) -> Response:
+        try:
+            raise ConnectionResetError("cache went away")
+        except ConnectionResetError as exc:
+            error_id = errors.report_error(exc, request)
+        return JSONResponse({"degraded": True, "error_id": error_id})
+
+    app = Starlette(routes=[Route("/degraded", degraded)], middleware=mw(errors))
+    async with client_for(app) as client:
+        response = await client.get("/degraded", headers=SECRETS)
+        await settle()
+    assert response.status_code == 200
+    [report] = reports
+    assert report.fatal is False
+    assert report.error_id == response.json()["error_id"]
+    assert report.category is Category.TEMPORARY
+    assert report.path == "/degraded"
+    assert not any("secret" in value for _, value in report.headers)
+    assert errors.counts.snapshot() == {}
+
+
+def test_observer_and_constructor_validation() -> None:
+    with pytest.raises(TypeError, match="observer must be callable"):
+        Interceptor(observers=[42])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="name"):
+        Interceptor(name="")
+    with pytest.raises(ValueError, match="report_timeout"):
+        Interceptor(report_timeout=0)
+
+
+# -- Prometheus -------------------------------------------------------------------------
+
+
+async def test_prometheus_counter_values_from_a_real_registry() -> None:
+    registry = CollectorRegistry()
+    errors = Interceptor(
+        {RuntimeError: 500, KeyError: 404}, name="api", observers=[prometheus_observer(registry)]
+    )
+    async with client_for(app_with(errors)) as client:
+        for path in ["/crash", "/missing", "/missing", "/crash", "/crash"]:
+            await client.get(path)
+
+    def value(category: str, status: str, slo: str) -> float | None:
+        labels = {"category": category, "status": status, "scope": "api", "slo": slo}
+        return registry.get_sample_value("interceptor_errors_total", labels)
+
+    assert value("PERMANENT", "500", "true") == 3
+    assert value("NOT_FOUND", "404", "false") == 2
+    # A second observer on the same registry shares the counter.
+    prometheus_observer(registry)
+
+
+def test_prometheus_counter_in_multiprocess_mode(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.multiprocess import MultiProcessCollector
+        from interceptor import Category
+        from interceptor._observe import ErrorEvent
+        from interceptor._render import RequestInfo
+        from interceptor.integrations.prometheus import prometheus_observer
+
+        if sys.argv[1] == "write":
+            observe = prometheus_observer()
+            event = ErrorEvent(RuntimeError(), 500, Category.PERMANENT, True, "api", "x",
+                               RequestInfo())
+            observe(event)
+            observe(event)
+        else:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            print(registry.get_sample_value("interceptor_errors_total", {
+                "category": "PERMANENT", "status": "500", "scope": "api", "slo": "true"}))
+        """
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for _worker in range(2):  # two worker processes write, a third collects
+        subprocess.run([sys.executable, "-c", script, "write"], env=env, check=True)
+    collected = subprocess.run(
+        [sys.executable, "-c", script, "read"], env=env, check=True, capture_output=True, text=True
+    )
+    assert float(collected.stdout) == 4.0
+
+
+# -- OpenTelemetry ----------------------------------------------------------------------
+
+
+async def test_otel_records_the_exception_and_marks_only_slo_errors() -> None:
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = tracer_provider.get_tracer("test")
+    reader = InMemoryMetricReader()
+    errors = Interceptor(
+        {RuntimeError: 500, KeyError: 404},
+        name="api",
+        observers=[otel_observer(MeterProvider(metric_readers=[reader]))],
+    )
+    async with client_for(app_with(errors)) as client:
+        with tracer.start_as_current_span("server-5xx"):
+            await client.get("/crash")
+        with tracer.start_as_current_span("server-4xx"):
+            await client.get("/missing")
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    five, four = spans["server-5xx"], spans["server-4xx"]
+    assert five.status.status_code is StatusCode.ERROR
+    assert five.attributes is not None
+    assert five.attributes["error.type"] == "RuntimeError"
+    assert [event.name for event in five.events] == ["exception"]
+    assert four.status.status_code is StatusCode.UNSET
+    assert four.attributes is not None
+    assert four.attributes["error.type"] == "KeyError"
+    assert [event.name for event in four.events] == ["exception"]
+
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = [
+        point
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "interceptor.errors"
+        for point in metric.data.data_points  # type: ignore[union-attr]
+    ]
+    by_status = {point.attributes["http.response.status_code"]: point.value for point in points}  # type: ignore[index]
+    assert by_status == {500: 1, 404: 1}
+
+
+def test_report_is_json_friendly() -> None:
+    # Reporters often ship reports as JSON; every field but the exception encodes.
+    report = Report(
+        "id",
+        RuntimeError("x"),
+        "tb",
+        500,
+        Category.PERMANENT,
+        "Internal Server Error",
+        "GET",
+        "/",
+        "",
+        None,
+        (),
+        None,
+        "default",
+    )
+    fields = {name: getattr(report, name) for name in Report.__slots__ if name != "exception"}
+    assert json.loads(json.dumps(fields))["category"] == "PERMANENT"
