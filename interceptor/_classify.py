@@ -65,6 +65,7 @@ __all__ = [
     "parse_retry_after",
     "register_builtin",
     "register_classifier",
+    "status_category",
     "upstream",
 ]
 
@@ -603,10 +604,15 @@ _STATUS_CATEGORIES: Mapping[int, Category] = {
 }
 
 
-def _from_status(status: int) -> Classification:
-    category = _STATUS_CATEGORIES.get(
+def status_category(status: int) -> Category:
+    """The category an error status implies on its own (404 NOT_FOUND, 503 TEMPORARY, ...)."""
+    return _STATUS_CATEGORIES.get(
         status, Category.INVALID_ARGUMENT if status < 500 else Category.PERMANENT
     )
+
+
+def _from_status(status: int) -> Classification:
+    category = status_category(status)
     retryable = retryable_for_status(status)
     return Classification(
         category, status, retryable=category.retryable if retryable is None else retryable

@@ -120,17 +120,18 @@ def describe(
     fatal: bool = True,
 ) -> ErrorEvent:
     """The event for ``exc`` answered with ``status``: its category agrees with the status."""
-    from interceptor._classify import classify, classify_status  # noqa: PLC0415 - import cycle
+    from interceptor._classify import classify, status_category  # noqa: PLC0415 - import cycle
 
     found = classify(exc)
-    if found.status != status:  # e.g. a LookupError mapped to 404 by a handler
-        found = classify_status(status)
+    # The response's status decides when the handler chose another one than
+    # the classification (a LookupError mapped to 404, say).
+    category = found.category if found.status == status else status_category(status)
     if status >= 500 and error_id is None:
         error_id = new_error_id()
     return ErrorEvent(
         exception=exc,
         status=status,
-        category=found.category,
+        category=category,
         slo=status >= 500,
         scope=scope,
         error_id=error_id,
@@ -144,6 +145,9 @@ def log(event: ErrorEvent, note: str = "") -> None:
 
     Non-fatal reports go at WARNING, with the traceback.
     """
+    level = logging.WARNING if not event.fatal else logging.ERROR if event.slo else logging.INFO
+    if not logger.isEnabledFor(level):
+        return
     request = event.request
     extra = {
         "error_id": event.error_id,
