@@ -1,0 +1,289 @@
+"""Flask adapter: interceptors at view, blueprint and app scope.
+
+Scopes, nearest first::
+
+    @intercept(errors) on a view
+     └── init_app(blueprint, errors)     innermost nested blueprint first
+          └── init_app(app, errors)
+               └── Flask's own errorhandler()s, blueprint then app
+                    └── Flask's 500 / PROPAGATE_EXCEPTIONS, then the server
+
+Flask picks its error handlers by status code first, across the blueprint and
+the app, so an interceptor registered through ``register_error_handler`` would
+lose to an app ``errorhandler(404)``, and re-raising from a Flask error handler
+gives a 500. Instead `init_app` installs one dispatcher per app in front of
+``Flask.handle_user_exception``. It tries the interceptor scopes, nearest first,
+and calls Flask's original method for whatever none of them matched, so those
+exceptions get exactly Flask's usual treatment.
+
+A blueprint scope covers the blueprint's views, its ``before_request``
+functions and routing errors (404, 405) for paths under its ``url_prefix``,
+which Flask itself never sends to blueprint handlers (Flask issues #1498 and
+#3228). Redirects raised by routing and ``abort(response)`` pass untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard, TypeVar, cast
+
+try:
+    from flask import Blueprint, Flask, current_app, request
+    from flask.sansio.blueprints import BlueprintSetupState
+    from werkzeug.wrappers import Response as WerkzeugResponse
+except ImportError as error:
+    raise ImportError(
+        "interceptor.flask needs Flask; install it with: pip install 'interceptor[flask]'"
+    ) from error
+
+from interceptor._core import Handler, Interceptor
+from interceptor._http import HttpKind, http_kind
+from interceptor._render import Outcome, RequestInfo
+from interceptor._sync import handle_async, handle_sync
+
+__all__ = ["init_app", "intercept"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EXTENSION = "interceptor"
+
+
+@dataclass(slots=True)
+class _AppState:
+    """An app's interceptors, kept in ``app.extensions["interceptor"]``."""
+
+    original: Callable[[Exception], Any]  # Flask's handle_user_exception, bound
+    app_errors: Interceptor | None = None
+    blueprints: dict[str, Interceptor] = field(default_factory=dict)
+    # (url_prefix without its trailing slash, registered blueprint name), longest first.
+    prefixes: list[tuple[str, str]] = field(default_factory=list)
+
+    def add_blueprint(self, name: str, url_prefix: str | None, errors: Interceptor) -> None:
+        self.blueprints[name] = errors
+        prefix = (url_prefix or "").rstrip("/")
+        self.prefixes = [entry for entry in self.prefixes if entry[1] != name]
+        if prefix:  # a blueprint without a prefix owns no URL space of its own
+            self.prefixes.append((prefix, name))
+            self.prefixes.sort(key=lambda entry: len(entry[0]), reverse=True)
+
+    def scopes(self, exc: Exception) -> list[Interceptor]:
+        """The interceptors for the current request, nearest first."""
+        scopes: list[Interceptor] = []
+        if self.blueprints:
+            req = _current_request()
+            names = req.blueprints
+            if not names and exc is req.routing_exception:
+                path = req.path
+                names = [
+                    name
+                    for prefix, name in self.prefixes
+                    if path == prefix or path.startswith(prefix + "/")
+                ]
+            for name in names:
+                errors = self.blueprints.get(name)
+                if errors is not None and not any(errors is seen for seen in scopes):
+                    scopes.append(errors)
+        if self.app_errors is not None and not any(self.app_errors is s for s in scopes):
+            scopes.append(self.app_errors)
+        return scopes
+
+
+def init_app(app_or_blueprint: Flask | Blueprint, errors: Interceptor) -> None:
+    """Intercept exceptions raised under a Flask app or a blueprint with ``errors``.
+
+    For an app, the scope is every request. For a blueprint, it is the
+    blueprint's views and ``before_request`` functions, including those of
+    blueprints nested in it, and 404/405 routing errors for paths under its
+    ``url_prefix``. A blueprint registered twice (under two names) is covered
+    at both places. Calling it again for the same app or blueprint replaces
+    the interceptor.
+
+    Exceptions no interceptor matches get Flask's usual treatment: its
+    ``errorhandler``s, ``got_request_exception``, ``PROPAGATE_EXCEPTIONS``.
+
+    Raises ``TypeError`` when given something else than a `Flask` app or
+    `Blueprint` and an `Interceptor`. For a blueprint, call it before the
+    blueprint is registered; Flask raises ``AssertionError`` otherwise.
+
+    Example::
+
+        api = Blueprint("api", __name__, url_prefix="/api")
+        init_app(api, Interceptor({LookupError: 404}))
+        app.register_blueprint(api)
+    """
+    _check_interceptor(errors)
+    if isinstance(app_or_blueprint, Flask):
+        _install(app_or_blueprint).app_errors = errors
+    elif isinstance(app_or_blueprint, Blueprint):
+        app_or_blueprint.record(functools.partial(_on_blueprint_registered, errors))
+    else:
+        raise TypeError(
+            f"init_app() takes a Flask app or a Blueprint, got {app_or_blueprint!r}"
+        )
+
+
+def intercept(errors: Interceptor) -> Callable[[F], F]:
+    """Decorate one view so ``errors`` handles what it raises, before any other scope.
+
+    Works on sync and ``async`` views (the wrapper stays a coroutine function).
+    Put it below ``@app.route``. Unmatched exceptions are re-raised unchanged,
+    so the blueprint and app scopes and Flask's own handlers still see them.
+    Raises ``TypeError`` if ``errors`` is not an `Interceptor`.
+
+    Example::
+
+        @app.get("/users/<int:user_id>")
+        @intercept(Interceptor({KeyError: 404}))
+        def user(user_id):
+            return USERS[user_id]
+    """
+    _check_interceptor(errors)
+
+    def decorate(view: F) -> F:
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_view(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await view(*args, **kwargs)
+                except Exception as exc:
+                    app = _current_app()
+                    result = await handle_async(
+                        errors, exc, _request_info, _direct_call(), _is_response
+                    )
+                    if result is None:
+                        raise
+                    return _to_response(app, result)
+
+            return cast("F", async_view)
+
+        @functools.wraps(view)
+        def sync_view(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return view(*args, **kwargs)
+            except Exception as exc:
+                app = _current_app()
+                result = handle_sync(errors, exc, _request_info, _sync_call(app), _is_response)
+                if result is None:
+                    raise
+                return _to_response(app, result)
+
+        return cast("F", sync_view)
+
+    return decorate
+
+
+# -- the per-app dispatcher -------------------------------------------------------
+
+
+def _install(app: Flask) -> _AppState:
+    state = app.extensions.get(_EXTENSION)
+    if state is None:
+        state = _AppState(original=app.handle_user_exception)
+        app.extensions[_EXTENSION] = state
+        # An instance attribute, so Flask's own method (and whatever another
+        # extension put in front of it) stays available as `state.original`.
+        setattr(  # noqa: B010 - mypy refuses assigning to a method
+            app, "handle_user_exception", functools.partial(_handle_user_exception, app, state)
+        )
+    elif not isinstance(state, _AppState):
+        raise TypeError(f"app.extensions[{_EXTENSION!r}] holds {state!r}, not interceptor state")
+    return state
+
+
+def _on_blueprint_registered(errors: Interceptor, setup: BlueprintSetupState) -> None:
+    if not isinstance(setup.app, Flask):
+        raise TypeError(f"init_app() needs a Flask app to register on, got {setup.app!r}")
+    name = f"{setup.name_prefix}.{setup.name}".lstrip(".")
+    _install(setup.app).add_blueprint(name, setup.url_prefix, errors)
+
+
+def _handle_user_exception(app: Flask, state: _AppState, exc: Exception) -> Any:
+    # Called by Flask's full_dispatch_request inside its `except` for `exc`.
+    if http_kind(exc) is HttpKind.PASSTHROUGH:
+        return state.original(exc)
+    return _resolve(app, state, state.scopes(exc), exc)
+
+
+def _resolve(app: Flask, state: _AppState, scopes: list[Interceptor], exc: Exception) -> Any:
+    call = _sync_call(app)
+    for index, errors in enumerate(scopes):
+        try:
+            result = handle_sync(errors, exc, _request_info, call, _is_response)
+        except Exception as new:  # noqa: BLE001 - a handler's error goes to the next scope
+            # Still inside the `except` for `new`: Flask's original method
+            # re-raises with a bare `raise`, which must find `new`.
+            return _resolve(app, state, scopes[index + 1 :], new)
+        if result is not None:
+            return _to_response(app, result)
+    return state.original(exc)
+
+
+# -- calling handlers and building responses ----------------------------------------
+
+
+def _request_info() -> RequestInfo:
+    return RequestInfo.from_environ(request.environ)
+
+
+def _current_app() -> Flask:
+    return cast("Flask", current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+def _current_request() -> Any:
+    return request._get_current_object()  # type: ignore[attr-defined]
+
+
+def _sync_call(app: Flask) -> Callable[[Handler, BaseException], object]:
+    def call(handler: Handler, exc: BaseException) -> object:
+        result = app.ensure_sync(handler)(_current_request(), exc)
+        if inspect.isawaitable(result):  # e.g. an object with an `async def __call__`
+            result = app.async_to_sync(_await)(result)
+        return result
+
+    return call
+
+
+def _direct_call() -> Callable[[Handler, BaseException], object]:
+    def call(handler: Handler, exc: BaseException) -> object:
+        return handler(_current_request(), exc)  # handle_async awaits what needs it
+
+    return call
+
+
+async def _await(awaitable: Awaitable[object]) -> object:
+    return await awaitable
+
+
+def _is_response(value: object) -> TypeGuard[WerkzeugResponse]:
+    return isinstance(value, WerkzeugResponse)
+
+
+def _to_response(app: Flask, result: Outcome | WerkzeugResponse) -> WerkzeugResponse:
+    if isinstance(result, WerkzeugResponse):
+        return result
+    content_type = length = None
+    extra = []
+    for name, value in result.headers:
+        lowered = name.lower()
+        if lowered == "content-type":
+            content_type = value
+        elif lowered == "content-length":
+            length = value
+        else:
+            extra.append((name, value))
+    response = app.response_class(
+        result.body, result.status, extra or None, content_type=content_type
+    )
+    if length is not None and not result.body:
+        # HEAD: the body is empty, and Werkzeug would count it and send 0.
+        response.headers["Content-Length"] = length
+    return response
+
+
+def _check_interceptor(errors: object) -> None:
+    if not isinstance(errors, Interceptor):
+        raise TypeError(f"expected an interceptor.Interceptor, got {errors!r}")

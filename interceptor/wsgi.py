@@ -1,0 +1,287 @@
+"""WSGI adapter: `InterceptorMiddleware` around any PEP 3333 application.
+
+The middleware holds back the inner application's ``start_response`` until the
+first non-empty body chunk. Until then nothing has reached the server, so an
+exception becomes the error response through a plain first ``start_response``.
+After that chunk the status line may be on the wire already: the exception is
+re-raised through ``start_response(status, headers, exc_info)``, as PEP 3333
+asks, and the server aborts the response.
+
+Handlers receive a ``werkzeug.wrappers.Request``. Werkzeug is imported only
+when a handler function is about to be called; values the core renders itself
+(an ``int`` status, a `Problem`) work without it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Generator, Iterable, Iterator
+from http import HTTPStatus
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+from interceptor._core import Handler, Interceptor
+from interceptor._render import Outcome, RequestInfo
+from interceptor._sync import handle_sync
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["InterceptorMiddleware"]
+
+_ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
+_Write = Callable[[bytes], object]
+_MATERIALISED = frozenset({list, tuple})
+_STARTED_NOTE = "; the response had already started, so the server aborts it"
+_INSTALL_HINT = (
+    "interceptor.wsgi passes handlers a werkzeug Request; install Werkzeug with: "
+    "pip install 'interceptor[werkzeug]'"
+)
+
+
+class InterceptorMiddleware:
+    """Intercept exceptions raised by a WSGI application with ``interceptor``.
+
+    Exceptions raised before the first non-empty body chunk are resolved by
+    ``interceptor``; unmatched ones are re-raised unchanged, so an outer
+    middleware or the server sees them. Exceptions after that chunk are
+    re-raised through ``start_response`` with ``exc_info``. The inner
+    iterable's ``close()`` is always called, once. Wrap one mounted sub-app of
+    a ``DispatcherMiddleware`` to give it its own scope.
+
+    Raises ``TypeError`` if ``interceptor`` is not an `Interceptor` or ``app``
+    is not callable. At request time, calling a handler function needs
+    Werkzeug and raises ``ImportError`` with an install hint without it.
+
+    Example::
+
+        errors = Interceptor({LookupError: 404})
+        application = InterceptorMiddleware(application, interceptor=errors)
+    """
+
+    __slots__ = ("app", "interceptor")
+
+    def __init__(self, app: WSGIApplication, *, interceptor: Interceptor) -> None:
+        if not isinstance(interceptor, Interceptor):
+            raise TypeError(f"interceptor must be an interceptor.Interceptor, got {interceptor!r}")
+        if not callable(app):
+            raise TypeError(f"app must be a WSGI application (a callable), got {app!r}")
+        self.app = app
+        self.interceptor = interceptor
+
+    def __repr__(self) -> str:
+        return f"InterceptorMiddleware({self.app!r}, interceptor={self.interceptor!r})"
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        deferred = _DeferredStart(start_response)
+        try:
+            inner = self.app(environ, deferred)
+        except Exception:
+            if deferred.committed:  # the app wrote body through write() first
+                _abort_started(self.interceptor, environ, start_response)
+                raise
+            response = self._error_response(environ, start_response)
+            if response is None:
+                raise  # unmatched: the same object, on to the next scope out
+            return response
+        if type(inner) in _MATERIALISED and deferred.status is not None:
+            # Every chunk exists already, so nothing can raise while the server
+            # iterates: pass the response on as it is.
+            if not deferred.committed:
+                deferred.commit()
+            return inner
+        return _Body(self, environ, start_response, deferred, inner)
+
+    def _error_response(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes] | None:
+        """Start the error response for the exception being handled, or ``None``."""
+        exc = sys.exc_info()[1]
+        assert exc is not None  # noqa: S101 - only called inside `except`
+        caller = _HandlerCaller(environ)
+        result = handle_sync(
+            self.interceptor,
+            exc,
+            lambda: RequestInfo.from_environ(environ),
+            caller,
+            caller.is_response,
+        )
+        if result is None:
+            return None
+        if isinstance(result, Outcome):
+            start_response(_status_line(result.status), list(result.headers))
+            return [result.body]
+        return result(environ, start_response)
+
+
+class _DeferredStart:
+    """The ``start_response`` the inner app sees: records, commits on the first body."""
+
+    __slots__ = ("_start", "_write", "headers", "status")
+
+    def __init__(self, start_response: StartResponse) -> None:
+        self._start = start_response
+        self._write: _Write | None = None
+        self.status: str | None = None
+        self.headers: list[tuple[str, str]] = []
+
+    @property
+    def committed(self) -> bool:
+        return self._write is not None
+
+    def __call__(
+        self,
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: _ExcInfo | None = None,
+        /,
+    ) -> _Write:
+        if exc_info is not None and exc_info[0] is not None:
+            try:
+                if self._write is not None:
+                    # Passed on already: the server decides, and re-raises when
+                    # the headers are out. What it raises goes up untouched.
+                    self._write = self._start(status, headers, exc_info)
+            finally:
+                exc_info = None  # no frame <-> traceback cycle
+        elif self.status is not None:
+            raise AssertionError("start_response() called a second time without exc_info")
+        self.status, self.headers = status, headers
+        return self.write
+
+    def commit(self) -> None:
+        if self.status is None:
+            raise AssertionError("the WSGI app sent body data before calling start_response()")
+        self._write = self._start(self.status, self.headers)
+
+    def write(self, data: bytes) -> object:
+        if self._write is None:
+            if not data:
+                return None
+            self.commit()
+        return self._write(data)  # type: ignore[misc]  # commit() set it
+
+
+class _Body:
+    """The iterable handed to the server; it closes the inner iterable exactly once."""
+
+    __slots__ = ("_inner", "_inner_open", "_stream")
+
+    def __init__(
+        self,
+        middleware: InterceptorMiddleware,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        deferred: _DeferredStart,
+        inner: Iterable[bytes],
+    ) -> None:
+        self._inner = inner
+        self._inner_open = True
+        self._stream = self._run(middleware, environ, start_response, deferred)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._stream
+
+    def close(self) -> None:
+        try:
+            self._stream.close()  # runs the stream's `finally` if it had started
+        finally:
+            self._close_inner()  # a stream closed before it started has not
+
+    def _close_inner(self) -> None:
+        if self._inner_open:
+            self._inner_open = False
+            _close(self._inner)
+
+    def _run(
+        self,
+        middleware: InterceptorMiddleware,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        deferred: _DeferredStart,
+    ) -> Generator[bytes, None, None]:
+        try:
+            for chunk in self._inner:
+                if deferred._write is None:  # still held back
+                    if not chunk:
+                        # Not passed on: a server may send the headers on an
+                        # empty chunk, and then no error response is possible.
+                        continue
+                    deferred.commit()
+                yield chunk
+            if deferred._write is None:
+                deferred.commit()
+            return
+        except Exception:
+            if deferred.committed:
+                _abort_started(middleware.interceptor, environ, start_response)
+                raise
+            self._close_inner()  # the app is done; close it before handlers run
+            response = middleware._error_response(environ, start_response)
+            if response is None:
+                raise
+        finally:
+            self._close_inner()
+        try:
+            yield from response
+        finally:
+            _close(response)
+
+
+class _HandlerCaller:
+    """Calls handlers with a Werkzeug ``Request``, built once and only when needed."""
+
+    __slots__ = ("_environ", "_request", "_response_type")
+
+    def __init__(self, environ: WSGIEnvironment) -> None:
+        self._environ = environ
+        self._request: Any = None
+        self._response_type: type | None = None
+
+    def __call__(self, handler: Handler, exc: BaseException) -> object:
+        if self._request is None:
+            try:
+                from werkzeug.wrappers import Request, Response  # noqa: PLC0415 - optional
+            except ImportError as error:
+                raise ImportError(_INSTALL_HINT) from error
+            self._request = Request(self._environ)
+            self._response_type = Response
+        return handler(self._request, exc)
+
+    def is_response(self, value: object) -> TypeGuard[Callable[..., Iterable[bytes]]]:
+        return self._response_type is not None and isinstance(value, self._response_type)
+
+
+def _abort_started(
+    interceptor: Interceptor, environ: WSGIEnvironment, start_response: StartResponse
+) -> None:
+    """Hand the exception being handled to the server after the response started.
+
+    It is logged and reported as a 500 with an ``error_id``. PEP 3333: the
+    server re-raises ``exc_info`` once the headers are out, and whatever it
+    raises goes up untouched. If it returns, the caller re-raises.
+    """
+    exc_info = sys.exc_info()
+    try:
+        if exc_info[1] is not None:
+            interceptor.observe(
+                exc_info[1], 500, RequestInfo.from_environ(environ), note=_STARTED_NOTE
+            )
+        start_response("500 Internal Server Error", [("Content-Type", "text/plain")], exc_info)
+    finally:
+        del exc_info
+
+
+def _close(iterable: object) -> None:
+    close = getattr(iterable, "close", None)
+    if close is not None:
+        close()
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} {'Client Error' if status < 500 else 'Server Error'}"

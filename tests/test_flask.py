@@ -1,0 +1,757 @@
+"""`interceptor.flask`: scopes and precedence through Flask's own test client."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from flask import Blueprint, Flask, Request, Response, abort, got_request_exception, request
+from waitress.server import create_server
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
+
+import interceptor.flask as adapter
+from examples.flask_app import DEMO_REQUESTS
+from examples.flask_app import app as example_app
+from interceptor import ApiError, Interceptor, Problem
+from interceptor.flask import init_app, intercept
+
+# -- an app with every scope ------------------------------------------------------------
+
+
+class Shared(Exception):
+    """Registered at every scope: the nearest one must win."""
+
+
+class BlueprintOnly(Exception):
+    pass
+
+
+class AppOnly(Exception):
+    pass
+
+
+class FlaskOnly(Exception):
+    """Only Flask's own app errorhandler knows it."""
+
+
+class Unhandled(Exception):
+    pass
+
+
+class Teapot(ApiError):
+    status = 418
+    code = "TEAPOT"
+
+
+def scope(name: str, status: int = 409) -> Any:
+    def handler(req: Request, exc: Exception) -> tuple[dict[str, Any], int]:
+        return {"scope": name, "exc": type(exc).__name__}, status
+
+    handler.__qualname__ = f"scope_{name}"
+    return handler
+
+
+@pytest.fixture
+def app() -> Flask:
+    app = Flask(__name__)
+    app.config["TESTING"] = False
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    api = Blueprint("api", __name__, url_prefix="/api")
+    v1 = Blueprint("v1", __name__, url_prefix="/v1")
+    init_app(
+        api,
+        Interceptor(
+            {
+                Shared: scope("api"),
+                BlueprintOnly: scope("api"),
+                NotFound: scope("api", 404),
+                405: scope("api", 405),
+                403: scope("api", 403),
+            }
+        ),
+    )
+    init_app(v1, Interceptor({Shared: scope("v1"), NotFound: scope("v1", 404)}))
+    init_app(app, Interceptor({Shared: scope("app"), AppOnly: scope("app"), ValueError: 400}))
+
+    # Flask's own handlers: app by code and by class, and one on the blueprint.
+    @app.errorhandler(404)
+    def flask_404(exc: HTTPException) -> tuple[dict[str, Any], int]:
+        return {"scope": "flask", "exc": type(exc).__name__}, 404
+
+    @app.errorhandler(FlaskOnly)
+    def flask_only(exc: Exception) -> tuple[dict[str, Any], int]:
+        return {"scope": "flask", "exc": type(exc).__name__}, 409
+
+    @app.errorhandler(Shared)
+    def flask_shared(exc: Exception) -> tuple[dict[str, Any], int]:
+        return {"scope": "flask", "exc": type(exc).__name__}, 409
+
+    @api.errorhandler(AppOnly)
+    def flask_bp_app_only(exc: Exception) -> tuple[dict[str, Any], int]:
+        return {"scope": "flask-blueprint", "exc": type(exc).__name__}, 409
+
+    @api.get("/view-scoped")
+    @intercept(Interceptor({Shared: scope("view")}))
+    def view_scoped() -> str:
+        raise Shared
+
+    @api.get("/raise/<name>")
+    def api_raise(name: str) -> str:
+        raise EXCEPTIONS[name]()
+
+    @api.get("/abort/<int:code>")
+    def api_abort(code: int) -> str:
+        abort(code, "told to abort")
+
+    @api.get("/folder/")
+    def folder() -> str:
+        return "folder"
+
+    @v1.get("/raise/<name>")
+    def v1_raise(name: str) -> str:
+        raise EXCEPTIONS[name]()
+
+    @v1.before_request
+    def v1_guard() -> None:
+        if request.args.get("guard"):
+            raise EXCEPTIONS[request.args["guard"]]()
+
+    @api.before_request
+    def api_guard() -> None:
+        if request.args.get("api_guard"):
+            raise EXCEPTIONS[request.args["api_guard"]]()
+
+    @app.get("/raise/<name>")
+    def app_raise(name: str) -> str:
+        raise EXCEPTIONS[name]()
+
+    @app.get("/abort/<int:code>")
+    def app_abort(code: int) -> str:
+        abort(code)
+
+    api.register_blueprint(v1)
+    app.register_blueprint(api)
+    return app
+
+
+EXCEPTIONS: dict[str, type[Exception]] = {
+    "shared": Shared,
+    "blueprint-only": BlueprintOnly,
+    "app-only": AppOnly,
+    "flask-only": FlaskOnly,
+    "value": ValueError,
+    "teapot": Teapot,
+}
+
+
+def get(app: Flask, path: str, method: str = "GET") -> tuple[int, Any]:
+    response = app.test_client().open(path, method=method)
+    return response.status_code, response.get_json(silent=True)
+
+
+# -- the precedence matrix -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "winner"),
+    [
+        # by class: view > blueprint > app interceptor > Flask errorhandler
+        ("/api/view-scoped", 409, "view"),
+        ("/api/raise/shared", 409, "api"),
+        ("/api/v1/raise/shared", 409, "v1"),
+        ("/api/v1/raise/blueprint-only", 409, "api"),  # nested: falls to the outer blueprint
+        ("/raise/shared", 409, "app"),
+        ("/api/raise/app-only", 409, "app"),  # app interceptor before Flask's blueprint handler
+        ("/api/raise/flask-only", 409, "flask"),  # unmatched: still reaches Flask's handler
+        ("/raise/flask-only", 409, "flask"),
+        # by code: a blueprint interceptor's NotFound beats Flask's app errorhandler(404)
+        ("/api/abort/404", 404, "api"),
+        ("/abort/404", 404, "flask"),
+        # routing errors under a prefix belong to the blueprint, innermost first
+        ("/api/nope", 404, "api"),
+        ("/api/v1/nope", 404, "v1"),
+        ("/api", 404, "api"),
+        ("/nope", 404, "flask"),
+        ("/apiary", 404, "flask"),  # a prefix matches at a segment boundary only
+        # before_request functions belong to their blueprint
+        ("/api/v1/raise/x?guard=shared", 409, "v1"),
+        # the parent's before_request runs for the child's requests, which are
+        # the child's scope, as for Flask's own blueprint handlers
+        ("/api/v1/raise/x?api_guard=shared", 409, "v1"),
+        ("/api/v1/raise/x?api_guard=blueprint-only", 409, "api"),
+        ("/api/raise/x?api_guard=app-only", 409, "app"),
+    ],
+)
+def test_precedence(app: Flask, path: str, status: int, winner: str) -> None:
+    got_status, body = get(app, path)
+    assert got_status == status
+    assert body["scope"] == winner
+
+
+def test_routing_405_inside_the_prefix_keeps_allow(app: Flask) -> None:
+    response = app.test_client().post("/api/raise/shared")
+    assert response.status_code == 405
+    assert response.get_json() == {"scope": "api", "exc": "MethodNotAllowed"}
+    # A handler's own tuple response sets no Allow; the default body keeps it.
+    app = Flask(__name__)
+    bp = Blueprint("b", __name__, url_prefix="/b")
+    init_app(bp, Interceptor({405: 405}))
+    bp.add_url_rule("/x", "x", lambda: "x")
+    app.register_blueprint(bp)
+    response = app.test_client().delete("/b/x")
+    assert response.status_code == 405
+    assert response.content_type == "application/problem+json"
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+
+
+def test_routing_405_outside_every_prefix_is_flask_default(app: Flask) -> None:
+    response = app.test_client().post("/raise/shared")
+    assert response.status_code == 405
+    assert response.content_type.startswith("text/html")
+    assert "GET" in response.headers["Allow"]
+
+
+def test_http_exception_with_handler_is_a_problem(app: Flask) -> None:
+    response = app.test_client().get("/api/abort/403")
+    assert response.status_code == 403
+    assert response.get_json() == {"scope": "api", "exc": "Forbidden"}
+
+    app = Flask(__name__)
+    errors = Interceptor({409: 409})
+    bp = Blueprint("c", __name__, url_prefix="/c")
+    init_app(bp, errors)
+    bp.add_url_rule("/x", "x", lambda: abort(409, "already there"))
+    app.register_blueprint(bp)
+    response = app.test_client().get("/c/x")
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["detail"] == "already there"  # raw description, no HTML
+
+
+def test_http_exception_without_handler_is_flask_default(app: Flask) -> None:
+    response = app.test_client().get("/abort/409")
+    assert response.status_code == 409
+    assert response.content_type.startswith("text/html")
+    assert b"<title>409 Conflict</title>" in response.data
+
+
+def test_api_error_rendered_by_every_interceptor(app: Flask) -> None:
+    status, body = get(app, "/api/raise/teapot")
+    assert status == 418
+    assert body["code"] == "TEAPOT"
+
+
+# -- unmatched exceptions get Flask's usual treatment ----------------------------------------
+
+
+def test_unmatched_exception_is_a_flask_500_with_original(app: Flask) -> None:
+    error = Unhandled("db down")
+    seen: list[BaseException] = []
+    original: list[BaseException | None] = []
+
+    @app.get("/unhandled")
+    def unhandled() -> str:
+        raise error
+
+    @app.errorhandler(InternalServerError)
+    def on_500(exc: InternalServerError) -> tuple[str, int]:
+        original.append(exc.original_exception)
+        return "flask 500", 500
+
+    def receiver(sender: Flask, exception: BaseException, **extra: Any) -> None:
+        seen.append(exception)
+
+    with got_request_exception.connected_to(receiver, app):
+        response = app.test_client().get("/unhandled")
+    assert response.status_code == 500
+    assert response.data == b"flask 500"
+    assert seen == [error]
+    assert original == [error]
+    assert original[0] is error
+
+
+@pytest.mark.parametrize("config", ["TESTING", "PROPAGATE_EXCEPTIONS"])
+def test_unmatched_exception_propagates_the_same_object(app: Flask, config: str) -> None:
+    error = Unhandled("boom")
+
+    @app.get("/unhandled")
+    def unhandled() -> str:
+        raise error
+
+    app.config["PROPAGATE_EXCEPTIONS"] = None  # then TESTING decides
+    app.config[config] = True
+    with pytest.raises(Unhandled) as caught:
+        app.test_client().get("/unhandled")
+    assert caught.value is error
+    assert caught.value.__context__ is None
+
+
+def test_redirects_are_untouched() -> None:
+    app = Flask(__name__)
+    bp = Blueprint("bp", __name__, url_prefix="/bp")
+    everything = Interceptor({Exception: 500, HTTPException: 500})
+    init_app(bp, everything)
+    init_app(app, everything)
+    bp.add_url_rule("/folder/", "folder", lambda: "folder")
+    app.register_blueprint(bp)
+    response = app.test_client().get("/bp/folder")
+    assert response.status_code == 308
+    assert response.headers["Location"].endswith("/bp/folder/")
+
+
+def test_abort_with_a_response_is_untouched() -> None:
+    app = Flask(__name__)
+    init_app(app, Interceptor({Exception: 500, HTTPException: 500, 418: 500}))
+    app.add_url_rule("/", "index", lambda: abort(Response("short and stout", status=418)))
+    response = app.test_client().get("/")
+    assert response.status_code == 418
+    assert response.data == b"short and stout"
+
+
+# -- handlers: results, declining, raising ------------------------------------------------------
+
+
+def make_app(
+    errors: Interceptor, view_exc: Exception, app_errors: dict[Any, Any] | None = None
+) -> Flask:
+    app = Flask(__name__)
+    bp = Blueprint("bp", __name__, url_prefix="/bp")
+    init_app(bp, errors)
+    if app_errors is not None:
+        init_app(app, Interceptor(app_errors))
+
+    def view() -> str:
+        raise view_exc
+
+    bp.add_url_rule("/x", "x", view)
+    app.register_blueprint(bp)
+    return app
+
+
+def test_handler_results() -> None:
+    class A(Exception):
+        pass
+
+    results: dict[str, Any] = {
+        "response": Response("plain", status=402, headers={"X-Custom": "1"}),
+        "tuple": ({"ok": False}, 422, {"X-Tuple": "yes"}),
+        "problem": Problem(status=429, code="SLOW_DOWN", retry_after=7),
+        "int": 451,
+    }
+    expected = {"response": 402, "tuple": 422, "problem": 429, "int": 451}
+    for kind, result in results.items():
+        app = make_app(Interceptor({A: lambda req, exc, result=result: result}), A())
+        response = app.test_client().get("/bp/x")
+        assert response.status_code == expected[kind], kind
+        if kind == "response":
+            assert response.data == b"plain"
+            assert response.headers["X-Custom"] == "1"
+        elif kind == "tuple":
+            assert response.get_json() == {"ok": False}
+            assert response.headers["X-Tuple"] == "yes"
+            assert response.content_type == "application/json"
+        elif kind == "problem":
+            assert response.get_json()["code"] == "SLOW_DOWN"
+            assert response.headers["Retry-After"] == "7"
+        else:
+            assert response.get_json()["title"] == "Unavailable For Legal Reasons"
+
+
+def test_handler_gets_flask_request_and_the_exception() -> None:
+    seen: list[Any] = []
+    error = KeyError("k")
+
+    def handler(req: Request, exc: Exception) -> int:
+        seen.append((type(req), req.path, req.args.get("q"), exc))
+        return 404
+
+    app = make_app(Interceptor({KeyError: handler}), error)
+    assert app.test_client().get("/bp/x?q=1").status_code == 404
+    assert seen == [(app.request_class, "/bp/x", "1", error)]
+
+
+def test_declining_handler_goes_to_the_next_match_then_the_next_scope() -> None:
+    calls: list[str] = []
+
+    def decline(name: str) -> Any:
+        def handler(req: Request, exc: Exception) -> None:
+            calls.append(name)
+
+        return handler
+
+    app = make_app(
+        Interceptor({KeyError: decline("key"), LookupError: decline("lookup")}),
+        KeyError(),
+        app_errors={LookupError: 410},
+    )
+    assert app.test_client().get("/bp/x").status_code == 410
+    assert calls == ["key", "lookup"]
+
+
+def test_handler_that_raises_goes_to_the_next_scope_chained() -> None:
+    original = KeyError("first")
+    seen: list[BaseException] = []
+
+    def explode(req: Request, exc: Exception) -> None:
+        raise ValueError("handler failed")
+
+    def app_handler(req: Request, exc: Exception) -> int:
+        seen.append(exc)
+        return 400
+
+    # The same interceptor at both scopes never handles its own handler's error.
+    errors = Interceptor({KeyError: explode, ValueError: 503})
+    app = make_app(errors, original, app_errors={ValueError: app_handler})
+    assert app.test_client().get("/bp/x").status_code == 400
+    assert isinstance(seen[0], ValueError)
+    assert seen[0].__context__ is original
+
+
+def test_a_5xx_is_observed_and_reported_once_per_request() -> None:
+    original = KeyError("first")
+    events: list[Any] = []
+    reports: list[Any] = []
+    reported = threading.Event()
+
+    def reporter(report: Any) -> None:
+        reports.append(report)
+        reported.set()
+
+    def explode(req: Request, exc: Exception) -> None:
+        raise ValueError("handler failed")
+
+    inner = Interceptor({KeyError: explode}, reporter=reporter)
+    outer = Interceptor({ValueError: 503}, reporter=reporter)
+    inner.add_observer(events.append)
+    outer.add_observer(events.append)
+    app = make_app(inner, original)
+    init_app(app, outer)
+    response = app.test_client().get("/bp/x?q=1", headers={"Authorization": "secret"})
+    assert response.status_code == 503
+    assert [event.status for event in events] == [503]
+    assert reported.wait(5)
+    (report,) = reports
+    assert report.error_id == response.get_json()["error_id"]
+    assert isinstance(report.exception, ValueError)
+    assert (report.method, report.path, report.query_string) == ("GET", "/bp/x", "q=1")
+    assert "secret" not in repr(report.headers)
+
+
+def test_a_4xx_is_observed_not_reported() -> None:
+    events: list[Any] = []
+    errors = Interceptor({KeyError: 404}, reporter=lambda report: pytest.fail("reported"))
+    errors.add_observer(events.append)
+    app = make_app(errors, KeyError())
+    assert app.test_client().get("/bp/x").status_code == 404
+    assert [(event.status, event.slo) for event in events] == [(404, False)]
+
+
+def test_handler_error_nobody_handles_is_flask_500() -> None:
+    original = KeyError("first")
+
+    def explode(req: Request, exc: Exception) -> None:
+        raise ValueError("handler failed")
+
+    app = make_app(Interceptor({KeyError: explode}), original)
+    caught: list[BaseException | None] = []
+
+    @app.errorhandler(500)
+    def on_500(exc: InternalServerError) -> tuple[str, int]:
+        caught.append(exc.original_exception)
+        return "flask 500", 500
+
+    assert app.test_client().get("/bp/x").status_code == 500
+    assert isinstance(caught[0], ValueError)
+    assert caught[0].__context__ is original
+
+    app.config["TESTING"] = True
+    with pytest.raises(ValueError, match="handler failed") as raised:
+        app.test_client().get("/bp/x")
+    assert raised.value.__context__ is original
+
+
+def test_handler_error_reaches_flask_errorhandler() -> None:
+    def explode(req: Request, exc: Exception) -> None:
+        raise FlaskOnly
+
+    app = make_app(Interceptor({KeyError: explode}), KeyError())
+    app.register_error_handler(FlaskOnly, lambda exc: ("flask saw it", 409))
+    response = app.test_client().get("/bp/x")
+    assert response.status_code == 409
+    assert response.data == b"flask saw it"
+
+
+def test_stateful_callable_object_handler() -> None:
+    class Budget:
+        def __init__(self) -> None:
+            self.left = 2
+
+        def __call__(self, req: Request, exc: Exception) -> tuple[dict[str, int], int] | None:
+            if self.left == 0:
+                return None  # declines: Flask's 500
+            self.left -= 1
+            return {"left": self.left}, 503
+
+    app = make_app(Interceptor({TimeoutError: Budget()}), TimeoutError())
+    http = app.test_client()
+    assert http.get("/bp/x").get_json() == {"left": 1}
+    assert http.get("/bp/x").get_json() == {"left": 0}
+    assert http.get("/bp/x").status_code == 500
+
+
+def test_after_request_runs_on_intercepted_responses() -> None:
+    app = make_app(Interceptor({KeyError: 404}), KeyError())
+
+    @app.after_request
+    def stamp(response: Response) -> Response:
+        response.headers["X-Stamped"] = "1"
+        return response
+
+    response = app.test_client().get("/bp/x")
+    assert response.status_code == 404
+    assert response.headers["X-Stamped"] == "1"
+
+
+def test_head_has_headers_and_no_body() -> None:
+    app = make_app(Interceptor({KeyError: 404}), KeyError("k"))
+    http = app.test_client()
+    get = http.get("/bp/x")
+    head = http.head("/bp/x")
+    assert head.status_code == 404
+    assert head.data == b""
+    assert head.headers["Content-Type"] == "application/problem+json"
+    assert head.headers["Content-Length"] == str(len(get.data))
+
+
+def test_request_info_never_carries_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    infos: list[Any] = []
+    real = adapter._request_info
+
+    def spy() -> Any:
+        infos.append(real())
+        return infos[-1]
+
+    monkeypatch.setattr(adapter, "_request_info", spy)
+    app = make_app(Interceptor({KeyError: 404}), KeyError())
+    app.test_client().get(
+        "/bp/x?a=1",
+        headers={
+            "Authorization": "Bearer secret",
+            "Cookie": "session=secret",
+            "Proxy-Authorization": "secret",
+            "X-Api-Key": "secret",
+            "X-Trace": "t1",
+        },
+    )
+    (info,) = infos
+    assert info.method == "GET"
+    assert info.path == "/bp/x"
+    assert info.query_string == "a=1"
+    names = {name.lower() for name, _ in info.headers}
+    assert "x-trace" in names
+    assert not names & {"authorization", "cookie", "proxy-authorization", "x-api-key"}
+    assert "secret" not in repr(info)
+
+
+# -- async views and handlers (flask[async]) --------------------------------------------------
+
+
+def test_async_view_and_async_handler() -> None:
+    app = Flask(__name__)
+    bp = Blueprint("bp", __name__, url_prefix="/bp")
+
+    async def async_handler(req: Request, exc: Exception) -> Problem:
+        await asyncio.sleep(0)
+        return Problem(status=404, code=f"ASYNC_{req.method}")
+
+    class AsyncCallable:
+        async def __call__(self, req: Request, exc: Exception) -> int:
+            await asyncio.sleep(0)
+            return 429
+
+    init_app(bp, Interceptor({KeyError: async_handler, TimeoutError: AsyncCallable()}))
+
+    @bp.get("/view")
+    @intercept(Interceptor({ValueError: async_handler}))
+    async def async_view() -> str:
+        await asyncio.sleep(0)
+        raise ValueError("async")
+
+    @bp.get("/unmatched")
+    @intercept(Interceptor({ValueError: 400}))
+    async def async_unmatched() -> str:
+        raise KeyError("goes out to the blueprint")
+
+    @bp.get("/timeout")
+    def timeout() -> str:
+        raise TimeoutError
+
+    @bp.get("/ok")
+    @intercept(Interceptor({ValueError: 400}))
+    async def async_ok() -> str:
+        return "fine"
+
+    assert asyncio.iscoroutinefunction(async_view)
+    assert async_view.__name__ == "async_view"
+    app.register_blueprint(bp)
+    http = app.test_client()
+    assert http.get("/bp/ok").data == b"fine"
+    response = http.get("/bp/view")
+    assert response.status_code == 404
+    assert response.get_json()["code"] == "ASYNC_GET"
+    response = http.get("/bp/unmatched")
+    assert response.status_code == 404
+    assert response.get_json()["code"] == "ASYNC_GET"
+    assert http.get("/bp/timeout").status_code == 429
+
+
+def test_async_handler_that_raises_goes_to_the_next_scope() -> None:
+    original = KeyError("first")
+    seen: list[BaseException] = []
+
+    async def explode(req: Request, exc: Exception) -> None:
+        await asyncio.sleep(0)
+        raise ValueError("async handler failed")
+
+    def outer(req: Request, exc: Exception) -> int:
+        seen.append(exc)
+        return 400
+
+    app = make_app(Interceptor({ValueError: outer}), KeyError())
+
+    @app.get("/async")
+    @intercept(Interceptor({KeyError: explode}))
+    async def async_view() -> str:
+        raise original
+
+    init_app(app, Interceptor({ValueError: outer}))
+    assert app.test_client().get("/async").status_code == 400
+    assert isinstance(seen[0], ValueError)
+    assert seen[0].__context__ is original
+
+
+def test_view_decorator_unmatched_goes_to_the_blueprint() -> None:
+    app = make_app(Interceptor({KeyError: 410}), KeyError())
+
+    @app.get("/decorated")
+    @intercept(Interceptor({ValueError: 400}))
+    def decorated() -> str:
+        raise Shared
+
+    assert decorated.__name__ == "decorated"
+    init_app(app, Interceptor({Shared: 503}))
+    assert app.test_client().get("/decorated").status_code == 503
+
+
+# -- registration ---------------------------------------------------------------------
+
+
+def test_blueprint_registered_twice_and_nested_names() -> None:
+    app = Flask(__name__)
+    parent = Blueprint("parent", __name__, url_prefix="/p")
+    child = Blueprint("child", __name__, url_prefix="/c")
+    init_app(child, Interceptor({NotFound: Problem(status=404, code="CHILD"), KeyError: 404}))
+    child.add_url_rule("/x", "x", lambda: {}[0])
+    parent.register_blueprint(child)
+    app.register_blueprint(parent)
+    app.register_blueprint(child, name="again", url_prefix="/again")
+
+    http = app.test_client()
+    assert app.extensions["interceptor"].prefixes == [("/again", "again"), ("/p/c", "parent.child")]
+    assert http.get("/p/c/x").status_code == 404
+    assert http.get("/again/x").status_code == 404
+    assert http.get("/again/nope").get_json()["code"] == "CHILD"
+    assert http.get("/p/c/nope").get_json()["code"] == "CHILD"
+    assert http.get("/p/nope").content_type.startswith("text/html")  # not the child's space
+
+
+def test_init_app_replaces_and_validates() -> None:
+    app = Flask(__name__)
+    app.add_url_rule("/", "index", lambda: {}[0])
+    init_app(app, Interceptor({KeyError: 404}))
+    init_app(app, Interceptor({KeyError: 410}))
+    assert app.test_client().get("/").status_code == 410
+
+    with pytest.raises(TypeError, match="Flask app or a Blueprint"):
+        init_app(object(), Interceptor())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Interceptor"):
+        init_app(app, {KeyError: 404})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Interceptor"):
+        intercept({KeyError: 404})  # type: ignore[arg-type]
+    app = Flask(__name__)
+    bp = Blueprint("late", __name__)
+    app.register_blueprint(bp)
+    with pytest.raises(AssertionError):
+        init_app(bp, Interceptor())
+
+
+def test_method_not_allowed_subclass_keeps_headers() -> None:
+    app = Flask(__name__)
+    init_app(app, Interceptor({MethodNotAllowed: 405}))
+    app.add_url_rule("/", "index", lambda: abort(405, valid_methods=["PUT"]))
+    response = app.test_client().get("/")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "PUT"
+
+
+def test_missing_flask_fails_with_an_install_hint() -> None:
+    code = "import sys; sys.modules['flask'] = None; import interceptor.flask"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "pip install 'interceptor[flask]'" in result.stderr
+
+
+# -- a real server --------------------------------------------------------------------
+
+
+@pytest.fixture
+def served_example() -> Iterator[str]:
+    # port=0: the OS picks a free port, which waitress reports as effective_port.
+    server = create_server(
+        example_app, host="127.0.0.1", port=0, threads=2, asyncore_loop_timeout=0.05
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        # Closed from the server's own loop thread, which then has nothing left to run.
+        server.trigger.pull_trigger(server.close)
+        thread.join(timeout=5)
+        server.task_dispatcher.shutdown()
+        assert not thread.is_alive()
+
+
+@pytest.mark.server
+def test_flask_example_under_waitress(served_example: str) -> None:
+    expected = {
+        "/shop/items/apple": (200, None),
+        "/shop/items/kiwi": (404, "NO_SUCH_ITEM"),
+        "/shop/items/pear": (409, "OUT_OF_STOCK"),
+        "/shop/checkout?quantity=two": (400, None),
+        "/shop/nope": (404, "NO_SUCH_SHOP_PAGE"),
+        "/shop/items/apple#delete": (405, None),
+        "/slow": (504, "UPSTREAM_TIMEOUT"),
+        "/nope": (404, None),
+    }
+    with httpx.Client(base_url=served_example, timeout=5) as http:
+        for method, path, _ in DEMO_REQUESTS:
+            response = http.request(method, path)
+            key = f"{path}#delete" if method == "DELETE" else path
+            status, code = expected[key]
+            assert response.status_code == status, (method, path)
+            if code is not None:
+                assert response.json()["code"] == code
+        head = http.head("/shop/items/kiwi")
+        assert head.content == b""
+        assert int(head.headers["content-length"]) > 0
+        assert http.delete("/shop/items/apple").headers["allow"]
+        assert http.get("/nope").json()["handled_by"] == "flask errorhandler(404)"
