@@ -26,7 +26,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
 from interceptor._core import Interceptor
-from interceptor._render import RequestInfo
 
 try:
     from fastapi import Request, Response
@@ -36,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "interceptor.fastapi needs FastAPI: pip install 'interceptor[fastapi]'"
     ) from exc
 
-from interceptor.starlette import observe_answer, outcome_response, respond
+from interceptor.starlette import outcome_response, resolve
 
 __all__ = ["intercepted_route"]
 
@@ -59,14 +58,9 @@ def _intercepting(handler: RouteHandler, interceptor: Interceptor) -> RouteHandl
         try:
             return await handler(request)
         except Exception as exc:
-            leaf, values = interceptor.candidates(exc)
-            if not values:
-                raise
-            info = RequestInfo.from_scope(request.scope)
-            answer = await respond(interceptor, leaf, values, request, info)
+            answer = await resolve(interceptor, exc, request.scope, lambda: request)
             if answer is None:
                 raise
-            observe_answer(interceptor, leaf, answer, info)
             return answer if isinstance(answer, Response) else outcome_response(answer)
 
     return intercepted

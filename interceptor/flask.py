@@ -42,7 +42,7 @@ except ImportError as error:
 from interceptor._core import Handler, Interceptor
 from interceptor._http import HttpKind, http_kind
 from interceptor._render import Outcome, RequestInfo
-from interceptor._sync import handle_async, handle_sync
+from interceptor._resolve import handle_async, handle_sync
 
 __all__ = ["init_app", "intercept"]
 

@@ -18,15 +18,15 @@ route-scoped interceptor cannot see it; a Mount- or router-scoped one can.
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeGuard
 
 from interceptor._callables import is_async_callable
-from interceptor._core import HandlerValue, Interceptor, is_inline
+from interceptor._core import Handler, Interceptor
 from interceptor._render import Outcome, RequestInfo
+from interceptor._resolve import handle_async
 
 try:
     from starlette.concurrency import run_in_threadpool
@@ -41,7 +41,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "interceptor.starlette needs Starlette: pip install 'interceptor[starlette]'"
     ) from exc
 
-__all__ = ["InterceptorMiddleware", "observe_answer", "outcome_response", "respond"]
+__all__ = ["InterceptorMiddleware", "outcome_response", "resolve"]
 
 logger = logging.getLogger("interceptor")
 
@@ -122,21 +122,19 @@ class InterceptorMiddleware:
     async def _answer_http(
         self, exc: Exception, started: bool, scope: Scope, receive: Receive, send: Send
     ) -> bool:
-        leaf, values = self.interceptor.candidates(exc)
-        if not values:
-            return False
-        info = RequestInfo.from_scope(scope)
         if started:
-            self.interceptor.observe(leaf, 500, info, note=_STARTED_NOTE)
+            leaf, values = self.interceptor.candidates(exc)
+            if values:
+                info = RequestInfo.from_scope(scope)
+                self.interceptor.observe(leaf, 500, info, note=_STARTED_NOTE)
             return False
-        answer = await respond(self.interceptor, leaf, values, Request(scope, receive, send), info)
+        answer = await resolve(self.interceptor, exc, scope, lambda: Request(scope, receive, send))
         if answer is None:
             return False
         if isinstance(answer, Outcome):
             await _send_outcome(answer, send)
         else:
             await answer(scope, receive, send)
-        observe_answer(self.interceptor, leaf, answer, info)
         return True
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -146,68 +144,56 @@ class InterceptorMiddleware:
             progress.saw(message)
             await send(message)
 
+        def connection() -> WebSocket:
+            websocket = WebSocket(scope, receive, tracked_send)
+            if progress.accepted:  # a fresh object; tell it what the endpoint's one knew
+                websocket.client_state = WebSocketState.CONNECTED
+                websocket.application_state = WebSocketState.CONNECTED
+            return websocket
+
         try:
             await self.app(scope, receive, tracked_send)
         except Exception as exc:
-            leaf, values = self.interceptor.candidates(exc)
-            if not values:
-                raise
-            websocket = WebSocket(scope, receive, tracked_send)
-            if progress.accepted:
-                websocket.client_state = WebSocketState.CONNECTED
-                websocket.application_state = WebSocketState.CONNECTED
             before = progress.sent
-            info = RequestInfo.from_scope(scope)
-            answer = await respond(self.interceptor, leaf, values, websocket, info)
+            answer = await resolve(self.interceptor, exc, scope, connection)
             if answer is None:
                 if progress.sent != before and progress.closed:
-                    return  # the handler closed the socket itself
+                    return  # a handler closed the socket itself
                 raise
             await _answer_websocket(answer, scope, progress, tracked_send)
-            observe_answer(self.interceptor, leaf, answer, info)
 
 
-async def respond(
+async def resolve(
     interceptor: Interceptor,
     exc: BaseException,
-    values: tuple[HandlerValue, ...],
-    conn: HTTPConnection,
-    info: RequestInfo,
+    scope: Scope,
+    connection: Callable[[], HTTPConnection],
 ) -> Outcome | Response | None:
-    """Try ``values`` in order for ``exc``; the first answer, or ``None`` if all decline.
+    """Resolve ``exc`` with ``interceptor``: what to send, or ``None`` if nothing answered.
 
-    Sync handlers run in a worker thread, async ones are awaited, and values
-    that are not callables are rendered inline. A handler that raises sends
-    its exception on, chained to ``exc`` and marked so that ``interceptor``
-    does not handle it again.
+    Runs the shared resolution loop: sync handlers in a worker thread, async
+    ones awaited, values that are not callables rendered inline. Handlers get
+    ``connection()`` (a Starlette ``Request`` or ``WebSocket``), made only if
+    a handler is called. A handler that raises sends its exception on,
+    chained to ``exc``; the answer is logged, counted and reported.
     """
-    for value in values:
-        if is_inline(value):
-            return interceptor.outcome(value, exc, info)
-        try:
-            result = await _call(value, conn, exc)
-        except Exception as raised:
-            if raised.__context__ is None and raised is not exc:
-                raised.__context__ = exc  # a worker thread had no exception context
-            interceptor.mark_raised(raised)
-            raise
-        if isinstance(result, Response):
-            return result
-        outcome = interceptor.outcome(result, exc, info, handler=value)
-        if outcome is not None:
-            return outcome
-    return None
+    conn: HTTPConnection | None = None
+
+    def call(handler: Handler, leaf: BaseException) -> object:
+        nonlocal conn
+        if conn is None:
+            conn = connection()
+        if is_async_callable(handler):
+            return handler(conn, leaf)
+        return run_in_threadpool(handler, conn, leaf)
+
+    return await handle_async(
+        interceptor, exc, lambda: RequestInfo.from_scope(scope), call, _is_response
+    )
 
 
-async def _call(handler: Any, conn: HTTPConnection, exc: BaseException) -> object:
-    if is_async_callable(handler):
-        result = await handler(conn, exc)
-    else:
-        result = await run_in_threadpool(handler, conn, exc)
-    if inspect.isawaitable(result):  # e.g. a lambda returning a coroutine
-        result = await result
-    return result
-
+def _is_response(value: object) -> TypeGuard[Response]:
+    return isinstance(value, Response)
 
 
 async def _send_outcome(outcome: Outcome, send: Send) -> None:
@@ -286,17 +272,6 @@ async def _answer_websocket(
 
 def _decoded(raw: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
     return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in raw)
-
-
-
-def observe_answer(
-    interceptor: Interceptor, exc: BaseException, answer: Outcome | Response, info: RequestInfo
-) -> None:
-    """Log, count and report an answered error, with the body's ``error_id``."""
-    if isinstance(answer, Outcome):
-        interceptor.observe(exc, answer.status, info, error_id=answer.error_id)
-    else:
-        interceptor.observe(exc, answer.status_code, info)
 
 
 def _exception_middleware_within(app: object) -> ExceptionMiddleware | None:

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Generator, Iterable, Iterator
-from http import HTTPStatus
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from interceptor._core import Handler, Interceptor
-from interceptor._render import Outcome, RequestInfo
-from interceptor._sync import handle_sync
+from interceptor._render import Outcome, RequestInfo, reason_phrase
+from interceptor._resolve import handle_sync
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -281,7 +280,4 @@ def _close(iterable: object) -> None:
 
 
 def _status_line(status: int) -> str:
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} {'Client Error' if status < 500 else 'Server Error'}"
+    return f"{status} {reason_phrase(status)}"

@@ -1,12 +1,12 @@
-"""The resolution loop the WSGI adapters share.
+"""The resolution loop every adapter runs: one algorithm, two drivers.
 
-`handle_sync` runs the loop for blocking code (Flask views and error handling,
-plain WSGI); `handle_async` runs the very same steps inside a coroutine (Flask's
-async views). Both drive `_steps`, so the order in which handler values are
-tried, what counts as declining, what happens when a handler raises and how an
-answer is logged, counted and reported are written once. Neither imports a
-framework: the adapter passes in how to call a handler and how to recognise
-its framework's response objects.
+`handle_sync` runs the loop for blocking code (Flask views and error
+handling, plain WSGI); `handle_async` runs the very same steps inside a
+coroutine (Starlette, FastAPI, Flask's async views). Both drive `_steps`, so
+the order in which handler values are tried, what counts as declining, what
+happens when a handler raises and how an answer is logged, counted and
+reported are written once. Neither imports a framework: the adapter passes in
+how to call a handler and how to recognise its framework's response objects.
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ def _steps(
             answer: object = errors.outcome(value, leaf, request)
         else:
             result = yield cast("Handler", value), leaf  # a callable: the driver calls it
-            answer = result if is_response(result) else errors.outcome(
-                result, leaf, request, handler=value
+            answer = (
+                result
+                if is_response(result)
+                else errors.outcome(result, leaf, request, handler=value)
             )
         if answer is None:
             continue  # declined: the next less specific match
@@ -102,7 +104,7 @@ async def handle_async(
             return done.value  # type: ignore[no-any-return]
         try:
             result = call(handler, leaf)
-            if inspect.isawaitable(result):
+            while inspect.isawaitable(result):  # a sync handler may hand back a coroutine
                 result = await result
         except Exception as new:
             _handler_raised(errors, exc, new)
