@@ -24,7 +24,7 @@ EXAMPLES = [
     ("Werkzeug", "examples.werkzeug_app", "waitress"),
 ]
 
-WIDTHS = (26, 50, 6)
+WIDTHS = (32, 62, 6)
 
 
 def row(*cells: str) -> str:
@@ -49,7 +49,7 @@ def run_example(title: str, module_name: str, server: str) -> None:
             # A fresh connection each time: servers close the connection after
             # an exception no handler answered, as they should.
             response = client.request(method, path, headers={"Connection": "close"})
-            body = textwrap.shorten(response.text.replace("\n", " "), 160, placeholder=" ...")
+            body = textwrap.shorten(response.text.replace("\n", " "), 140, placeholder=" ...")
             print(row(f"{method} {path}", handled_by, str(response.status_code), body))
         print(f"(server log: {log})")
 
