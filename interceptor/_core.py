@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from interceptor._callables import callable_name
 from interceptor._errors import ApiError
-from interceptor._http import HttpKind, http_kind, http_status
+from interceptor._http import HttpKind, http_kind, http_status, kind_of_type
 from interceptor._observe import (
     ErrorCounts,
     ErrorEvent,
@@ -144,7 +144,9 @@ class Interceptor:
             raise TypeError(f"rewrite_body must be callable, got {rewrite_body!r}")
         if reporter is not None and not callable(reporter):
             raise TypeError(f"reporter must be callable, got {reporter!r}")
-        if isinstance(detail_limit, bool) or not isinstance(detail_limit, int) or detail_limit < 1:
+        if isinstance(detail_limit, bool) or not isinstance(detail_limit, int):
+            raise TypeError(f"detail_limit must be a positive int, got {detail_limit!r}")
+        if detail_limit < 1:
             raise ValueError(f"detail_limit must be a positive int, got {detail_limit!r}")
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty str, got {name!r}")
@@ -311,7 +313,7 @@ class Interceptor:
         if isinstance(exc, type):
             values = tables.cache.get(exc)
             if values is None:
-                if not issubclass(exc, Exception):
+                if not issubclass(exc, Exception) or _passes_through(exc):
                     return None
                 values = self._class_candidates(exc, tables)
         else:
@@ -428,9 +430,7 @@ def single_leaf(exc: BaseException) -> BaseException:
 # -- validation ------------------------------------------------------------------
 
 _ACCEPTED_KEYS = "an Exception subclass, a tuple of them, or an int status from 400 to 599"
-_ACCEPTED_VALUES = (
-    "an int status from 400 to 599, a Problem, or a callable handler(request, exc)"
-)
+_ACCEPTED_VALUES = "an int status from 400 to 599, a Problem, or a callable handler(request, exc)"
 
 
 def _expand_key(key: object) -> list[type[Exception] | int]:
@@ -469,9 +469,7 @@ def _check_value(value: object) -> HandlerValue:
     if isinstance(value, int) and not isinstance(value, bool):
         return check_error_status(value, what="handler status value")
     if isinstance(value, type):
-        raise TypeError(
-            f"handler value {value.__qualname__} is a class; use {_ACCEPTED_VALUES}"
-        )
+        raise TypeError(f"handler value {value.__qualname__} is a class; use {_ACCEPTED_VALUES}")
     if not callable(value):
         raise TypeError(f"handler value {value!r} is not valid; use {_ACCEPTED_VALUES}")
     try:
@@ -488,7 +486,6 @@ def _check_value(value: object) -> HandlerValue:
     return value
 
 
-
 def _short_repr(value: object, limit: int = 200) -> str:
     try:
         text = repr(value)
@@ -501,3 +498,8 @@ def _status_of(exc: BaseException) -> int:
     from interceptor._classify import classify  # noqa: PLC0415 - import cycle
 
     return classify(exc).status
+
+
+def _passes_through(tp: type[BaseException]) -> bool:
+    """Whether every instance of ``tp`` is a redirect or other ready response."""
+    return kind_of_type(tp) is HttpKind.PASSTHROUGH

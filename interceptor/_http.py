@@ -13,7 +13,7 @@ from typing import Any
 
 from interceptor._errors import ApiError
 
-__all__ = ["HttpKind", "http_detail", "http_headers", "http_kind", "http_status"]
+__all__ = ["HttpKind", "http_detail", "http_headers", "http_kind", "http_status", "kind_of_type"]
 
 
 class HttpKind(enum.Enum):
@@ -38,13 +38,14 @@ def http_kind(exc: BaseException) -> HttpKind:
     tp = type(exc)
     kind = _kinds.get(tp)
     if kind is None:
-        kind = _kinds[tp] = _kind_of_type(tp)
+        kind = _kinds[tp] = kind_of_type(tp)
     if kind is HttpKind.WERKZEUG and getattr(exc, "response", None) is not None:
         return HttpKind.PASSTHROUGH
     return kind
 
 
-def _kind_of_type(tp: type) -> HttpKind:
+def kind_of_type(tp: type) -> HttpKind:
+    """`http_kind` for a class: what every instance of it is, before ``.response``."""
     if issubclass(tp, ApiError):
         return HttpKind.API_ERROR
     names = {(cls.__module__, cls.__qualname__) for cls in tp.__mro__}

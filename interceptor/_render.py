@@ -6,6 +6,7 @@ No I/O: adapters send the `Outcome` this module builds.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import traceback
@@ -29,6 +30,8 @@ __all__ = [
     "problem_body",
     "retryable_for_status",
 ]
+
+logger = logging.getLogger("interceptor")
 
 PROBLEM_JSON = "application/problem+json"
 JSON = "application/json"
@@ -336,12 +339,8 @@ class Renderer:
             server_error=server_error,
             retryable=retryable,
         )
-        body = dict(self.body(info))
-        if self.rewrite is not None:
-            body = dict(self.rewrite(body, info))
-        headers = safe_headers(
-            [*header_items(http_headers(exc, kind)), *template.headers.items()]
-        )
+        body = self._body(info)
+        headers = safe_headers([*header_items(http_headers(exc, kind)), *template.headers.items()])
         if info.retry_after is not None and not any(
             name.lower() == "retry-after" for name, _ in headers
         ):
@@ -368,6 +367,21 @@ class Renderer:
             error_id=info.error_id if info else None,
             info=info,
         )
+
+    def _body(self, info: ErrorInfo) -> dict[str, Any]:
+        # A body builder or rewrite hook that fails must not leave the client
+        # without an answer: log it and fall back to the RFC 9457 body.
+        try:
+            body = dict(self.body(info))
+            if self.rewrite is not None:
+                body = dict(self.rewrite(body, info))
+        except Exception:
+            logger.exception(
+                "interceptor body builder or rewrite_body failed; sending the default body",
+                extra={"error_id": info.error_id},
+            )
+            body = problem_body(info)
+        return body
 
     def _info(
         self,
@@ -399,7 +413,9 @@ class Renderer:
             retryable = retryable_for_status(status)
         return ErrorInfo(
             status=status,
-            title=template.title or (api.title if api and api.title else reason_phrase(status)),
+            # An ApiError's own title describes its own status, not one a handler chose.
+            title=template.title
+            or (api.title if api and api.title and status == api.status else reason_phrase(status)),
             detail=detail or None,
             type=template.type,
             instance=template.instance,

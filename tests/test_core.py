@@ -189,9 +189,7 @@ def test_status_key_is_tried_before_the_mro_for_api_errors() -> None:
     # A class carries no instance status for a lookup by class.
     assert errors.resolve(GoneForGood) is by_class
     # Another status does not match.
-    assert errors.candidates(type("Teapot", (ApiError,), {"status": 418})())[1] == (
-        API_DEFAULT,
-    )
+    assert errors.candidates(type("Teapot", (ApiError,), {"status": 418})())[1] == (API_DEFAULT,)
 
 
 def test_status_key_value_also_registered_by_class_is_listed_once() -> None:
@@ -531,3 +529,11 @@ def test_resolution_stays_correct_while_another_thread_registers(
     assert failures == []
     for cls in watched:
         assert errors.resolve(cls) is values[chain.index(cls)]
+
+
+def test_resolve_of_a_redirect_class_agrees_with_its_instances() -> None:
+    routing = type("RoutingException", (Exception,), {"__module__": "werkzeug.routing.exceptions"})
+    redirect = type("RequestRedirect", (routing,), {})
+    errors = Interceptor({Exception: 500})
+    assert errors.resolve(redirect) is None
+    assert errors.candidates(redirect())[1] == ()

@@ -210,9 +210,20 @@ def test_bad_body_shape_is_refused_naming_it(body: Any) -> None:
     assert repr(body) in str(info.value)
 
 
-@pytest.mark.parametrize("limit", [0, -1, True, "100", 10.5, None], ids=repr)
-def test_bad_detail_limit_is_refused_naming_it(limit: Any) -> None:
-    with pytest.raises(ValueError, match="detail_limit") as info:
+@pytest.mark.parametrize(
+    ("limit", "error"),
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (True, TypeError),
+        ("100", TypeError),
+        (10.5, TypeError),
+        (None, TypeError),
+    ],
+    ids=repr,
+)
+def test_bad_detail_limit_is_refused_naming_it(limit: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match="detail_limit") as info:
         Interceptor(detail_limit=limit)
     assert repr(limit) in str(info.value)
 

@@ -83,7 +83,11 @@ def test_problem_is_rendered_filling_in_from_the_exception() -> None:
 def test_problem_detail_and_title_override_the_exception() -> None:
     problem = Problem(status=400, title="Bad Thing", detail="fixed text", type="https://e.x/bad")
     body = body_of(render(problem, ValueError("from the exception")))
-    assert (body["title"], body["detail"], body["type"]) == ("Bad Thing", "fixed text", "https://e.x/bad")
+    assert (body["title"], body["detail"], body["type"]) == (
+        "Bad Thing",
+        "fixed text",
+        "https://e.x/bad",
+    )
 
 
 def test_int_gives_the_default_body_at_that_status() -> None:
@@ -387,7 +391,7 @@ def test_a_message_whose_str_raises_gives_no_detail_and_a_valid_body() -> None:
         "lone \ud800 surrogate",
         "low \udfff too",
         "ctrl \x00\x07\x1b\x7f end",
-        "quote \" and \\",
+        'quote " and \\',
         "é ✓ 𝄞",
     ],
     ids=repr,
@@ -555,3 +559,30 @@ def test_outcome_info_matches_the_body() -> None:
     assert out.info.retry_after == 3.0
     assert out.info.detail == "slow"
     assert out.info.code == "RENDER_THING_NOT_FOUND"
+
+
+def test_a_failing_body_builder_falls_back_to_the_default_body(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(info: ErrorInfo) -> dict[str, object]:
+        raise RuntimeError("builder bug")
+
+    for errors in (Interceptor(body=broken), Interceptor(rewrite_body=lambda body, info: 42)):
+        with caplog.at_level(logging.ERROR, logger="interceptor"):
+            outcome = errors.outcome(404, KeyError("k"), RequestInfo())
+        assert outcome is not None
+        assert json.loads(outcome.body)["status"] == 404
+    assert sum("body builder" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_api_error_title_only_describes_its_own_status() -> None:
+    class Overloaded(ApiError):
+        status = 503
+        title = "Try Again Soon"
+
+    errors = Interceptor({Overloaded: 400})
+    assert (
+        json.loads(errors.outcome(400, Overloaded(), RequestInfo()).body)["title"] == "Bad Request"
+    )  # type: ignore[union-attr]
+    own = Interceptor().outcome(Problem(), Overloaded(), RequestInfo())
+    assert json.loads(own.body)["title"] == "Try Again Soon"  # type: ignore[union-attr]
