@@ -13,7 +13,7 @@ import threading
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from interceptor._callables import is_async_callable
 from interceptor._render import RequestInfo, new_error_id, reason_phrase
@@ -37,8 +37,7 @@ __all__ = [
 logger = logging.getLogger("interceptor")
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorEvent:
+class ErrorEvent(NamedTuple):
     """One intercepted error, 4xx or 5xx, as observers (metrics, tracing) see it.
 
     ``slo`` says whether it counts against the availability SLO (every 5xx
@@ -122,10 +121,14 @@ def describe(
     """The event for ``exc`` answered with ``status``: its category agrees with the status."""
     from interceptor._classify import classify, status_category  # noqa: PLC0415 - import cycle
 
-    found = classify(exc)
-    # The response's status decides when the handler chose another one than
-    # the classification (a LookupError mapped to 404, say).
-    category = found.category if found.status == status else status_category(status)
+    # A 4xx's status says all a counter needs. A 5xx's cause decides its
+    # category (an upstream's refusal is PERMANENT, its outage TEMPORARY, both
+    # 502), unless the handler chose another status than the classification.
+    category = status_category(status)
+    if status >= 500:
+        found = classify(exc)
+        if found.status == status:
+            category = found.category
     if status >= 500 and error_id is None:
         error_id = new_error_id()
     return ErrorEvent(
