@@ -59,6 +59,10 @@ F = TypeVar("F", bound=Handler)
 # Set on an exception a handler raised, naming the interceptors it came out of,
 # so the same interceptor never handles it again at another scope.
 _RAISED_BY = "__interceptor_raised_by__"
+# Set on an exception that escaped after its response started, once observed,
+# so the scopes it passes on its way out report it once, not once each.
+_OBSERVED_LATE = "__interceptor_observed_late__"
+_LATE_NOTE = "; the response had already started, so the connection is aborted"
 
 
 class InlineHandler:
@@ -218,6 +222,20 @@ class Interceptor:
         if event.slo and self.reporter is not None:
             send_report(self.reporter, report_for(event), timeout=self.report_timeout)
         return event
+
+    def observe_late(self, exc: BaseException, request: RequestInfo) -> None:
+        """An exception that escaped after the response started: nothing can be sent.
+
+        Logged, counted and reported as a 500 (matched by a handler or not: a
+        failing background task is a crash too), once per exception however
+        many scopes it passes on its way to the server.
+        """
+        leaf = single_leaf(exc)
+        if getattr(leaf, _OBSERVED_LATE, False):
+            return
+        with contextlib.suppress(AttributeError, TypeError):  # __slots__ exceptions
+            setattr(leaf, _OBSERVED_LATE, True)
+        self.observe(leaf, 500, request, note=_LATE_NOTE)
 
     def report_error(self, exc: BaseException, request: object = None) -> str:
         """Report an error the endpoint handled itself; returns its ``error_id``.

@@ -58,7 +58,6 @@ _NO_HANDLERS: tuple[Mapping[Any, Any], Mapping[int, Any]] = (
 _INTERCEPTED = frozenset({"http", "websocket"})
 
 _WS_DENIAL = "websocket.http.response"
-_STARTED_NOTE = "; the response had already started, so the connection is aborted"
 _CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit for a close reason
 
 
@@ -122,11 +121,8 @@ class InterceptorMiddleware:
     async def _answer_http(
         self, exc: Exception, started: bool, scope: Scope, receive: Receive, send: Send
     ) -> bool:
-        if started:
-            leaf, values = self.interceptor.candidates(exc)
-            if values:
-                info = RequestInfo.from_scope(scope)
-                self.interceptor.observe(leaf, 500, info, note=_STARTED_NOTE)
+        if started:  # e.g. a streaming body or a background task failed
+            self.interceptor.observe_late(exc, RequestInfo.from_scope(scope))
             return False
         answer = await resolve(self.interceptor, exc, scope, lambda: Request(scope, receive, send))
         if answer is None:

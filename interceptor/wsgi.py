@@ -31,7 +31,6 @@ __all__ = ["InterceptorMiddleware"]
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 _Write = Callable[[bytes], object]
 _MATERIALISED = frozenset({list, tuple})
-_STARTED_NOTE = "; the response had already started, so the server aborts it"
 _INSTALL_HINT = (
     "interceptor.wsgi passes handlers a werkzeug Request; install Werkzeug with: "
     "pip install 'interceptor[werkzeug]'"
@@ -71,9 +70,7 @@ class InterceptorMiddleware:
     def __repr__(self) -> str:
         return f"InterceptorMiddleware({self.app!r}, interceptor={self.interceptor!r})"
 
-    def __call__(
-        self, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         deferred = _DeferredStart(start_response)
         try:
             inner = self.app(environ, deferred)
@@ -265,9 +262,7 @@ def _abort_started(
     exc_info = sys.exc_info()
     try:
         if exc_info[1] is not None:
-            interceptor.observe(
-                exc_info[1], 500, RequestInfo.from_environ(environ), note=_STARTED_NOTE
-            )
+            interceptor.observe_late(exc_info[1], RequestInfo.from_environ(environ))
         start_response("500 Internal Server Error", [("Content-Type", "text/plain")], exc_info)
     finally:
         del exc_info

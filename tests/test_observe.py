@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -363,3 +364,31 @@ def test_report_is_json_friendly() -> None:
     )
     fields = {name: getattr(report, name) for name in Report.__slots__ if name != "exception"}
     assert json.loads(json.dumps(fields))["category"] == "PERMANENT"
+
+
+async def test_a_failing_background_task_is_reported_once_and_nothing_more_is_sent() -> None:
+    reports: list[Report] = []
+
+    class SendMailFailed(Exception):
+        pass
+
+    def send_mail() -> None:
+        raise SendMailFailed("smtp down")
+
+    async def signup(request: Request) -> Response:
+        return JSONResponse({"ok": True}, background=BackgroundTask(send_mail))
+
+    # The same exception passes two scopes on its way out, matched by neither.
+    inner = Interceptor({KeyError: 404}, reporter=reports.append, name="inner")
+    outer = Interceptor({KeyError: 404}, reporter=reports.append, name="outer")
+    app = Starlette(
+        routes=[Mount("/api", routes=[Route("/signup", signup)], middleware=mw(inner))],
+        middleware=mw(outer),
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get("/api/signup")
+        await settle()
+    assert (response.status_code, response.json()) == (200, {"ok": True})
+    [report] = reports
+    assert (report.scope, report.status, type(report.exception)) == ("inner", 500, SendMailFailed)
