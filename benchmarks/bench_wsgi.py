@@ -61,9 +61,7 @@ def _app(*, interceptor: bool, flask_handler: bool = False) -> Flask:
 
         @items.errorhandler(ItemMissing)
         def missing(exc: ItemMissing) -> tuple[Response, int]:
-            return jsonify(
-                type="about:blank", title="Not Found", status=404, detail=str(exc)
-            ), 404
+            return jsonify(type="about:blank", title="Not Found", status=404, detail=str(exc)), 404
 
     @items.get("/ok")
     def ok() -> dict[str, str]:

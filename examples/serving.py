@@ -48,12 +48,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class Served(tuple[str, Path]):
+    """What `serve` yields: the pair (base URL, log file), plus ``.pid``.
+
+    It unpacks like the plain pair; ``.pid`` is the server process's id, for
+    reading its memory and open files under ``/proc``.
+    """
+
+    pid: int
+
+    def __new__(cls, url: str, log: Path, pid: int) -> Served:
+        served = super().__new__(cls, (url, log))
+        served.pid = pid
+        return served
+
+
 @contextlib.contextmanager
-def serve(target: str, server: str, *, timeout: float = 30.0) -> Iterator[tuple[str, Path]]:
+def serve(target: str, server: str, *, timeout: float = 30.0) -> Iterator[Served]:
     """Run ``target`` (``module:attribute``) under ``server``; yield (base URL, log file).
 
     The server runs in its own process group, stopped on exit from the block,
-    whatever ends it (an error or Ctrl-C included).
+    whatever ends it (an error or Ctrl-C included). The yielded pair also
+    carries the server's process id as ``.pid``.
     """
     port = free_port()
     log = Path(tempfile.mkstemp(prefix=f"interceptor-{server}-", suffix=".log")[1])
@@ -68,7 +84,7 @@ def serve(target: str, server: str, *, timeout: float = 30.0) -> Iterator[tuple[
         )
     try:
         _wait_until_listening(process, port, timeout, log)
-        yield f"http://127.0.0.1:{port}", log
+        yield Served(f"http://127.0.0.1:{port}", log, process.pid)
     finally:
         _stop(process)
 

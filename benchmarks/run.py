@@ -1,0 +1,280 @@
+"""``make bench``: every benchmark of the project, as a table of ratios against targets.
+
+Each ratio compares two workloads measured in this one run, as the median of
+interleaved rounds (the order alternates round by round), so a slow or busy
+machine moves both sides alike. Bare times are never the headline.
+
+- In-process, through raw ASGI/WSGI call loops: ``bench_asgi``, ``bench_wsgi``
+  (when it exists) and ``bench_resolve`` (when it exists).
+- Under uvicorn on 127.0.0.1: requests per second of an app answering through
+  the interceptor over the same app answering through Starlette's own
+  ``exception_handlers`` (``benchmarks/apps.py``), on the success path and on
+  the error path, driven by ``benchmarks/load.py`` (64 connections) from a
+  separate process; p50 and p99 latencies are shown alongside. The Python
+  client costs more CPU per request than the server, so on a small machine
+  requests per second measure the client as much as the server: the server's
+  own CPU time per request (from ``/proc/<pid>/stat``) is the ratio to read.
+
+    python benchmarks/run.py            # everything
+    python benchmarks/run.py --quick    # fewer rounds, for a smoke test
+    python benchmarks/run.py --no-server
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import apps  # noqa: E402
+from benchmarks.load import Entry, run_in_subprocess  # noqa: E402
+from examples.serving import serve  # noqa: E402
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    name: str
+    ratio: float
+    target: str  # e.g. "<= 1.03", or "" for a figure shown for information
+    ok: bool | None
+    note: str = ""
+
+
+def _at_most(name: str, ratio: float, limit: float, note: str = "") -> Row:
+    return Row(name, ratio, f"<= {limit:g}", ratio <= limit, note)
+
+
+def _optional(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+
+
+# -- in-process ratios ---------------------------------------------------------------------
+
+_ASGI_TARGETS = {"no error": 1.03, "mapped error": 1.0, "int mapping": 0.5}
+
+
+def asgi_rows() -> list[Row]:
+    bench_asgi = importlib.import_module("bench_asgi")
+    rows = []
+    for name, ratio in bench_asgi.ratios().items():
+        limit = next((v for k, v in _ASGI_TARGETS.items() if k in name), None)
+        rows.append(_at_most(name, ratio, limit) if limit else Row(name, ratio, "", None))
+    return rows
+
+
+def wsgi_rows(quick: bool) -> list[Row]:
+    bench_wsgi = _optional("bench_wsgi")
+    if bench_wsgi is None:
+        return [Row("WSGI: benchmarks/bench_wsgi.py does not exist yet", float("nan"), "", None)]
+    rounds = 7 if quick else 21
+    return [
+        _at_most(
+            "WSGI no error: blueprint init_app / same app without",
+            bench_wsgi.overhead_ratio(rounds=rounds),
+            1.03,
+        ),
+        _at_most(
+            "WSGI mapped error: interceptor / Flask errorhandler+jsonify",
+            bench_wsgi.error_ratio(rounds=rounds),
+            1.0,
+        ),
+    ]
+
+
+def resolve_rows(quick: bool) -> list[Row]:
+    bench_resolve = _optional("bench_resolve")
+    if bench_resolve is None:
+        missing = "resolve: benchmarks/bench_resolve.py does not exist yet"
+        return [Row(missing, float("nan"), "", None)]
+    return [
+        _at_most(
+            "resolve: 100-deep, 10,000 handlers / 1-deep, 1 handler",
+            bench_resolve.resolve_ratio(rounds=11 if quick else 31),
+            1.15,
+        )
+    ]
+
+
+# -- throughput under uvicorn ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    """Medians over rounds; pairs are (interceptor app, Starlette-native app)."""
+
+    ratio: float  # interceptor req/s / native req/s
+    cpu_ratio: float  # server CPU per request, interceptor / native
+    p50: tuple[float, float]  # ms
+    p99: tuple[float, float]
+    rps: tuple[float, float]
+    cpu_us: tuple[float, float]  # server CPU microseconds per request
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _check_load(result: dict[str, Any], what: str) -> None:
+    if result["failures"] or result["not_sent"]:
+        raise RuntimeError(f"{what}: requests failed under load: {result}")
+
+
+def throughput(rounds: int, requests: int) -> dict[str, Throughput]:
+    """Interceptor app / Starlette-native app, per path, in interleaved rounds."""
+    results: dict[str, Throughput] = {}
+    with (
+        serve("benchmarks.apps:intercepted", "uvicorn") as mine,
+        serve("benchmarks.apps:native", "uvicorn") as native,
+    ):
+        for label, (method, path, status, body) in apps.THROUGHPUT_PATHS.items():
+            mix = [Entry(method, path, status, body)]
+
+            def load(
+                server: Any, count: int, mix: list[Entry] = mix
+            ) -> tuple[dict[str, Any], float]:
+                cpu = _cpu_seconds(server.pid)
+                result = run_in_subprocess(server[0], mix, requests=count, time_cap=300)
+                cpu = _cpu_seconds(server.pid) - cpu
+                _check_load(result, f"{server[0]}{mix[0].path}")
+                return result, cpu * 1e6 / count
+
+            load(mine, requests // 2)  # warm both up
+            load(native, requests // 2)
+            ratios, cpu_ratios, rps, cpu_us, p50, p99 = [], [], [], [], [], []
+            for index in range(rounds):
+                order = [(0, mine), (1, native)] if index % 2 == 0 else [(1, native), (0, mine)]
+                pair: dict[int, tuple[dict[str, Any], float]] = {}
+                for side, server in order:
+                    pair[side] = load(server, requests)
+                (a, a_cpu), (b, b_cpu) = pair[0], pair[1]
+                ratios.append(a["requests_per_s"] / b["requests_per_s"])
+                if a_cpu > 0 and b_cpu > 0:
+                    cpu_ratios.append(a_cpu / b_cpu)
+                rps.append((a["requests_per_s"], b["requests_per_s"]))
+                cpu_us.append((a_cpu, b_cpu))
+                p50.append((a["latency_ms"]["p50"], b["latency_ms"]["p50"]))
+                p99.append((a["latency_ms"]["p99"], b["latency_ms"]["p99"]))
+            results[label] = Throughput(
+                ratio=statistics.median(ratios),
+                cpu_ratio=statistics.median(cpu_ratios) if cpu_ratios else float("nan"),
+                p50=_median_pair(p50),
+                p99=_median_pair(p99),
+                rps=_median_pair(rps),
+                cpu_us=_median_pair(cpu_us),
+            )
+    for served in (mine, native):
+        served[1].unlink(missing_ok=True)
+    return results
+
+
+def _median_pair(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+
+
+def throughput_rows(rounds: int, requests: int) -> list[Row]:
+    rows = []
+    for label, found in throughput(rounds, requests).items():
+        rows.append(
+            Row(
+                f"uvicorn {label} path: req/s, interceptor / Starlette handlers",
+                found.ratio,
+                "(higher=ok)",
+                None,
+                f"{found.rps[0]:.0f} vs {found.rps[1]:.0f} req/s; p50 {found.p50[0]:.1f} vs "
+                f"{found.p50[1]:.1f} ms, p99 {found.p99[0]:.1f} vs {found.p99[1]:.1f} ms",
+            )
+        )
+        rows.append(
+            Row(
+                f"uvicorn {label} path: server CPU/request, interceptor / Starlette",
+                found.cpu_ratio,
+                "",
+                None,
+                f"{found.cpu_us[0]:.0f} vs {found.cpu_us[1]:.0f} us of server CPU per request",
+            )
+        )
+    return rows
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def machine() -> list[str]:
+    model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return [
+        f"machine: {usable} CPUs usable (nproc), {model}",
+        f"python:  {platform.python_implementation()} {platform.python_version()} "
+        f"on {platform.system()} {platform.release()}",
+    ]
+
+
+def _print_table(rows: list[Row]) -> None:
+    width = max(len(row.name) for row in rows)
+    print(f"{'measure':<{width}}  {'ratio':>7}  {'target':<11}  result")
+    print(f"{'-' * width}  {'-' * 7}  {'-' * 11}  {'-' * 6}")
+    for row in rows:
+        verdict = "" if row.ok is None else ("ok" if row.ok else "MISSED")
+        ratio = "   n/a " if row.ratio != row.ratio else f"{row.ratio:7.3f}"
+        line = f"{row.name:<{width}}  {ratio}  {row.target:<11}  {verdict}"
+        print(line.rstrip())
+        if row.note:
+            print(f"{'':<{width}}     {row.note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Every benchmark, as ratios against targets.")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and requests")
+    parser.add_argument("--no-server", action="store_true", help="skip the uvicorn comparison")
+    args = parser.parse_args(argv)
+    for line in machine():
+        print(line)
+    command = f"{Path(sys.executable).name} benchmarks/run.py {' '.join(argv or sys.argv[1:])}"
+    print(f"reproduce: make bench   (or: .venv/bin/{command.strip()})")
+    print("Each ratio: median of interleaved rounds in this one run;")
+    print("below 1 = the interceptor side is cheaper (for req/s, above 1 = it is faster).")
+    print()
+    steps: list[Callable[[], list[Row]]] = [
+        asgi_rows,
+        lambda: wsgi_rows(args.quick),
+        lambda: resolve_rows(args.quick),
+    ]
+    if not args.no_server:
+        steps.append(lambda: throughput_rows(3 if args.quick else 7, 1000 if args.quick else 3000))
+    rows: list[Row] = []
+    for step in steps:
+        rows += step()
+    _print_table(rows)
+    missed = [row.name for row in rows if row.ok is False]
+    print()
+    print(f"{len(missed)} target(s) missed" + (f": {', '.join(missed)}" if missed else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
