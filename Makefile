@@ -27,7 +27,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/run.py
 
 soak: $(INSTALLED)
-	INTERCEPTOR_SOAK=1 $(BIN)/python -m pytest tests/reliability -m server
+	INTERCEPTOR_SOAK=1 $(BIN)/python -m pytest tests/reliability
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check interceptor tests examples benchmarks

@@ -502,7 +502,8 @@ def parse_retry_after(value: object, *, now: datetime | None = None) -> float | 
         return None
     text = value.strip()
     if text.isascii() and text.isdigit():
-        return float(int(text))
+        delay = float(text)  # any length: too many digits give infinity, not an error
+        return delay if delay < math.inf else None
     from email.utils import parsedate_to_datetime  # noqa: PLC0415 - only for HTTP-dates
 
     try:
@@ -665,9 +666,11 @@ def _seconds(value: object) -> float | None:
     """A usable delay from a number or ``timedelta``: finite and not negative; else ``None``."""
     if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
         return None
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    return float(value) if math.isfinite(value) and value >= 0 else None
+    try:
+        seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    except OverflowError:  # an int beyond float range is no delay anyone can wait
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _attr(exc: BaseException, name: str) -> object:

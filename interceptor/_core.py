@@ -409,7 +409,8 @@ class Interceptor:
             return self._renderer.render(_API_ERROR_DEFAULT, exc, request, status=value)
         if isinstance(value, tuple) and 2 <= len(value) <= 3:
             status = value[1]
-            if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+            # A 1xx is never a final response, so it is no answer a handler can give.
+            if isinstance(status, int) and not isinstance(status, bool) and 200 <= status <= 599:
                 headers = safe_headers(header_items(value[2])) if len(value) == 3 else []
                 return self._renderer.outcome(
                     status, headers, encode_json(value[0]), request, content_type=JSON

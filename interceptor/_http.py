@@ -21,14 +21,16 @@ class HttpKind(enum.Enum):
     API_ERROR = enum.auto()
     STARLETTE = enum.auto()
     WERKZEUG = enum.auto()
-    # Werkzeug redirects and exceptions carrying a ready `.response`: never
-    # turned into error bodies, whatever is registered.
+    # Werkzeug redirects and exceptions carrying a ready `.response`, and
+    # Starlette's ClientDisconnect (no one is left to answer): never turned
+    # into error bodies, whatever is registered.
     PASSTHROUGH = enum.auto()
 
 
 _STARLETTE_HTTP = ("starlette.exceptions", "HTTPException")
 _WERKZEUG_HTTP = ("werkzeug.exceptions", "HTTPException")
 _WERKZEUG_ROUTING = ("werkzeug.routing.exceptions", "RoutingException")
+_STARLETTE_DISCONNECT = ("starlette.requests", "ClientDisconnect")
 
 _kinds: dict[type, HttpKind] = {}
 
@@ -49,7 +51,7 @@ def kind_of_type(tp: type) -> HttpKind:
     if issubclass(tp, ApiError):
         return HttpKind.API_ERROR
     names = {(cls.__module__, cls.__qualname__) for cls in tp.__mro__}
-    if _WERKZEUG_ROUTING in names:
+    if _WERKZEUG_ROUTING in names or _STARLETTE_DISCONNECT in names:
         return HttpKind.PASSTHROUGH
     if _WERKZEUG_HTTP in names:
         return HttpKind.WERKZEUG

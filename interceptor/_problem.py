@@ -129,6 +129,10 @@ def seconds(value: object, *, what: str) -> float | None:
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{what} must be seconds (a number or timedelta), got {value!r}")
-    if not 0 <= value < math.inf:  # also refuses NaN, and infinity (no Retry-After for it)
+    try:
+        delay = float(value)
+    except OverflowError:  # an int beyond float range
+        delay = math.inf
+    if not 0 <= delay < math.inf:  # also refuses NaN, and infinity (no Retry-After for it)
         raise ValueError(f"{what} must be a finite number of seconds, zero or more, got {value!r}")
-    return float(value)
+    return delay

@@ -299,6 +299,9 @@ def header_items(headers: object) -> Iterable[tuple[object, object]]:
     return ()
 
 
+_BODILESS = frozenset({204, 304})
+
+
 def new_error_id() -> str:
     """32 random hex digits, like a UUID4 without the version bits (and 4x faster)."""
     return os.urandom(16).hex()
@@ -356,8 +359,11 @@ class Renderer:
         info: ErrorInfo | None = None,
         content_type: str | None = None,
     ) -> Outcome:
-        headers.append(("Content-Type", content_type or self.content_type))
-        headers.append(("Content-Length", str(len(payload))))
+        if status in _BODILESS:  # RFC 9110: never content, so no content headers either
+            payload = b""
+        else:
+            headers.append(("Content-Type", content_type or self.content_type))
+            headers.append(("Content-Length", str(len(payload))))
         return Outcome(
             status=status,
             headers=tuple(headers),

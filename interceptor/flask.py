@@ -120,9 +120,7 @@ def init_app(app_or_blueprint: Flask | Blueprint, errors: Interceptor) -> None:
     elif isinstance(app_or_blueprint, Blueprint):
         app_or_blueprint.record(functools.partial(_on_blueprint_registered, errors))
     else:
-        raise TypeError(
-            f"init_app() takes a Flask app or a Blueprint, got {app_or_blueprint!r}"
-        )
+        raise TypeError(f"init_app() takes a Flask app or a Blueprint, got {app_or_blueprint!r}")
 
 
 def intercept(errors: Interceptor) -> Callable[[F], F]:

@@ -507,8 +507,16 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(b" 7 ", now=now) == 7.0
     assert parse_retry_after("Wed, 01 Jan 2025 12:01:30 GMT", now=now) == 90.0
     assert parse_retry_after("Wed, 01 Jan 2025 11:00:00 GMT", now=now) == 0.0
-    for bad in ("soon", "", "-5", "1.5", "²", None, 7):
+    for bad in ("soon", "", "-5", "1.5", "²", None, 7, "9" * 400, "9" * 5000):
         assert parse_retry_after(bad, now=now) is None
+
+
+def test_a_delay_beyond_float_range_is_no_delay() -> None:
+    class Busy(Exception):
+        retry_after = 10**400
+        temporary = True
+
+    assert classify(Busy()).retry_after is None
 
 
 @pytest.mark.parametrize(

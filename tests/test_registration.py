@@ -249,6 +249,7 @@ def test_bad_hooks_are_refused_naming_them() -> None:
         ({"retry_after": -1}, "-1", ValueError),
         ({"retry_after": math.nan}, "nan", ValueError),
         ({"retry_after": math.inf}, "inf", ValueError),
+        ({"retry_after": 10**400}, "1000000", ValueError),
         ({"retry_after": timedelta(seconds=-5)}, "-5", ValueError),
         ({"retry_after": "5"}, "'5'", TypeError),
         ({"retry_after": True}, "True", TypeError),

@@ -123,6 +123,13 @@ def test_body_status_headers_tuple_keeps_good_headers_only() -> None:
     assert header(pairs, "X-B") == ["2"]
 
 
+@pytest.mark.parametrize("status", [204, 304])
+def test_a_bodiless_status_goes_out_without_body_or_content_headers(status: int) -> None:
+    out = render(({"a": 1}, status, {"X-Reason": "cached"}), ValueError())
+    assert (out.status, out.body) == (status, b"")
+    assert out.headers == (("X-Reason", "cached"),)
+
+
 def test_none_declines() -> None:
     assert Interceptor().outcome(None, ValueError(), GET) is None
 
@@ -141,6 +148,8 @@ def on_thing(request: object, exc: BaseException) -> object:
         ({}, 400, {}, "fourth"),
         ({"a": 1}, 700),
         ({"a": 1}, 99),
+        ({"a": 1}, 100),
+        ({"a": 1}, 103),
         ({"a": 1}, "404"),
         ({"a": 1}, True),
         ({"a": 1},),

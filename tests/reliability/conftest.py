@@ -26,24 +26,6 @@ def record_figure(line: str) -> None:
     _FIGURES.append(line)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # `make soak` selects `-m server`. Under INTERCEPTOR_SOAK=1 the in-process
-    # tests here (retention, concurrency) have long forms too, so they join it.
-    if not SOAK:
-        return
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.path).parents:
-            item.add_marker(pytest.mark.server)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _FIGURES:
-        terminalreporter.section("reliability figures")
-        for line in _FIGURES:
-            terminalreporter.write_line(line)
-
-
 @pytest.fixture
 def quiet_interceptor_log() -> Iterator[None]:
     """Drop the interceptor's log records for one test.

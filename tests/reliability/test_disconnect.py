@@ -113,19 +113,11 @@ async def _call_raising(
     return None, sent
 
 
-_CLIENT_DISCONNECT_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="a catch-all interceptor ({Exception: ...}) treats Starlette's ClientDisconnect, "
-    "raised before the response started, as an application error: it swallows it, sends a "
-    "500 problem response to the client that left, and logs a 5xx at ERROR",
-)
-
-
 @pytest.mark.parametrize(
     ("catch_all", "started"),
     [
-        pytest.param("int", False, marks=_CLIENT_DISCONNECT_BUG, id="int-before-start"),
-        pytest.param("handler", False, marks=_CLIENT_DISCONNECT_BUG, id="handler-before-start"),
+        pytest.param("int", False, id="int-before-start"),
+        pytest.param("handler", False, id="handler-before-start"),
         pytest.param("none", False, id="none-before-start"),
         pytest.param("int", True, id="int-after-start"),
         pytest.param("handler", True, id="handler-after-start"),
