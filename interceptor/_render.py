@@ -57,12 +57,12 @@ class RequestInfo(NamedTuple):
     def from_scope(cls, scope: Mapping[str, Any]) -> RequestInfo:
         """From an ASGI HTTP or websocket scope."""
         client = scope.get("client")
-        return cls(
-            method=scope.get("method", "GET"),
-            path=scope.get("root_path", "") + scope.get("path", ""),
-            query_string=bytes(scope.get("query_string", b"")).decode("latin-1"),
-            client=f"{client[0]}:{client[1]}" if client else None,
-            headers=tuple(
+        return cls(  # positional: a NamedTuple built from keywords costs twice as much
+            scope.get("method", "GET"),
+            scope.get("root_path", "") + scope.get("path", ""),
+            bytes(scope.get("query_string", b"")).decode("latin-1"),
+            f"{client[0]}:{client[1]}" if client else None,
+            tuple(
                 (name.decode("latin-1"), value.decode("latin-1"))
                 for name, value in scope.get("headers", ())
                 if name.lower() not in _CREDENTIAL_HEADERS_RAW
@@ -75,16 +75,16 @@ class RequestInfo(NamedTuple):
         address = environ.get("REMOTE_ADDR")
         port = environ.get("REMOTE_PORT")
         return cls(
-            method=environ.get("REQUEST_METHOD", "GET"),
-            path=environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
-            query_string=environ.get("QUERY_STRING", ""),
-            client=(f"{address}:{port}" if port else address) if address else None,
-            headers=tuple(
-                (_header_name(key), value)
+            environ.get("REQUEST_METHOD", "GET"),
+            environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+            environ.get("QUERY_STRING", ""),
+            (f"{address}:{port}" if port else address) if address else None,
+            tuple(
+                (name, value)
                 for key, value in environ.items()
                 if (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"))
                 and isinstance(value, str)
-                and _header_name(key).lower() not in _CREDENTIAL_HEADERS
+                and (name := _header_name(key)).lower() not in _CREDENTIAL_HEADERS
             ),
         )
 
@@ -341,7 +341,12 @@ class Renderer:
             retryable=retryable,
         )
         body = self._body(info)
-        headers = safe_headers([*header_items(http_headers(exc, kind)), *template.headers.items()])
+        asked = http_headers(exc, kind)
+        headers = (
+            safe_headers([*header_items(asked), *template.headers.items()])
+            if asked or template.headers
+            else []
+        )
         if info.retry_after is not None and not any(
             name.lower() == "retry-after" for name, _ in headers
         ):
@@ -365,18 +370,20 @@ class Renderer:
             headers.append(("Content-Type", content_type or self.content_type))
             headers.append(("Content-Length", str(len(payload))))
         return Outcome(
-            status=status,
-            headers=tuple(headers),
-            body=b"" if request.method == "HEAD" else payload,
-            error_id=info.error_id if info else None,
-            info=info,
+            status,
+            tuple(headers),
+            b"" if request.method == "HEAD" else payload,
+            info.error_id if info else None,
+            info,
         )
 
     def _body(self, info: ErrorInfo) -> dict[str, Any]:
         # A body builder or rewrite hook that fails must not leave the client
         # without an answer: log it and fall back to the RFC 9457 body.
         try:
-            body = dict(self.body(info))
+            body = self.body(info)
+            if not isinstance(body, dict):
+                body = dict(body)
             if self.rewrite is not None:
                 body = dict(self.rewrite(body, info))
         except Exception:
@@ -402,9 +409,10 @@ class Renderer:
         if detail is None and (self.debug or not server_error):
             detail = http_detail(exc, kind)
         extensions: dict[str, Any] = {}
-        if api is not None:
+        if api is not None and api.extensions:
             extensions.update(api.extensions)
-        extensions.update(template.extensions)
+        if template.extensions:
+            extensions.update(template.extensions)
         if detail and len(detail) > self.detail_limit:
             detail = detail[: self.detail_limit] + _TRUNCATED_MARK
             extensions["detail_truncated"] = True
@@ -415,22 +423,23 @@ class Renderer:
             retryable = template.retryable
         if retryable is None:
             retryable = retryable_for_status(status)
+        # Positional, in field order: a NamedTuple built from keywords costs twice as much.
         return ErrorInfo(
-            status=status,
+            status,
             # An ApiError's own title describes its own status, not one a handler chose.
-            title=template.title
+            template.title
             or (api.title if api and api.title and status == api.status else reason_phrase(status)),
-            detail=detail or None,
-            type=template.type,
-            instance=template.instance,
-            code=template.code or (api.code if api else None),
-            error_id=new_error_id() if server_error else None,
-            retryable=retryable,
-            retry_after=template.retry_after
+            detail or None,
+            template.type,
+            template.instance,
+            template.code or (api.code if api else None),
+            new_error_id() if server_error else None,
+            retryable,
+            template.retry_after
             if template.retry_after is not None
             else (api.retry_after if api else None),
-            user_message=api.user_message if api else None,
-            extensions=extensions,
-            exception=exc,
-            debug=self.debug,
+            api.user_message if api else None,
+            extensions,
+            exc,
+            self.debug,
         )

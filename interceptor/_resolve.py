@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Callable, Generator
 from typing import TypeGuard, TypeVar, cast
 
-from interceptor._core import Handler, Interceptor, is_inline
+from interceptor._core import Handler, HandlerValue, Interceptor, is_inline
 from interceptor._render import Outcome, RequestInfo
 
 __all__ = ["handle_async", "handle_sync"]
@@ -26,16 +26,31 @@ R = TypeVar("R")
 _Step = Generator[tuple[Handler, BaseException], object, object]
 
 
-def _steps(
-    errors: Interceptor,
-    exc: BaseException,
-    info: Callable[[], RequestInfo],
-    is_response: Callable[[object], bool],
-) -> _Step:
+def _first(
+    errors: Interceptor, exc: BaseException, info: Callable[[], RequestInfo]
+) -> tuple[BaseException, tuple[HandlerValue, ...], RequestInfo | None, object]:
+    """Where resolution starts: (leaf, values, request, answer).
+
+    The common declarative case, an `int`, `Problem` or `classified` value
+    first, never declines: its answer is final, and no handler runs.
+    """
     leaf, values = errors.candidates(exc)
     if not values:
-        return None
+        return leaf, values, None, None
     request = info()
+    if is_inline(values[0]):
+        answer = _answered(errors, leaf, request, errors.outcome(values[0], leaf, request))
+        return leaf, values, request, answer
+    return leaf, values, request, None
+
+
+def _steps(
+    errors: Interceptor,
+    leaf: BaseException,
+    values: tuple[HandlerValue, ...],
+    request: RequestInfo,
+    is_response: Callable[[object], bool],
+) -> _Step:
     for value in values:
         if is_inline(value):
             answer: object = errors.outcome(value, leaf, request)
@@ -46,14 +61,20 @@ def _steps(
                 if is_response(result)
                 else errors.outcome(result, leaf, request, handler=value)
             )
-        if answer is None:
-            continue  # declined: the next less specific match
-        if isinstance(answer, Outcome):
-            errors.observe(leaf, answer.status, request, error_id=answer.error_id)
-        else:
-            errors.observe(leaf, getattr(answer, "status_code", 500), request)
-        return answer
-    return None
+        if answer is not None:
+            return _answered(errors, leaf, request, answer)
+    return None  # every match declined
+
+
+def _answered(
+    errors: Interceptor, leaf: BaseException, request: RequestInfo, answer: object
+) -> object:
+    """``answer`` once observed (logged, counted, reported); ``None`` declines."""
+    if isinstance(answer, Outcome):
+        errors.observe(leaf, answer.status, request, error_id=answer.error_id)
+    elif answer is not None:  # a framework response a handler returned
+        errors.observe(leaf, getattr(answer, "status_code", 500), request)
+    return answer
 
 
 def handle_sync(
@@ -73,7 +94,10 @@ def handle_sync(
     it propagate to the next scope out. ``info`` builds the request data, only
     once something matched.
     """
-    steps = _steps(errors, exc, info, is_response)
+    leaf, values, request, answer = _first(errors, exc, info)
+    if answer is not None or request is None:
+        return answer  # type: ignore[return-value]
+    steps = _steps(errors, leaf, values, request, is_response)
     result: object = None
     while True:
         try:
@@ -95,7 +119,10 @@ async def handle_async(
     is_response: Callable[[object], TypeGuard[R]],
 ) -> Outcome | R | None:
     """`handle_sync` for code already running in an event loop; awaits async handlers."""
-    steps = _steps(errors, exc, info, is_response)
+    leaf, values, request, answer = _first(errors, exc, info)
+    if answer is not None or request is None:
+        return answer  # type: ignore[return-value]
+    steps = _steps(errors, leaf, values, request, is_response)
     result: object = None
     while True:
         try:

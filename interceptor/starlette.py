@@ -159,13 +159,13 @@ class InterceptorMiddleware:
             await _answer_websocket(answer, scope, progress, tracked_send)
 
 
-async def resolve(
+def resolve(
     interceptor: Interceptor,
     exc: BaseException,
     scope: Scope,
     connection: Callable[[], HTTPConnection],
-) -> Outcome | Response | None:
-    """Resolve ``exc`` with ``interceptor``: what to send, or ``None`` if nothing answered.
+) -> Awaitable[Outcome | Response | None]:
+    """Resolve ``exc`` with ``interceptor``; awaited, gives what to send or ``None``.
 
     Runs the shared resolution loop: sync handlers in a worker thread, async
     ones awaited, values that are not callables rendered inline. Handlers get
@@ -183,9 +183,8 @@ async def resolve(
             return handler(conn, leaf)
         return run_in_threadpool(handler, conn, leaf)
 
-    return await handle_async(
-        interceptor, exc, lambda: RequestInfo.from_scope(scope), call, _is_response
-    )
+    # Not a coroutine itself: one frame fewer on the error path.
+    return handle_async(interceptor, exc, lambda: RequestInfo.from_scope(scope), call, _is_response)
 
 
 def _is_response(value: object) -> TypeGuard[Response]:
