@@ -2,7 +2,8 @@
 
 ``INTERCEPTOR_SOAK=1`` selects the long form (``make soak``); without it every
 test runs its short form, as part of ``make test``. Figures a test measures
-(request counts, memory, descriptors) are printed in the terminal summary.
+(request counts, memory, descriptors) go to ``tests.conftest.record_figure``,
+which prints them in the terminal summary.
 """
 
 from __future__ import annotations
@@ -17,13 +18,6 @@ from typing import Any
 import pytest
 
 SOAK = os.environ.get("INTERCEPTOR_SOAK") == "1"
-
-_FIGURES: list[str] = []
-
-
-def record_figure(line: str) -> None:
-    """Keep one line for the terminal summary of the run."""
-    _FIGURES.append(line)
 
 
 @pytest.fixture

@@ -33,7 +33,8 @@ from starlette.routing import Mount, Route
 
 from interceptor import Interceptor, Problem
 from interceptor.starlette import InterceptorMiddleware
-from tests.reliability.conftest import SOAK, record_figure
+from tests.conftest import record_figure
+from tests.reliability.conftest import SOAK
 
 VERSIONS = 1000 if SOAK else 200
 CHURN_PER_VERSION = 20

@@ -22,7 +22,8 @@ from starlette.requests import ClientDisconnect
 from examples.serving import serve
 from interceptor import Interceptor, Problem
 from interceptor.starlette import InterceptorMiddleware
-from tests.reliability.conftest import http_scope, record_figure
+from tests.conftest import record_figure
+from tests.reliability.conftest import http_scope
 
 DISCONNECTS = 5
 SETTLE_SECONDS = 10.0

@@ -22,7 +22,8 @@ import pytest
 from benchmarks import apps
 from benchmarks.load import EXPECTED_FAILURE, Entry, run_in_subprocess, schedule
 from examples.serving import serve
-from tests.reliability.conftest import SOAK, open_fds, record_figure, rss_bytes
+from tests.conftest import record_figure
+from tests.reliability.conftest import SOAK, open_fds, rss_bytes
 
 pytestmark = pytest.mark.server
 
