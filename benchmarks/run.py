@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import platform
-import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,7 +117,7 @@ def resolve_rows(quick: bool) -> list[Row]:
 
 @dataclass(frozen=True, slots=True)
 class Throughput:
-    """Medians over rounds; pairs are (interceptor app, Starlette-native app)."""
+    """The median round's figures; pairs are (interceptor app, Starlette-native app)."""
 
     ratio: float  # interceptor req/s / native req/s
     cpu_ratio: float  # server CPU per request, interceptor / native
@@ -167,27 +167,30 @@ def throughput(rounds: int, requests: int) -> dict[str, Throughput]:
                     pair[side] = load(server, requests)
                 (a, a_cpu), (b, b_cpu) = pair[0], pair[1]
                 ratios.append(a["requests_per_s"] / b["requests_per_s"])
-                if a_cpu > 0 and b_cpu > 0:
-                    cpu_ratios.append(a_cpu / b_cpu)
+                cpu_ratios.append(a_cpu / b_cpu if b_cpu > 0 else math.inf)
                 rps.append((a["requests_per_s"], b["requests_per_s"]))
                 cpu_us.append((a_cpu, b_cpu))
                 p50.append((a["latency_ms"]["p50"], b["latency_ms"]["p50"]))
                 p99.append((a["latency_ms"]["p99"], b["latency_ms"]["p99"]))
+            # The figures shown beside a ratio are those of the round that gave
+            # it, so that they agree with it.
+            middle, cpu_middle = _median_round(ratios), _median_round(cpu_ratios)
             results[label] = Throughput(
-                ratio=statistics.median(ratios),
-                cpu_ratio=statistics.median(cpu_ratios) if cpu_ratios else float("nan"),
-                p50=_median_pair(p50),
-                p99=_median_pair(p99),
-                rps=_median_pair(rps),
-                cpu_us=_median_pair(cpu_us),
+                ratio=ratios[middle],
+                cpu_ratio=cpu_ratios[cpu_middle],
+                p50=p50[middle],
+                p99=p99[middle],
+                rps=rps[middle],
+                cpu_us=cpu_us[cpu_middle],
             )
     for served in (mine, native):
         served[1].unlink(missing_ok=True)
     return results
 
 
-def _median_pair(pairs: list[tuple[float, float]]) -> tuple[float, float]:
-    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+def _median_round(ratios: list[float]) -> int:
+    """The index of the round whose ratio is the median (the upper one of two)."""
+    return sorted(range(len(ratios)), key=ratios.__getitem__)[len(ratios) // 2]
 
 
 def throughput_rows(rounds: int, requests: int) -> list[Row]:
