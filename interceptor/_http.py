@@ -82,6 +82,12 @@ def http_detail(exc: BaseException, kind: HttpKind) -> str:
             detail = getattr(exc, "description", "")
         elif kind is HttpKind.API_ERROR:
             detail = getattr(exc, "detail", "")
+        elif (
+            isinstance(exc, KeyError)
+            and type(exc).__str__ is KeyError.__str__
+            and len(exc.args) == 1
+        ):
+            detail = str(exc.args[0])  # str(KeyError("k")) is "'k'", the key's repr
         else:
             detail = str(exc)
         if detail is None:

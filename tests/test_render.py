@@ -130,6 +130,24 @@ def test_a_bodiless_status_goes_out_without_body_or_content_headers(status: int)
     assert out.headers == (("X-Reason", "cached"),)
 
 
+def test_a_key_error_detail_is_the_key_not_its_repr() -> None:
+    # str(KeyError("kiwi")) is "'kiwi'": the quotes are Python's, not the message.
+    assert body_of(render(404, KeyError("kiwi")))["detail"] == "kiwi"
+    assert body_of(render(404, KeyError(42)))["detail"] == "42"
+    assert body_of(render(404, KeyError("a", "b")))["detail"] == "('a', 'b')"
+    assert "detail" not in body_of(render(404, KeyError()))
+
+    class NoSuchItem(KeyError):
+        pass
+
+    class Described(KeyError):
+        def __str__(self) -> str:
+            return "no such item, described"
+
+    assert body_of(render(404, NoSuchItem("kiwi")))["detail"] == "kiwi"
+    assert body_of(render(404, Described("kiwi")))["detail"] == "no such item, described"
+
+
 def test_none_declines() -> None:
     assert Interceptor().outcome(None, ValueError(), GET) is None
 
