@@ -40,31 +40,84 @@ _RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
 _TRUNCATED_MARK = "…"
 
 
-class RequestInfo(NamedTuple):
+class RequestInfo:
     """What the core needs of a request: adapters build it, on the error path only.
 
     ``headers`` never holds credentials: `from_scope` and `from_environ` drop
     ``Authorization``, ``Cookie``, ``Proxy-Authorization`` and ``X-Api-Key``.
+    They decode the headers only when something reads them (a log line, a
+    crash report, an observer), so an error nobody logs does not pay for it.
     """
 
-    method: str = "GET"
-    path: str = ""
-    query_string: str = ""
-    client: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
+    __slots__ = ("_headers", "_pending", "client", "method", "path", "query_string")
+
+    def __init__(
+        self,
+        method: str = "GET",
+        path: str = "",
+        query_string: str = "",
+        client: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query_string = query_string
+        self.client = client
+        self._headers: tuple[tuple[str, str], ...] | None = tuple(headers)
+        self._pending: Callable[[], tuple[tuple[str, str], ...]] | None = None
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """The request's headers as (name, value) text pairs, credentials left out."""
+        if self._headers is None:
+            self._headers = self._pending() if self._pending is not None else ()
+            self._pending = None
+        return self._headers
+
+    def __repr__(self) -> str:
+        return (
+            f"RequestInfo(method={self.method!r}, path={self.path!r}, "
+            f"query_string={self.query_string!r}, client={self.client!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RequestInfo):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.method, self.path, self.query_string, self.client, self.headers)
+
+    @classmethod
+    def _deferred(
+        cls,
+        method: str,
+        path: str,
+        query_string: str,
+        client: str | None,
+        headers: Callable[[], tuple[tuple[str, str], ...]],
+    ) -> RequestInfo:
+        info = cls(method, path, query_string, client)
+        info._headers = None
+        info._pending = headers
+        return info
 
     @classmethod
     def from_scope(cls, scope: Mapping[str, Any]) -> RequestInfo:
         """From an ASGI HTTP or websocket scope."""
         client = scope.get("client")
-        return cls(  # positional: a NamedTuple built from keywords costs twice as much
+        raw = scope.get("headers", ())
+        return cls._deferred(
             scope.get("method", "GET"),
             scope.get("root_path", "") + scope.get("path", ""),
             bytes(scope.get("query_string", b"")).decode("latin-1"),
             f"{client[0]}:{client[1]}" if client else None,
-            tuple(
+            lambda: tuple(
                 (name.decode("latin-1"), value.decode("latin-1"))
-                for name, value in scope.get("headers", ())
+                for name, value in raw
                 if name.lower() not in _CREDENTIAL_HEADERS_RAW
             ),
         )
@@ -74,12 +127,12 @@ class RequestInfo(NamedTuple):
         """From a WSGI environ."""
         address = environ.get("REMOTE_ADDR")
         port = environ.get("REMOTE_PORT")
-        return cls(
+        return cls._deferred(
             environ.get("REQUEST_METHOD", "GET"),
             environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
             environ.get("QUERY_STRING", ""),
             (f"{address}:{port}" if port else address) if address else None,
-            tuple(
+            lambda: tuple(
                 (name, value)
                 for key, value in environ.items()
                 if (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"))

@@ -613,3 +613,26 @@ def test_api_error_title_only_describes_its_own_status() -> None:
     )  # type: ignore[union-attr]
     own = Interceptor().outcome(Problem(), Overloaded(), RequestInfo())
     assert json.loads(own.body)["title"] == "Try Again Soon"  # type: ignore[union-attr]
+
+
+class CountingHeaders(list[tuple[bytes, bytes]]):
+    """A scope's header list that counts how often it is read."""
+
+    reads = 0
+
+    def __iter__(self) -> Any:
+        CountingHeaders.reads += 1
+        return super().__iter__()
+
+
+def test_request_info_decodes_headers_once_and_only_when_read() -> None:
+    raw = CountingHeaders([(b"x-trace", b"t1"), (b"authorization", b"Bearer secret")])
+    scope = {"type": "http", "method": "GET", "path": "/a", "query_string": b"q=1", "headers": raw}
+    info = RequestInfo.from_scope(scope)
+    assert CountingHeaders.reads == 0
+    assert (info.method, info.path, info.query_string) == ("GET", "/a", "q=1")
+    assert info.headers == (("x-trace", "t1"),)
+    assert info.headers == (("x-trace", "t1"),)
+    assert CountingHeaders.reads == 1
+    assert info == RequestInfo("GET", "/a", "q=1", None, [("x-trace", "t1")])
+    assert "secret" not in repr(info)
