@@ -1,10 +1,28 @@
-"""Suite-wide pytest hooks: figures measured by tests, printed after the run."""
+"""Suite-wide helpers: an ASGI scope for raw calls, and figures printed after the run."""
 
 from __future__ import annotations
 
 from typing import Any
 
 _FIGURES: list[str] = []
+
+
+def http_scope(path: str = "/x", method: str = "GET") -> dict[str, Any]:
+    """A complete ASGI HTTP scope, for calling an app without a client."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
 
 
 def record_figure(line: str) -> None:

@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket
 import interceptor.starlette as adapter
 from interceptor import ApiError, Interceptor, Problem
 from interceptor.starlette import InterceptorMiddleware
+from tests.conftest import http_scope
 
 
 class Shared(Exception):
@@ -545,23 +546,6 @@ class Recorder:
 
     async def send(self, message: Message) -> None:
         self.sent.append(message)
-
-
-def http_scope(path: str = "/x", method: str = "GET") -> Scope:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
 
 
 async def test_response_already_started_never_sends_a_second_start(

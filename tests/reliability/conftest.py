@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import http_scope
+
 SOAK = os.environ.get("INTERCEPTOR_SOAK") == "1"
 
 
@@ -57,23 +59,6 @@ def open_fds(pid: int) -> int:
 
 
 # -- raw ASGI calls ------------------------------------------------------------------------
-
-
-def http_scope(path: str = "/", method: str = "GET") -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"reliability")],
-        "client": ("127.0.0.1", 1),
-        "server": ("reliability", 80),
-    }
 
 
 async def call_asgi(

@@ -22,8 +22,7 @@ from starlette.requests import ClientDisconnect
 from examples.serving import serve
 from interceptor import Interceptor, Problem
 from interceptor.starlette import InterceptorMiddleware
-from tests.conftest import record_figure
-from tests.reliability.conftest import http_scope
+from tests.conftest import http_scope, record_figure
 
 DISCONNECTS = 5
 SETTLE_SECONDS = 10.0

@@ -26,8 +26,7 @@ from typing import Any
 import pytest
 
 from interceptor import Interceptor, Problem
-from tests.conftest import record_figure
-from tests.reliability.conftest import http_scope
+from tests.conftest import http_scope, record_figure
 
 ITERATIONS = 100_000  # the same in both forms: about half a minute under tracemalloc
 WARMUP = 2_000

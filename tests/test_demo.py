@@ -1,0 +1,81 @@
+"""`make demo`: every example answers, and no server outlives the demo, even on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from examples.serving import ROOT, serve
+
+pytestmark = pytest.mark.server
+
+DEMO = [sys.executable, str(ROOT / "examples" / "demo.py")]
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid`` (from ``/proc``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces, so split after ")".
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_demo_runs_every_example_and_prints_its_table() -> None:
+    done = subprocess.run(DEMO, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    for title in ("Starlette", "FastAPI", "Flask", "Werkzeug"):
+        assert f"== {title}:" in done.stdout
+    assert done.stdout.count("request ") == 4  # one table header per example
+    assert "not written yet" not in done.stdout
+
+
+def test_ctrl_c_stops_the_server_that_is_running() -> None:
+    demo = subprocess.Popen(
+        DEMO, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:  # the table header comes once the server listens
+            if line.startswith("request "):
+                break
+        servers = _children(demo.pid)
+        assert servers, "no server process was running under the demo"
+        demo.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends
+        rest = demo.communicate(timeout=30)[0]
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 130
+    assert "every server was stopped" in rest
+    assert not [pid for pid in servers if _alive(pid)]
+
+
+def test_a_server_that_fails_to_start_is_reported_and_reaped() -> None:
+    before = set(_children(os.getpid()))
+    with (
+        pytest.raises(RuntimeError, match="no_such_module"),
+        serve("examples.no_such_module:app", "uvicorn", timeout=20),
+    ):
+        pass  # pragma: no cover - never reached
+    assert not [pid for pid in set(_children(os.getpid())) - before if _alive(pid)]
