@@ -608,21 +608,15 @@ def test_constructor_rejects_a_non_interceptor() -> None:
 
 
 def ws_scope(path: str = "/ws", *, denial: bool) -> Scope:
-    return {
-        "type": "websocket",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "scheme": "ws",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-        "subprotocols": [],
-        "extensions": {"websocket.http.response": {}} if denial else {},
-    }
+    scope = http_scope(path)
+    del scope["method"]
+    scope.update(
+        type="websocket",
+        scheme="ws",
+        subprotocols=[],
+        extensions={"websocket.http.response": {}} if denial else {},
+    )
+    return scope
 
 
 def ws_app(*, accept_first: bool, exc: Exception, errors: Interceptor) -> Starlette:
