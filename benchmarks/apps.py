@@ -16,7 +16,7 @@ Served by name (``module:attribute``) under uvicorn or waitress through
 - ``benchmarks.apps:flask_load``: the Flask example, plus under ``/extra`` a
   plain WSGI app behind ``interceptor.wsgi.InterceptorMiddleware`` with a
   mapped 5xx, a sync handler, an unmatched error and a stream that fails
-  after its first chunk. ``None`` until ``examples/flask_app.py`` exists.
+  after its first chunk.
 """
 
 from __future__ import annotations
@@ -36,9 +36,12 @@ from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from examples import starlette_app
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+from examples import flask_app, starlette_app
 from interceptor import Interceptor, Problem
 from interceptor.starlette import InterceptorMiddleware
+from interceptor.wsgi import InterceptorMiddleware as WSGIInterceptor
 
 # -- throughput comparison: interceptor against Starlette's own handlers -----------
 
@@ -212,14 +215,7 @@ def _wsgi_handler(request: Any, exc: NeedsHandler) -> Problem:
     return Problem(status=500, code="SYNC_HANDLER")
 
 
-def _flask_load() -> Callable[..., Iterable[bytes]] | None:
-    try:
-        from examples import flask_app  # noqa: PLC0415 - written separately; may not exist yet
-        from interceptor.wsgi import InterceptorMiddleware as WSGIInterceptor  # noqa: PLC0415
-    except ModuleNotFoundError:
-        return None
-    from werkzeug.middleware.dispatcher import DispatcherMiddleware  # noqa: PLC0415
-
+def _flask_load() -> Callable[..., Iterable[bytes]]:
     extras = WSGIInterceptor(
         _wsgi_extras,
         interceptor=Interceptor(

@@ -5,7 +5,7 @@ interleaved rounds (the order alternates round by round), so a slow or busy
 machine moves both sides alike. Bare times are never the headline.
 
 - In-process, through raw ASGI/WSGI call loops: ``bench_asgi``, ``bench_wsgi``
-  (when it exists) and ``bench_resolve`` (when it exists).
+  and ``bench_resolve``.
 - Under uvicorn on 127.0.0.1: requests per second of an app answering through
   the interceptor over the same app answering through Starlette's own
   ``exception_handlers`` (``benchmarks/apps.py``), on the success path and on
@@ -56,15 +56,6 @@ def _at_most(name: str, ratio: float, limit: float, note: str = "") -> Row:
     return Row(name, ratio, f"<= {limit:g}", ratio <= limit, note)
 
 
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
-
-
 # -- in-process ratios ---------------------------------------------------------------------
 
 _ASGI_TARGETS = {"no error": 1.03, "mapped error": 1.0, "int mapping": 0.5}
@@ -80,9 +71,7 @@ def asgi_rows() -> list[Row]:
 
 
 def wsgi_rows(quick: bool) -> list[Row]:
-    bench_wsgi = _optional("bench_wsgi")
-    if bench_wsgi is None:
-        return [Row("WSGI: benchmarks/bench_wsgi.py does not exist yet", float("nan"), "", None)]
+    bench_wsgi = importlib.import_module("bench_wsgi")
     rounds = 7 if quick else 21
     return [
         _at_most(
@@ -99,10 +88,7 @@ def wsgi_rows(quick: bool) -> list[Row]:
 
 
 def resolve_rows(quick: bool) -> list[Row]:
-    bench_resolve = _optional("bench_resolve")
-    if bench_resolve is None:
-        missing = "resolve: benchmarks/bench_resolve.py does not exist yet"
-        return [Row(missing, float("nan"), "", None)]
+    bench_resolve = importlib.import_module("bench_resolve")
     return [
         _at_most(
             "resolve: 100-deep, 10,000 handlers / 1-deep, 1 handler",

@@ -59,12 +59,7 @@ def main() -> int:
     for title, module_name, server in EXAMPLES:
         if only and title.lower() not in only:
             continue
-        try:
-            run_example(title, module_name, server)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            print(f"\n== {title}: {module_name} is not written yet ==")
+        run_example(title, module_name, server)
     return 0
 
 

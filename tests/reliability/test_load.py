@@ -104,24 +104,11 @@ def flask_mix() -> list[Entry]:
     return mix
 
 
-def _flask_available() -> bool:
-    return apps.flask_load is not None
-
-
 SERVERS = [
     pytest.param(
         "benchmarks.apps:starlette_load", "uvicorn", starlette_mix, id="starlette-uvicorn"
     ),
-    pytest.param(
-        "benchmarks.apps:flask_load",
-        "waitress",
-        flask_mix,
-        id="flask-waitress",
-        marks=pytest.mark.skipif(
-            not _flask_available(),
-            reason="examples/flask_app.py (or interceptor.wsgi) does not exist yet",
-        ),
-    ),
+    pytest.param("benchmarks.apps:flask_load", "waitress", flask_mix, id="flask-waitress"),
 ]
 
 

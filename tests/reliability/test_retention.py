@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 
 from interceptor import Interceptor, Problem
+from interceptor.starlette import InterceptorMiddleware
+from interceptor.wsgi import InterceptorMiddleware as WSGIInterceptor
 from tests.conftest import http_scope, record_figure
 
 ITERATIONS = 100_000  # the same in both forms: about half a minute under tracemalloc
@@ -157,8 +159,6 @@ def _measure(label: str, run: Callable[[int], None], probe: Probe, code: types.C
 
 
 def test_asgi_loop_retains_nothing() -> None:
-    from interceptor.starlette import InterceptorMiddleware  # noqa: PLC0415
-
     probe = Probe()
 
     async def endpoint(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -192,7 +192,6 @@ def test_asgi_loop_retains_nothing() -> None:
 
 
 def test_wsgi_loop_retains_nothing() -> None:
-    wsgi = pytest.importorskip("interceptor.wsgi", reason="interceptor/wsgi.py does not exist yet")
     probe = Probe()
 
     def chunks(kind: type[Marker]) -> Iterator[bytes]:
@@ -207,7 +206,7 @@ def test_wsgi_loop_retains_nothing() -> None:
         probe.raise_(kind)
         return []  # pragma: no cover
 
-    app = wsgi.InterceptorMiddleware(endpoint, interceptor=errors())
+    app = WSGIInterceptor(endpoint, interceptor=errors())
     statuses: dict[str, int] = {}
     environ_base = {
         "REQUEST_METHOD": "GET",
