@@ -265,6 +265,9 @@ BODY_SHAPES: Mapping[str, tuple[BodyBuilder, str]] = {
 
 BodyShape = Literal["problem", "flat"] | BodyBuilder
 
+# Builders known to return a new dict on every call, which needs no copy.
+_FRESH_BUILDERS = frozenset({problem_body, flat_body})
+
 
 def encode_json(value: object) -> bytes:
     """JSON bytes for any value: what JSON can't encode becomes a string.
@@ -435,8 +438,8 @@ class Renderer:
         # without an answer: log it and fall back to the RFC 9457 body.
         try:
             body = self.body(info)
-            if not isinstance(body, dict):
-                body = dict(body)
+            if self.body not in _FRESH_BUILDERS or not isinstance(body, dict):
+                body = dict(body)  # a user's builder may hand back a dict it keeps
             if self.rewrite is not None:
                 body = dict(self.rewrite(body, info))
         except Exception:

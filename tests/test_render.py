@@ -554,6 +554,18 @@ def test_custom_body_builder() -> None:
     assert seen[-1].error_id == server.error_id
 
 
+def test_a_rewrite_never_changes_a_dict_the_body_builder_keeps() -> None:
+    template = {"error": "generic"}
+
+    def rewrite(body: dict[str, Any], info: ErrorInfo) -> dict[str, Any]:
+        body["status_seen"] = info.status  # rewrites in place, as hooks often do
+        return body
+
+    errors = Interceptor(body=lambda info: template, rewrite_body=rewrite)
+    assert body_of(render(404, KeyError("a"), errors)) == {"error": "generic", "status_seen": 404}
+    assert template == {"error": "generic"}
+
+
 def test_rewrite_body_hook_sees_every_body() -> None:
     calls: list[tuple[dict[str, Any], ErrorInfo]] = []
 
