@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from interceptor._callables import callable_name
 from interceptor._errors import ApiError
@@ -111,6 +111,9 @@ class Interceptor:
     ``rewrite_body(body, info)`` may rewrite every body before it is sent.
     ``detail_limit`` truncates longer details (and says so in the body).
     ``reporter`` receives a report for every intercepted 5xx.
+    ``handler_timeout`` bounds, in seconds, how long an awaited handler may
+    take (under ASGI: async handlers, and sync ones in their worker thread);
+    one that takes longer is answered with a 500. ``None`` sets no bound.
 
     Raises ``TypeError`` or ``ValueError`` naming any bad key or value.
 
@@ -135,6 +138,7 @@ class Interceptor:
         name: str = "default",
         observers: Iterable[Observer] = (),
         report_timeout: float = 10.0,
+        handler_timeout: float | None = 30.0,
     ) -> None:
         if callable(body):
             builder, content_type = body, JSON
@@ -156,10 +160,17 @@ class Interceptor:
             raise TypeError(f"name must be a non-empty str, got {name!r}")
         if not (isinstance(report_timeout, int | float) and report_timeout > 0):
             raise ValueError(f"report_timeout must be positive seconds, got {report_timeout!r}")
+        if handler_timeout is not None and not (
+            isinstance(handler_timeout, int | float) and handler_timeout > 0
+        ):
+            raise ValueError(
+                f"handler_timeout must be positive seconds or None, got {handler_timeout!r}"
+            )
         self.debug = bool(debug)
         self.reporter = reporter
         self.name = name
         self.report_timeout = float(report_timeout)
+        self.handler_timeout = None if handler_timeout is None else float(handler_timeout)
         self.counts = ErrorCounts()
         self._lock = threading.Lock()
         self._observers: tuple[Observer, ...] = ()
@@ -415,12 +426,15 @@ class Interceptor:
                 return self._renderer.outcome(
                     status, headers, encode_json(value[0]), request, content_type=JSON
                 )
+        what = (
+            f"did not answer within {self.handler_timeout:g} s"
+            if value is HANDLER_TIMED_OUT
+            else f"returned {_short_repr(value)}, which is not a response, Problem, int "
+            "status, (body, status[, headers]) tuple or None"
+        )
+        name = callable_name(handler)
         logger.error(
-            "interceptor handler %s returned %s, which is not a response, Problem, int "
-            "status, (body, status[, headers]) tuple or None; answering 500",
-            callable_name(handler),
-            _short_repr(value),
-            extra={"handler": callable_name(handler)},
+            "interceptor handler %s %s; answering 500", name, what, extra={"handler": name}
         )
         return self._renderer.render(_API_ERROR_DEFAULT, exc, request, status=500)
 
@@ -429,6 +443,11 @@ class Interceptor:
         # An exception type with __slots__ cannot carry the mark.
         with contextlib.suppress(AttributeError, TypeError):
             setattr(exc, _RAISED_BY, (*getattr(exc, _RAISED_BY, ()), self))
+
+
+# What an adapter hands back as a handler's result when the handler did not
+# answer within `Interceptor.handler_timeout`.
+HANDLER_TIMED_OUT: Final = object()
 
 
 def is_inline(value: HandlerValue) -> bool:

@@ -18,18 +18,21 @@ route-scoped interceptor cannot see it; a Mount- or router-scoped one can.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
 from interceptor._callables import is_async_callable
-from interceptor._core import Handler, Interceptor
+from interceptor._core import HANDLER_TIMED_OUT, Handler, Interceptor
 from interceptor._render import Outcome, RequestInfo
 from interceptor._resolve import handle_async
 
 try:
-    from starlette.concurrency import run_in_threadpool
+    import anyio
+    import anyio.to_thread
     from starlette.middleware.exceptions import ExceptionMiddleware
     from starlette.requests import HTTPConnection, Request
     from starlette.responses import Response
@@ -179,12 +182,32 @@ def resolve(
         nonlocal conn
         if conn is None:
             conn = connection()
-        if is_async_callable(handler):
-            return handler(conn, leaf)
-        return run_in_threadpool(handler, conn, leaf)
+        return _within(interceptor.handler_timeout, handler, conn, leaf)
 
     # Not a coroutine itself: one frame fewer on the error path.
     return handle_async(interceptor, exc, lambda: RequestInfo.from_scope(scope), call, _is_response)
+
+
+async def _within(
+    seconds: float | None, handler: Handler, conn: HTTPConnection, leaf: BaseException
+) -> object:
+    """The handler's answer, or `HANDLER_TIMED_OUT` if it takes over ``seconds`` (if set).
+
+    Async handlers are awaited; sync ones run in a worker thread, as Starlette
+    runs sync endpoints, abandoned (not killed: Python cannot) when they
+    overrun, so that the client still gets its answer.
+    """
+    with anyio.move_on_after(seconds):
+        if is_async_callable(handler):
+            result = await handler(conn, leaf)
+        else:
+            result = await anyio.to_thread.run_sync(
+                functools.partial(handler, conn, leaf), abandon_on_cancel=True
+            )
+        while inspect.isawaitable(result):  # a sync handler may hand back a coroutine
+            result = await result
+        return result
+    return HANDLER_TIMED_OUT
 
 
 def _is_response(value: object) -> TypeGuard[Response]:

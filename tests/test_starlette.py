@@ -10,6 +10,7 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -21,7 +22,6 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-import interceptor.starlette as adapter
 from interceptor import ApiError, Interceptor, Problem
 from interceptor.starlette import InterceptorMiddleware
 from tests.conftest import http_scope
@@ -460,9 +460,16 @@ async def test_declarative_values_render_inline_without_a_thread(
     async def no_threads(*args: object) -> object:
         raise AssertionError("a declarative value went to the thread pool")
 
-    monkeypatch.setattr(adapter, "run_in_threadpool", no_threads)
+    async def key_error(request: Request) -> Response:
+        raise KeyError
+
+    async def value_error(request: Request) -> Response:
+        raise ValueError
+
+    # Async endpoints: Starlette itself sends sync ones to the thread pool.
+    monkeypatch.setattr(anyio.to_thread, "run_sync", no_threads)
     app = Starlette(
-        routes=[Route("/int", raiser(KeyError())), Route("/problem", raiser(ValueError()))],
+        routes=[Route("/int", key_error), Route("/problem", value_error)],
         middleware=mw(Interceptor({KeyError: 404, ValueError: Problem(status=422)})),
     )
     async with client_for(app) as client:
@@ -688,3 +695,47 @@ async def test_websocket_handlers_receive_the_websocket_and_may_close_it() -> No
     assert isinstance(received[0], WebSocket)
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
     assert sent[-1]["code"] == 4321
+
+
+async def test_a_handler_past_its_timeout_is_answered_500_and_named_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def slow_handler(request: Request, exc: Exception) -> int:
+        await asyncio.sleep(30)
+        return 404  # pragma: no cover - never reached
+
+    errors = Interceptor({KeyError: slow_handler}, handler_timeout=0.1)
+    app = Starlette(routes=[Route("/x", raiser(KeyError("k")))], middleware=mw(errors))
+    with caplog.at_level(logging.ERROR, logger="interceptor"):
+        async with client_for(app) as client:
+            response = await client.get("/x")
+    assert response.status_code == 500
+    assert response.json()["error_id"]
+    (record,) = [r for r in caplog.records if "did not answer" in r.getMessage()]
+    assert "slow_handler" in record.getMessage()
+    assert "0.1 s" in record.getMessage()
+
+
+async def test_without_a_handler_timeout_a_slow_handler_still_answers() -> None:
+    async def slowish(request: Request, exc: Exception) -> int:
+        await asyncio.sleep(0.2)
+        return 404
+
+    def sync_slowish(request: Request, exc: Exception) -> int:
+        threading.Event().wait(0.2)
+        return 409
+
+    errors = Interceptor({KeyError: slowish, ValueError: sync_slowish}, handler_timeout=None)
+    app = Starlette(
+        routes=[Route("/k", raiser(KeyError())), Route("/v", raiser(ValueError()))],
+        middleware=mw(errors),
+    )
+    async with client_for(app) as client:
+        assert (await client.get("/k")).status_code == 404
+        assert (await client.get("/v")).status_code == 409
+
+
+@pytest.mark.parametrize(("value", "error"), [(0, ValueError), (-1, ValueError), ("5", ValueError)])
+def test_handler_timeout_must_be_positive_seconds_or_none(value: object, error: type) -> None:
+    with pytest.raises(error, match="handler_timeout"):
+        Interceptor(handler_timeout=value)  # type: ignore[arg-type]

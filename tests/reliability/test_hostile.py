@@ -20,6 +20,7 @@ import decimal
 import json
 import math
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -429,28 +430,30 @@ WRONG_RESULTS: list[Any] = [
 ]
 
 
-async def _async_value(value: Any) -> Any:
-    return value
+STYLES = ["async", "sync", "sync-returning-coroutine"]
 
 
-@pytest.mark.parametrize("style", ["async", "sync", "sync-returning-coroutine"])
-@pytest.mark.parametrize("result", WRONG_RESULTS, ids=lambda value: type(value).__name__)
-def test_a_handler_returning_a_wrong_type_gives_a_plain_500(result: Any, style: str) -> None:
+def _handler(style: str, answer: Callable[[], Any]) -> Callable[[Any, Exception], Any]:
+    """A handler in ``style`` whose result is ``answer()`` (which may raise)."""
+
+    async def run_async() -> Any:
+        return answer()
+
     if style == "async":
 
-        async def handler(request: Any, exc: Exception) -> Any:
-            return result
+        async def async_handler(request: Any, exc: Exception) -> Any:
+            return answer()
 
-    elif style == "sync":
+        return async_handler
+    if style == "sync":
+        return lambda request, exc: answer()
+    return lambda request, exc: run_async()  # a coroutine from a sync handler
 
-        def handler(request: Any, exc: Exception) -> Any:
-            return result
 
-    else:
-
-        def handler(request: Any, exc: Exception) -> Any:
-            return _async_value(result)
-
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("result", WRONG_RESULTS, ids=lambda value: type(value).__name__)
+def test_a_handler_returning_a_wrong_type_gives_a_plain_500(result: Any, style: str) -> None:
+    handler = _handler(style, lambda: result)
     errors = Interceptor({Boom: handler})
     sent, raised = _run(InterceptorMiddleware(_raising(lambda: Boom("x")), interceptor=errors))
     assert raised is None
@@ -459,24 +462,10 @@ def test_a_handler_returning_a_wrong_type_gives_a_plain_500(result: Any, style: 
     assert document["error_id"]
 
 
-@pytest.mark.parametrize("style", ["async", "sync", "sync-returning-coroutine"])
+@pytest.mark.parametrize("style", STYLES)
 def test_a_sync_or_async_handler_answer_is_sent(style: str) -> None:
     answer = Problem(status=409, code="CONFLICT_ANSWER")
-    if style == "async":
-
-        async def handler(request: Any, exc: Exception) -> Any:
-            return answer
-
-    elif style == "sync":
-
-        def handler(request: Any, exc: Exception) -> Any:
-            return answer
-
-    else:
-
-        def handler(request: Any, exc: Exception) -> Any:
-            return _async_value(answer)
-
+    handler = _handler(style, lambda: answer)
     errors = Interceptor({Boom: handler})
     sent, raised = _run(InterceptorMiddleware(_raising(lambda: Boom("x")), interceptor=errors))
     assert raised is None
@@ -510,29 +499,15 @@ def test_a_tuple_with_an_informational_status_is_a_wrong_answer(status: int) -> 
     assert (got, document["status"]) == (500, 500)  # the log line: tests/test_render.py
 
 
-@pytest.mark.parametrize("style", ["async", "sync", "sync-returning-coroutine"])
+@pytest.mark.parametrize("style", STYLES)
 def test_a_handler_that_raises_sends_its_exception_on_chained(style: str) -> None:
     original = Boom("original")
     second = LookupError("from the handler")
 
-    async def raise_async() -> Any:
+    def raise_second() -> Any:
         raise second
 
-    if style == "async":
-
-        async def handler(request: Any, exc: Exception) -> Any:
-            raise second
-
-    elif style == "sync":
-
-        def handler(request: Any, exc: Exception) -> Any:
-            raise second
-
-    else:
-
-        def handler(request: Any, exc: Exception) -> Any:
-            return raise_async()
-
+    handler = _handler(style, raise_second)
     errors = Interceptor({Boom: handler})
     sent, raised = _run(InterceptorMiddleware(_raising(lambda: original), interceptor=errors))
     assert raised is second
@@ -569,3 +544,37 @@ def _traceback_codes(exc: BaseException) -> list[Any]:
         codes.append(tb.tb_frame.f_code)
         tb = tb.tb_next
     return codes
+
+
+# -- handlers that never answer ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_handler_that_hangs_past_the_timeout_gives_a_500(style: str) -> None:
+    release = threading.Event()
+
+    async def hang_async() -> Any:
+        await asyncio.sleep(60)
+
+    def hang() -> Any:
+        if style == "sync":
+            release.wait(60)  # a blocked worker thread, released when the test ends
+            return Problem(status=409)
+        return hang_async()  # awaited by the async styles
+
+    if style == "async":
+
+        async def handler(request: Any, exc: Exception) -> Any:
+            return await hang_async()
+
+    else:
+        handler = _handler(style, hang)
+    errors = Interceptor({Boom: handler}, handler_timeout=0.2)
+    try:
+        sent, raised = _run(InterceptorMiddleware(_raising(lambda: Boom("x")), interceptor=errors))
+    finally:
+        release.set()
+    assert raised is None
+    status, _, document = _valid_response(sent)
+    assert (status, document["status"]) == (500, 500)
+    assert document["error_id"]
