@@ -28,6 +28,7 @@ from interceptor._observe import (
     report_for,
     request_info_of,
     send_report,
+    status_category,
 )
 from interceptor._problem import Problem, check_error_status
 from interceptor._render import (
@@ -36,6 +37,7 @@ from interceptor._render import (
     BodyShape,
     ErrorInfo,
     Outcome,
+    Plans,
     Renderer,
     RequestInfo,
     encode_json,
@@ -89,6 +91,8 @@ class _Tables:
     by_class: Mapping[type[BaseException], HandlerValue]
     by_status: Mapping[int, HandlerValue]
     cache: dict[type[BaseException], tuple[HandlerValue, ...]] = field(default_factory=dict)
+    # Responses rendered ahead for the registered templates; see `Renderer.render`.
+    plans: Plans = field(default_factory=dict)
 
 
 # Every interceptor renders `ApiError`s by their declared status and code, as if
@@ -220,19 +224,22 @@ class Interceptor:
         *,
         error_id: str | None = None,
         note: str = "",
-    ) -> ErrorEvent:
+    ) -> None:
         """Log, count and report an error answered with ``status``; adapters call it.
 
         5xx go to the reporter, off the response path. ``error_id`` is the one
         in the body; a 5xx without one gets a fresh id.
         """
+        if status < 500 and not self._observers and not logger.isEnabledFor(logging.INFO):
+            # A 4xx that nothing logs, observes or reports: counting it is all.
+            self.counts.add(status_category(status), status, self.name, False)
+            return
         event = describe(exc, status, error_id, request, scope=self.name)
         log(event, note)
-        self.counts.add(event)
+        self.counts.add(event.category, status, self.name, event.slo)
         self._notify(event)
         if event.slo and self.reporter is not None:
             send_report(self.reporter, report_for(event), timeout=self.report_timeout)
-        return event
 
     def observe_late(self, exc: BaseException, request: RequestInfo) -> None:
         """An exception that escaped after the response started: nothing can be sent.
@@ -412,12 +419,17 @@ class Interceptor:
         """
         if value is None:
             return None
+        # A registered value lives as long as the tables, and so may its plan.
+        plans = self._tables.plans if handler is None else None
         if isinstance(value, InlineHandler):
             value = value.problem(exc)
+            plans = None
         if isinstance(value, Problem):
-            return self._renderer.render(value, exc, request)
+            return self._renderer.render(value, exc, request, plans=plans)
         if isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599:
-            return self._renderer.render(_API_ERROR_DEFAULT, exc, request, status=value)
+            return self._renderer.render(
+                _API_ERROR_DEFAULT, exc, request, status=value, plans=plans
+            )
         if isinstance(value, tuple) and 2 <= len(value) <= 3:
             status = value[1]
             # A 1xx is never a final response, so it is no answer a handler can give.

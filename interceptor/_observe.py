@@ -33,6 +33,7 @@ __all__ = [
     "report_for",
     "request_info_of",
     "send_report",
+    "status_category",
 ]
 
 logger = logging.getLogger("interceptor")
@@ -97,17 +98,23 @@ class ErrorCounts:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # Keyed by the Category member itself (a str equal to its value):
+        # reading ``.value`` on every error costs more than the count.
         self._counts: dict[tuple[str, int, str, bool], int] = {}
 
-    def add(self, event: ErrorEvent) -> None:
-        key = (event.category.value, event.status, event.scope, event.slo)
+    def add(self, category: Category, status: int, scope: str, slo: bool) -> None:
+        key = (category, status, scope, slo)
         with self._lock:
             self._counts[key] = self._counts.get(key, 0) + 1
 
     def snapshot(self) -> Mapping[tuple[str, int, str, bool], int]:
         """A copy of the counters, safe to keep."""
         with self._lock:
-            return dict(self._counts)
+            counts = list(self._counts.items())
+        return {
+            (str(category), status, scope, slo): count
+            for (category, status, scope, slo), count in counts
+        }
 
 
 def describe(
@@ -125,14 +132,15 @@ def describe(
     # category (an upstream's refusal is PERMANENT, its outage TEMPORARY, both
     # 502), unless the handler chose another status than the classification.
     category = status_category(status)
-    if status >= 500:
+    server_error = status >= 500
+    if server_error:
         found = classify(exc)
         if found.status == status:
             category = found.category
-    if status >= 500 and error_id is None:
-        error_id = new_error_id()
+        if error_id is None:
+            error_id = new_error_id()
     # Positional: a NamedTuple built from keywords costs twice as much.
-    return ErrorEvent(exc, status, category, status >= 500, scope, error_id, request, fatal)
+    return ErrorEvent(exc, status, category, server_error, scope, error_id, request, fatal)
 
 
 @functools.cache
@@ -142,6 +150,11 @@ def _classifiers() -> tuple[Callable[[BaseException], Classification], Callable[
     from interceptor._classify import classify, status_category  # noqa: PLC0415
 
     return classify, status_category
+
+
+def status_category(status: int) -> Category:
+    """The category ``status`` implies on its own; see `interceptor.classify`."""
+    return _classifiers()[1](status)
 
 
 def log(event: ErrorEvent, note: str = "") -> None:

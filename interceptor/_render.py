@@ -11,9 +11,10 @@ import math
 import os
 import re
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 from interceptor._errors import ApiError
@@ -45,11 +46,12 @@ class RequestInfo:
 
     ``headers`` never holds credentials: `from_scope` and `from_environ` drop
     ``Authorization``, ``Cookie``, ``Proxy-Authorization`` and ``X-Api-Key``.
-    They decode the headers only when something reads them (a log line, a
-    crash report, an observer), so an error nobody logs does not pay for it.
+    They keep the query string, client address and headers as the server gave
+    them and decode them only when something reads them (a log line, a crash
+    report, an observer), so an error nobody logs does not pay for it.
     """
 
-    __slots__ = ("_headers", "_pending", "client", "method", "path", "query_string")
+    __slots__ = ("_client", "_headers", "_query", "method", "path")
 
     def __init__(
         self,
@@ -61,18 +63,35 @@ class RequestInfo:
     ) -> None:
         self.method = method
         self.path = path
-        self.query_string = query_string
-        self.client = client
-        self._headers: tuple[tuple[str, str], ...] | None = tuple(headers)
-        self._pending: Callable[[], tuple[tuple[str, str], ...]] | None = None
+        self._query: str | bytes = query_string
+        self._client: str | Sequence[object] | None = client
+        self._headers: tuple[tuple[str, str], ...] | Callable[[], tuple[tuple[str, str], ...]] = (
+            tuple(headers)
+        )
+
+    @property
+    def query_string(self) -> str:
+        """The query string, without the ``?``."""
+        query = self._query
+        if not isinstance(query, str):
+            query = self._query = bytes(query).decode("latin-1")
+        return query
+
+    @property
+    def client(self) -> str | None:
+        """The client's ``host:port`` (or host alone, when no port is known), if known."""
+        client = self._client
+        if client is not None and not isinstance(client, str):
+            client = self._client = f"{client[0]}:{client[1]}"
+        return client
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
         """The request's headers as (name, value) text pairs, credentials left out."""
-        if self._headers is None:
-            self._headers = self._pending() if self._pending is not None else ()
-            self._pending = None
-        return self._headers
+        headers = self._headers
+        if not isinstance(headers, tuple):
+            headers = self._headers = headers()
+        return headers
 
     def __repr__(self) -> str:
         return (
@@ -92,29 +111,31 @@ class RequestInfo:
         return (self.method, self.path, self.query_string, self.client, self.headers)
 
     @classmethod
-    def _deferred(
+    def _raw(
         cls,
         method: str,
         path: str,
-        query_string: str,
-        client: str | None,
+        query: str | bytes,
+        client: str | Sequence[object] | None,
         headers: Callable[[], tuple[tuple[str, str], ...]],
     ) -> RequestInfo:
-        info = cls(method, path, query_string, client)
-        info._headers = None
-        info._pending = headers
+        info = cls.__new__(cls)
+        info.method = method
+        info.path = path
+        info._query = query
+        info._client = client
+        info._headers = headers
         return info
 
     @classmethod
     def from_scope(cls, scope: Mapping[str, Any]) -> RequestInfo:
         """From an ASGI HTTP or websocket scope."""
-        client = scope.get("client")
         raw = scope.get("headers", ())
-        return cls._deferred(
+        return cls._raw(
             scope.get("method", "GET"),
             scope.get("root_path", "") + scope.get("path", ""),
-            bytes(scope.get("query_string", b"")).decode("latin-1"),
-            f"{client[0]}:{client[1]}" if client else None,
+            scope.get("query_string", b""),
+            scope.get("client") or None,
             lambda: tuple(
                 (name.decode("latin-1"), value.decode("latin-1"))
                 for name, value in raw
@@ -127,11 +148,11 @@ class RequestInfo:
         """From a WSGI environ."""
         address = environ.get("REMOTE_ADDR")
         port = environ.get("REMOTE_PORT")
-        return cls._deferred(
+        return cls._raw(
             environ.get("REQUEST_METHOD", "GET"),
             environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
             environ.get("QUERY_STRING", ""),
-            (f"{address}:{port}" if port else address) if address else None,
+            ((address, port) if port else address) if address else None,
             lambda: tuple(
                 (name, value)
                 for key, value in environ.items()
@@ -357,6 +378,27 @@ def header_items(headers: object) -> Iterable[tuple[object, object]]:
 
 _BODILESS = frozenset({204, 304})
 
+# What a plan leaves open: a string no exception message or template holds.
+_HOLE = "\x00interceptor-hole\x00"
+_HOLE_EXCEPTION = Exception(_HOLE)
+_ENCODED_HOLE = encode_json(_HOLE)
+
+
+class _Plan(NamedTuple):
+    """A registered template's response, rendered once; see `Renderer.render`."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]  # all but Content-Length
+    pieces: tuple[bytes, ...]  # the body, split where the hole goes
+    hole: Literal["detail", "error_id"] | None
+    info: ErrorInfo  # with the hole's own text where the detail or error_id goes
+
+
+_MAX_PLANS = 1024
+# Plans by (id of the template, status), each with the template it was made
+# from, which keeps the id from being reused while the entry lives.
+Plans = dict[tuple[int, int | None], tuple[Problem, "_Plan | None"]]
+
 
 def new_error_id() -> str:
     """32 random hex digits, like a UUID4 without the version bits (and 4x faster)."""
@@ -381,9 +423,27 @@ class Renderer:
         *,
         status: int | None = None,
         retryable: bool | None = None,
+        plans: Plans | None = None,
     ) -> Outcome:
-        """Fill `template` in from `exc` and build the response."""
+        """Fill `template` in from `exc` and build the response.
+
+        ``plans`` caches, for a registered template, the response rendered
+        once with holes where a plain exception's detail or a 5xx's error_id
+        go; the caller passes it only for templates that live as long as it.
+        """
         kind = http_kind(exc)
+        if plans is not None and kind is HttpKind.PLAIN and retryable is None:
+            key = (id(template), status)
+            entry = plans.get(key)
+            if entry is None:
+                entry = (template, self._plan(template, status))
+                if len(plans) < _MAX_PLANS:  # a bound, should a caller pass passing templates
+                    plans[key] = entry
+            plan = entry[1]
+            if plan is not None:
+                outcome = self._fill(plan, exc, request)
+                if outcome is not None:
+                    return outcome
         status = status or template.status or http_status(exc, kind) or 500
         if not 400 <= status <= 599:  # e.g. a Werkzeug exception with code 3xx/None
             status = 500
@@ -430,6 +490,84 @@ class Renderer:
             tuple(headers),
             b"" if request.method == "HEAD" else payload,
             info.error_id if info else None,
+            info,
+        )
+
+    def _plan(self, template: Problem, status: int | None) -> _Plan | None:
+        """`template`'s response for plain exceptions, with a hole for what varies.
+
+        Only the built-in body shapes qualify, without ``debug`` or a rewrite
+        hook: their bodies depend on the exception only through the detail
+        (4xx) and on the request only through the error_id (5xx).
+        """
+        if self.debug or self.rewrite is not None or self.body not in _FRESH_BUILDERS:
+            return None
+        status = status or template.status or 500
+        server_error = status >= 500
+        info = self._info(
+            template=template,
+            exc=_HOLE_EXCEPTION,
+            kind=HttpKind.PLAIN,
+            status=status,
+            server_error=server_error,
+            retryable=None,
+        )
+        hole: Literal["detail", "error_id"] | None = None
+        if server_error:
+            hole = "error_id"
+            info = info._replace(error_id=_HOLE)
+        elif template.detail is None:
+            hole = "detail"
+            if info.detail != _HOLE:
+                return None  # a detail_limit shorter than the hole itself
+        pieces = encode_json(self._body(info)).split(_ENCODED_HOLE)
+        if len(pieces) != (1 if hole is None else 2):
+            return None
+        info = info._replace(extensions=MappingProxyType(info.extensions))
+        headers = safe_headers(template.headers.items()) if template.headers else []
+        if info.retry_after is not None and not any(
+            name.lower() == "retry-after" for name, _ in headers
+        ):
+            headers.append(("Retry-After", str(math.ceil(info.retry_after))))
+        headers.append(("Content-Type", self.content_type))
+        return _Plan(status, tuple(headers), tuple(pieces), hole, info)
+
+    def _fill(self, plan: _Plan, exc: BaseException, request: RequestInfo) -> Outcome | None:
+        """The planned response for ``exc``; ``None`` when it needs a full render."""
+        info = plan.info
+        detail = info.detail
+        error_id = None
+        if plan.hole == "detail":
+            detail = http_detail(exc, HttpKind.PLAIN)
+            if not detail or len(detail) > self.detail_limit:
+                return None  # the body drops an empty detail, or marks a truncated one
+            payload = plan.pieces[0] + encode_json(detail) + plan.pieces[1]
+        elif plan.hole == "error_id":
+            error_id = new_error_id()
+            payload = plan.pieces[0] + b'"' + error_id.encode("ascii") + b'"' + plan.pieces[1]
+        else:
+            payload = plan.pieces[0]
+        # Positional, in field order: a NamedTuple built from keywords costs twice as much.
+        info = ErrorInfo(
+            info.status,
+            info.title,
+            detail,
+            info.type,
+            info.instance,
+            info.code,
+            error_id,
+            info.retryable,
+            info.retry_after,
+            None,
+            info.extensions,
+            exc,
+            False,
+        )
+        return Outcome(
+            plan.status,
+            (*plan.headers, ("Content-Length", str(len(payload)))),
+            b"" if request.method == "HEAD" else payload,
+            error_id,
             info,
         )
 

@@ -124,6 +124,9 @@ class InterceptorMiddleware:
     async def _answer_http(
         self, exc: Exception, started: bool, scope: Scope, receive: Receive, send: Send
     ) -> bool:
+        # Not inlined in __call__: the exception's traceback holds __call__'s
+        # frame, so an answer (which refers to the exception) held among its
+        # locals would make a reference cycle per error, left to the collector.
         if started:  # e.g. a streaming body or a background task failed
             self.interceptor.observe_late(exc, RequestInfo.from_scope(scope))
             return False

@@ -648,3 +648,96 @@ def test_request_info_decodes_headers_once_and_only_when_read() -> None:
     assert CountingHeaders.reads == 1
     assert info == RequestInfo("GET", "/a", "q=1", None, [("x-trace", "t1")])
     assert "secret" not in repr(info)
+
+
+# -- registered templates are rendered once, ahead, with holes ------------------------
+
+
+def _without_error_id(out: Outcome) -> tuple[object, ...]:
+    info = out.info
+    assert info is not None
+    body = out.body
+    if out.error_id is not None:
+        body = body.replace(out.error_id.encode(), b"<error_id>")
+    return (out.status, out.headers, body, info._replace(error_id=None), out.error_id is None)
+
+
+@pytest.mark.parametrize(
+    ("value", "exc", "options", "request_info"),
+    [
+        (404, KeyError("sku-1"), {}, GET),
+        (404, KeyError("sku-1"), {}, HEAD),
+        (422, ValueError("naïve \udc80 \"quoted\" </script>"), {}, GET),
+        (409, ValueError(""), {}, GET),  # an empty detail is left out of the body
+        (400, ValueError("x" * 20), {"detail_limit": 8}, GET),  # truncated, and marked
+        (400, ValueError("short"), {"detail_limit": 3}, GET),  # shorter than the hole
+        (500, RuntimeError("secret"), {}, GET),
+        (503, RuntimeError("secret"), {"body": "flat"}, GET),
+        (404, LookupError("gone"), {"body": "flat"}, GET),
+        (
+            Problem(
+                status=429,
+                code="SLOW_DOWN",
+                retry_after=timedelta(seconds=2.5),
+                headers={"X-Limit": "10", "content-type": "text/plain"},
+                bucket="search",
+                nan=math.nan,
+            ),
+            ValueError("too many"),
+            {},
+            GET,
+        ),
+        (Problem(status=410, detail="fixed text"), ValueError("ignored"), {}, GET),
+        (Problem(title="Broken", instance="/runs/7"), RuntimeError("boom"), {}, HEAD),
+    ],
+)
+def test_a_registered_value_renders_what_a_handler_returning_it_renders(
+    value: int | Problem,
+    exc: Exception,
+    options: dict[str, Any],
+    request_info: RequestInfo,
+) -> None:
+    errors = Interceptor({type(exc): value}, **options)
+    exc = raised(exc)
+
+    def returned_it(request: object, exc: BaseException) -> object:
+        return value
+
+    expected = _without_error_id(render(value, exc, errors, request_info, handler=returned_it))
+    for _ in range(2):  # the second time from the plan made by the first
+        assert _without_error_id(render(value, exc, errors, request_info)) == expected
+
+
+def test_a_planned_5xx_gets_a_fresh_error_id_each_time() -> None:
+    errors = Interceptor({RuntimeError: 500})
+    ids = {render(500, RuntimeError("boom"), errors).error_id for _ in range(3)}
+
+    assert len(ids) == 3
+    out = render(500, RuntimeError("boom"), errors)
+    assert body_of(out)["error_id"] == out.error_id
+    assert out.info is not None
+    assert out.info.error_id == out.error_id
+
+
+def test_a_planned_outcome_carries_the_exception_and_detail_it_was_made_for() -> None:
+    errors = Interceptor({KeyError: 404})
+    first, second = KeyError("a"), KeyError("b")
+    render(404, first, errors)
+
+    out = render(404, second, errors)
+
+    assert out.info is not None
+    assert out.info.exception is second
+    assert out.info.detail == "b"
+    assert body_of(out)["detail"] == "b"
+    with pytest.raises(TypeError):  # shared between responses, so read-only
+        out.info.extensions["x"] = 1  # type: ignore[index]
+
+
+def test_a_new_registration_drops_the_plans_made_for_the_old_values() -> None:
+    errors = Interceptor({KeyError: Problem(status=404, code="OLD")})
+    assert body_of(render(errors.resolve(KeyError), KeyError("k"), errors))["code"] == "OLD"
+
+    errors.add_handler(KeyError, Problem(status=404, code="NEW"))
+
+    assert body_of(render(errors.resolve(KeyError), KeyError("k"), errors))["code"] == "NEW"
