@@ -11,7 +11,7 @@ def interleaved_ratio(
     subject: Callable[[], object],
     baseline: Callable[[], object],
     *,
-    rounds: int = 21,
+    rounds: int = 31,
     warmup: int = 2,
 ) -> float:
     """Median over rounds of subject time / baseline time, run back to back.

@@ -4,13 +4,17 @@
 - a mapped error: interceptor / Starlette's own async exception handler doing
   the same mapping
 - a declarative ``int`` mapping / Starlette's sync handler (run in a thread)
+- for reference, what any middleware on the Mount costs a request that
+  raises nothing: one that only awaits the app, and one that also tracks
+  whether the response started (what an error handler needs, so that it
+  never starts a response twice), each / the bare Mount
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -27,7 +32,7 @@ from _timing import interleaved_ratio
 from interceptor import Interceptor
 from interceptor.starlette import InterceptorMiddleware
 
-REQUESTS_PER_ROUND = 2000
+REQUESTS_PER_ROUND = 4000
 
 
 async def ok(request: Request) -> Response:
@@ -51,13 +56,49 @@ def sync_handler(request: Request, exc: Exception) -> Response:
     return problem(exc)
 
 
+class PassThrough:
+    """The least a middleware can do: await the app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+class TracksStart(PassThrough):
+    """The least an error-handling middleware can do: also know if the response started."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        def tracked(message: Message) -> Awaitable[None]:
+            nonlocal started
+            started = True
+            return send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            if started:
+                raise
+            await send({"type": "http.response.start", "status": 500, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+
 def app(
-    *, interceptor: Interceptor | None = None, handlers: dict[Any, Any] | None = None
+    *,
+    interceptor: Interceptor | None = None,
+    handlers: dict[Any, Any] | None = None,
+    middleware: list[Middleware] | None = None,
 ) -> Starlette:
-    middleware = [Middleware(InterceptorMiddleware, interceptor=interceptor)] if interceptor else []
+    if interceptor:
+        middleware = [Middleware(InterceptorMiddleware, interceptor=interceptor)]
     return Starlette(
         routes=[
-            Mount("/api", routes=[Route("/ok", ok), Route("/fail", fail)], middleware=middleware)
+            Mount(
+                "/api", routes=[Route("/ok", ok), Route("/fail", fail)], middleware=middleware or []
+            )
         ],
         exception_handlers=handlers or {},
     )
@@ -114,6 +155,14 @@ def ratios() -> dict[str, float]:
                 runner(loop, with_interceptor, "/api/fail"),
                 runner(loop, with_sync_handler, "/api/fail"),
                 rounds=11,
+            ),
+            "ASGI reference: pass-through middleware / bare Mount": interleaved_ratio(
+                runner(loop, app(middleware=[Middleware(PassThrough)]), "/api/ok"),
+                runner(loop, bare, "/api/ok"),
+            ),
+            "ASGI reference: start-tracking middleware / bare Mount": interleaved_ratio(
+                runner(loop, app(middleware=[Middleware(TracksStart)]), "/api/ok"),
+                runner(loop, bare, "/api/ok"),
             ),
         }
     finally:

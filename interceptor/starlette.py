@@ -58,7 +58,6 @@ _NO_HANDLERS: tuple[Mapping[Any, Any], Mapping[int, Any]] = (
     MappingProxyType({}),
     MappingProxyType({}),
 )
-_INTERCEPTED = frozenset({"http", "websocket"})
 
 _WS_DENIAL = "websocket.http.response"
 _CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit for a close reason
@@ -96,15 +95,10 @@ class InterceptorMiddleware:
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope_type = scope["type"]
-        if self._passthrough or scope_type not in _INTERCEPTED:
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or self._passthrough:
+            await self._not_http(scope, receive, send)
             return
-        if _HANDLERS_KEY in scope:
-            scope[_HANDLERS_KEY] = _NO_HANDLERS
-        if scope_type == "websocket":
-            await self._websocket(scope, receive, send)
-            return
+        scope[_HANDLERS_KEY] = _NO_HANDLERS
         # The one cost a request that raises nothing pays: knowing whether the
         # response has started, so that an error never starts it twice.
         started = False
@@ -138,6 +132,13 @@ class InterceptorMiddleware:
         else:
             await answer(scope, receive, send)
         return True
+
+    async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket" or self._passthrough:  # lifespan, or moved inside
+            await self.app(scope, receive, send)
+            return
+        scope[_HANDLERS_KEY] = _NO_HANDLERS
+        await self._websocket(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         progress = _WebSocketProgress()
