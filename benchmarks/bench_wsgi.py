@@ -116,7 +116,7 @@ def _check(app: Flask, environ: dict[str, Any], status: str) -> None:
         raise RuntimeError(f"benchmark app answered {seen} {body!r}, expected {status}")
 
 
-def overhead_ratio(rounds: int = 21, calls: int = 2000) -> float:
+def overhead_ratio(rounds: int = 31, calls: int = 2000) -> float:
     """Blueprint + ``init_app`` / the same app without it, on a request that raises nothing."""
     environ = _environ("/items/ok")
     subject, baseline = _app(interceptor=True), _app(interceptor=False)
@@ -125,7 +125,7 @@ def overhead_ratio(rounds: int = 21, calls: int = 2000) -> float:
     return _ratio(subject, baseline, environ, rounds, calls)
 
 
-def error_ratio(rounds: int = 21, calls: int = 2000) -> float:
+def error_ratio(rounds: int = 31, calls: int = 2000) -> float:
     """Blueprint interceptor / Flask's blueprint errorhandler with ``jsonify``, same mapping."""
     environ = _environ("/items/missing")
     subject = _app(interceptor=True)
@@ -135,7 +135,7 @@ def error_ratio(rounds: int = 21, calls: int = 2000) -> float:
     return _ratio(subject, baseline, environ, rounds, calls)
 
 
-def middleware_ratio(rounds: int = 21, calls: int = 2000) -> float:
+def middleware_ratio(rounds: int = 31, calls: int = 2000) -> float:
     """Flask app in `InterceptorMiddleware` / the bare app, on a request that raises nothing."""
     environ = _environ("/items/ok")
     baseline = _app(interceptor=False)
@@ -146,7 +146,7 @@ def middleware_ratio(rounds: int = 21, calls: int = 2000) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args(argv)
     overhead = overhead_ratio(args.rounds, args.calls)

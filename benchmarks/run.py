@@ -72,7 +72,7 @@ def asgi_rows() -> list[Row]:
 
 def wsgi_rows(quick: bool) -> list[Row]:
     bench_wsgi = importlib.import_module("bench_wsgi")
-    rounds = 7 if quick else 21
+    rounds = 7 if quick else 31
     return [
         _at_most(
             "WSGI no error: blueprint init_app / same app without",

@@ -69,11 +69,10 @@ class _AppState:
             self.prefixes.append((prefix, name))
             self.prefixes.sort(key=lambda entry: len(entry[0]), reverse=True)
 
-    def scopes(self, exc: Exception) -> list[Interceptor]:
-        """The interceptors for the current request, nearest first."""
+    def scopes(self, exc: Exception, req: Any) -> list[Interceptor]:
+        """The interceptors for ``req``, the current request, nearest first."""
         scopes: list[Interceptor] = []
         if self.blueprints:
-            req = _current_request()
             names = req.blueprints
             if not names and exc is req.routing_exception:
                 path = req.path
@@ -203,18 +202,25 @@ def _handle_user_exception(app: Flask, state: _AppState, exc: Exception) -> Any:
     # Called by Flask's full_dispatch_request inside its `except` for `exc`.
     if http_kind(exc) is HttpKind.PASSTHROUGH:
         return state.original(exc)
-    return _resolve(app, state, state.scopes(exc), exc)
+    req = _current_request()
+    return _resolve(app, state, state.scopes(exc, req), exc, lambda: _request_info(req))
 
 
-def _resolve(app: Flask, state: _AppState, scopes: list[Interceptor], exc: Exception) -> Any:
+def _resolve(
+    app: Flask,
+    state: _AppState,
+    scopes: list[Interceptor],
+    exc: Exception,
+    info: Callable[[], RequestInfo],
+) -> Any:
     call = _sync_call(app)
     for index, errors in enumerate(scopes):
         try:
-            result = handle_sync(errors, exc, _request_info, call, _is_response)
+            result = handle_sync(errors, exc, info, call, _is_response)
         except Exception as new:  # noqa: BLE001 - a handler's error goes to the next scope
             # Still inside the `except` for `new`: Flask's original method
             # re-raises with a bare `raise`, which must find `new`.
-            return _resolve(app, state, scopes[index + 1 :], new)
+            return _resolve(app, state, scopes[index + 1 :], new, info)
         if result is not None:
             return _to_response(app, result)
     return state.original(exc)
@@ -223,8 +229,11 @@ def _resolve(app: Flask, state: _AppState, scopes: list[Interceptor], exc: Excep
 # -- calling handlers and building responses ----------------------------------------
 
 
-def _request_info() -> RequestInfo:
-    return RequestInfo.from_environ(request.environ)
+def _request_info(req: Any = None) -> RequestInfo:
+    """What the core needs of ``req``, by default the current request."""
+    if req is None:
+        req = _current_request()
+    return RequestInfo.from_environ(req.environ)
 
 
 def _current_app() -> Flask:

@@ -533,8 +533,8 @@ def test_request_info_never_carries_credentials(monkeypatch: pytest.MonkeyPatch)
     infos: list[Any] = []
     real = adapter._request_info
 
-    def spy() -> Any:
-        infos.append(real())
+    def spy(*args: Any) -> Any:
+        infos.append(real(*args))
         return infos[-1]
 
     monkeypatch.setattr(adapter, "_request_info", spy)
