@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeGuard, TypeVar
 
 from interceptor._callables import callable_name
 from interceptor._errors import ApiError
@@ -33,6 +33,7 @@ from interceptor._observe import (
 from interceptor._problem import Problem, check_error_status
 from interceptor._render import (
     BODY_SHAPES,
+    EMPTY_PROBLEM,
     JSON,
     BodyShape,
     ErrorInfo,
@@ -97,7 +98,7 @@ class _Tables:
 
 # Every interceptor renders `ApiError`s by their declared status and code, as if
 # this empty template were registered for `ApiError`.
-_API_ERROR_DEFAULT = Problem()
+_API_ERROR_DEFAULT = EMPTY_PROBLEM
 
 
 class Interceptor:
@@ -419,17 +420,17 @@ class Interceptor:
         """
         if value is None:
             return None
-        # A registered value lives as long as the tables, and so may its plan.
-        plans = self._tables.plans if handler is None else None
+        if handler is None and (isinstance(value, Problem) or _is_status(value)):
+            # A registered value: it lives as long as the tables, and so may its plan.
+            planned = self._renderer.render_planned(self._tables.plans, value, exc, request)
+            if planned is not None:
+                return planned
         if isinstance(value, InlineHandler):
             value = value.problem(exc)
-            plans = None
         if isinstance(value, Problem):
-            return self._renderer.render(value, exc, request, plans=plans)
-        if isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599:
-            return self._renderer.render(
-                _API_ERROR_DEFAULT, exc, request, status=value, plans=plans
-            )
+            return self._renderer.render(value, exc, request)
+        if _is_status(value):
+            return self._renderer.render(_API_ERROR_DEFAULT, exc, request, status=value)
         if isinstance(value, tuple) and 2 <= len(value) <= 3:
             status = value[1]
             # A 1xx is never a final response, so it is no answer a handler can give.
@@ -465,6 +466,11 @@ HANDLER_TIMED_OUT: Final = object()
 def is_inline(value: HandlerValue) -> bool:
     """Whether the core renders ``value`` itself (no call into a handler)."""
     return isinstance(value, int | Problem | InlineHandler)
+
+
+def _is_status(value: object) -> TypeGuard[int]:
+    """Whether ``value`` is an error status (an ``int`` from 400 to 599, not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599
 
 
 def single_leaf(exc: BaseException) -> BaseException:

@@ -395,9 +395,10 @@ class _Plan(NamedTuple):
 
 
 _MAX_PLANS = 1024
-# Plans by (id of the template, status), each with the template it was made
-# from, which keeps the id from being reused while the entry lives.
-Plans = dict[tuple[int, int | None], tuple[Problem, "_Plan | None"]]
+# Plans by the id of the registered value, each with the value itself, which
+# keeps the id from being reused while the entry lives.
+Plans = dict[int, tuple[int | Problem, "_Plan | None"]]
+EMPTY_PROBLEM = Problem()  # the template an int status value renders with
 
 
 def new_error_id() -> str:
@@ -423,27 +424,9 @@ class Renderer:
         *,
         status: int | None = None,
         retryable: bool | None = None,
-        plans: Plans | None = None,
     ) -> Outcome:
-        """Fill `template` in from `exc` and build the response.
-
-        ``plans`` caches, for a registered template, the response rendered
-        once with holes where a plain exception's detail or a 5xx's error_id
-        go; the caller passes it only for templates that live as long as it.
-        """
+        """Fill `template` in from `exc` and build the response."""
         kind = http_kind(exc)
-        if plans is not None and kind is HttpKind.PLAIN and retryable is None:
-            key = (id(template), status)
-            entry = plans.get(key)
-            if entry is None:
-                entry = (template, self._plan(template, status))
-                if len(plans) < _MAX_PLANS:  # a bound, should a caller pass passing templates
-                    plans[key] = entry
-            plan = entry[1]
-            if plan is not None:
-                outcome = self._fill(plan, exc, request)
-                if outcome is not None:
-                    return outcome
         status = status or template.status or http_status(exc, kind) or 500
         if not 400 <= status <= 599:  # e.g. a Werkzeug exception with code 3xx/None
             status = 500
@@ -492,6 +475,29 @@ class Renderer:
             info.error_id if info else None,
             info,
         )
+
+    def render_planned(
+        self, plans: Plans, value: int | Problem, exc: BaseException, request: RequestInfo
+    ) -> Outcome | None:
+        """`render` for a registered ``value``, from the plan made for it the first time.
+
+        A plan is the response rendered once, with a hole where a plain
+        exception's detail or a 5xx's error_id goes. ``None`` when ``value``
+        has no plan or ``exc`` needs a full render (not a plain exception, an
+        empty or overlong detail). ``plans`` must live no longer than ``value``.
+        """
+        if http_kind(exc) is not HttpKind.PLAIN:
+            return None
+        entry = plans.get(id(value))
+        if entry is None:
+            if isinstance(value, Problem):
+                entry = (value, self._plan(value, None))
+            else:
+                entry = (value, self._plan(EMPTY_PROBLEM, value))
+            if len(plans) < _MAX_PLANS:  # a bound, should a caller pass passing values
+                plans[id(value)] = entry
+        plan = entry[1]
+        return None if plan is None else self._fill(plan, exc, request)
 
     def _plan(self, template: Problem, status: int | None) -> _Plan | None:
         """`template`'s response for plain exceptions, with a hole for what varies.
