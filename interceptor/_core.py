@@ -222,8 +222,8 @@ class Interceptor:
         exc: BaseException,
         status: int,
         request: RequestInfo,
-        *,
         error_id: str | None = None,
+        *,
         note: str = "",
     ) -> None:
         """Log, count and report an error answered with ``status``; adapters call it.

@@ -152,6 +152,7 @@ def _classifiers() -> tuple[Callable[[BaseException], Classification], Callable[
     return classify, status_category
 
 
+@functools.cache  # a few hundred statuses at most
 def status_category(status: int) -> Category:
     """The category ``status`` implies on its own; see `interceptor.classify`."""
     return _classifiers()[1](status)

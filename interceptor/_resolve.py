@@ -71,7 +71,7 @@ def _answered(
 ) -> object:
     """``answer`` once observed (logged, counted, reported); ``None`` declines."""
     if isinstance(answer, Outcome):
-        errors.observe(leaf, answer.status, request, error_id=answer.error_id)
+        errors.observe(leaf, answer.status, request, answer.error_id)
     elif answer is not None:  # a framework response a handler returned
         errors.observe(leaf, getattr(answer, "status_code", 500), request)
     return answer
