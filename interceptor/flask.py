@@ -56,10 +56,17 @@ class _AppState:
     """An app's interceptors, kept in ``app.extensions["interceptor"]``."""
 
     original: Callable[[Exception], Any]  # Flask's handle_user_exception, bound
+    call: Callable[[Handler, BaseException], object]  # how handlers are called in this app
     app_errors: Interceptor | None = None
     blueprints: dict[str, Interceptor] = field(default_factory=dict)
     # (url_prefix without its trailing slash, registered blueprint name), longest first.
     prefixes: list[tuple[str, str]] = field(default_factory=list)
+    # The scopes of a request by its blueprint's name, worked out once each.
+    by_blueprint: dict[str | None, tuple[Interceptor, ...]] = field(default_factory=dict)
+
+    def set_app_errors(self, errors: Interceptor) -> None:
+        self.app_errors = errors
+        self.by_blueprint = {}
 
     def add_blueprint(self, name: str, url_prefix: str | None, errors: Interceptor) -> None:
         self.blueprints[name] = errors
@@ -68,26 +75,39 @@ class _AppState:
         if prefix:  # a blueprint without a prefix owns no URL space of its own
             self.prefixes.append((prefix, name))
             self.prefixes.sort(key=lambda entry: len(entry[0]), reverse=True)
+        self.by_blueprint = {}
 
-    def scopes(self, exc: Exception, req: Any) -> list[Interceptor]:
+    def scopes(self, exc: Exception, req: Any) -> tuple[Interceptor, ...]:
         """The interceptors for ``req``, the current request, nearest first."""
-        scopes: list[Interceptor] = []
-        if self.blueprints:
-            names = req.blueprints
-            if not names and exc is req.routing_exception:
-                path = req.path
-                names = [
+        if self.blueprints and req.blueprint is None and exc is req.routing_exception:
+            # No blueprint matched the URL: those whose url_prefix it falls under.
+            path = req.path
+            return self._nearest_first(
+                [
                     name
                     for prefix, name in self.prefixes
                     if path == prefix or path.startswith(prefix + "/")
                 ]
-            for name in names:
-                errors = self.blueprints.get(name)
-                if errors is not None and not any(errors is seen for seen in scopes):
-                    scopes.append(errors)
+            )
+        # The registration methods replace the dict after changing the scopes,
+        # so an entry worked out from before a change lands in a dropped dict.
+        cache = self.by_blueprint
+        scopes = cache.get(req.blueprint)
+        if scopes is None:
+            scopes = cache[req.blueprint] = self._nearest_first(
+                req.blueprints if self.blueprints else []
+            )
+        return scopes
+
+    def _nearest_first(self, names: list[str]) -> tuple[Interceptor, ...]:
+        scopes: list[Interceptor] = []
+        for name in names:
+            errors = self.blueprints.get(name)
+            if errors is not None and not any(errors is seen for seen in scopes):
+                scopes.append(errors)
         if self.app_errors is not None and not any(self.app_errors is s for s in scopes):
             scopes.append(self.app_errors)
-        return scopes
+        return tuple(scopes)
 
 
 def init_app(app_or_blueprint: Flask | Blueprint, errors: Interceptor) -> None:
@@ -115,7 +135,7 @@ def init_app(app_or_blueprint: Flask | Blueprint, errors: Interceptor) -> None:
     """
     _check_interceptor(errors)
     if isinstance(app_or_blueprint, Flask):
-        _install(app_or_blueprint).app_errors = errors
+        _install(app_or_blueprint).set_app_errors(errors)
     elif isinstance(app_or_blueprint, Blueprint):
         app_or_blueprint.record(functools.partial(_on_blueprint_registered, errors))
     else:
@@ -179,7 +199,7 @@ def intercept(errors: Interceptor) -> Callable[[F], F]:
 def _install(app: Flask) -> _AppState:
     state = app.extensions.get(_EXTENSION)
     if state is None:
-        state = _AppState(original=app.handle_user_exception)
+        state = _AppState(original=app.handle_user_exception, call=_sync_call(app))
         app.extensions[_EXTENSION] = state
         # An instance attribute, so Flask's own method (and whatever another
         # extension put in front of it) stays available as `state.original`.
@@ -209,14 +229,13 @@ def _handle_user_exception(app: Flask, state: _AppState, exc: Exception) -> Any:
 def _resolve(
     app: Flask,
     state: _AppState,
-    scopes: list[Interceptor],
+    scopes: tuple[Interceptor, ...],
     exc: Exception,
     info: Callable[[], RequestInfo],
 ) -> Any:
-    call = _sync_call(app)
     for index, errors in enumerate(scopes):
         try:
-            result = handle_sync(errors, exc, info, call, _is_response)
+            result = handle_sync(errors, exc, info, state.call, _is_response)
         except Exception as new:  # noqa: BLE001 - a handler's error goes to the next scope
             # Still inside the `except` for `new`: Flask's original method
             # re-raises with a bare `raise`, which must find `new`.

@@ -691,6 +691,24 @@ def test_init_app_replaces_and_validates() -> None:
         init_app(bp, Interceptor())
 
 
+def test_init_app_replaces_after_requests_were_served() -> None:
+    app = Flask(__name__)
+    bp = Blueprint("items", __name__, url_prefix="/items")
+    bp.add_url_rule("/", "index", lambda: {}[0])
+    init_app(bp, Interceptor({LookupError: 404}))
+    app.register_blueprint(bp)
+    app.add_url_rule("/", "index", lambda: {}[0])
+    init_app(app, Interceptor({KeyError: 400}))
+    http = app.test_client()
+    assert http.get("/items/").status_code == 404
+    assert http.get("/").status_code == 400
+
+    init_app(app, Interceptor({KeyError: 410}))
+
+    assert http.get("/").status_code == 410
+    assert http.get("/items/").status_code == 404  # the blueprint's scope still comes first
+
+
 def test_method_not_allowed_subclass_keeps_headers() -> None:
     app = Flask(__name__)
     init_app(app, Interceptor({MethodNotAllowed: 405}))
