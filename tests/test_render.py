@@ -741,3 +741,10 @@ def test_a_new_registration_drops_the_plans_made_for_the_old_values() -> None:
     errors.add_handler(KeyError, Problem(status=404, code="NEW"))
 
     assert body_of(render(errors.resolve(KeyError), KeyError("k"), errors))["code"] == "NEW"
+
+
+@pytest.mark.parametrize("value", [99, 302, 600])
+def test_a_registered_int_outside_the_error_range_is_a_wrong_answer(value: int) -> None:
+    out = render(value, KeyError("k"), Interceptor())
+
+    assert out.status == 500
