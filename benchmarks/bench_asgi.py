@@ -4,6 +4,8 @@
 - a mapped error: interceptor / Starlette's own async exception handler doing
   the same mapping
 - a declarative ``int`` mapping / Starlette's sync handler (run in a thread)
+- for reference, the same app against a copy of itself: how far from 1.0 a
+  ratio of two equal workloads lands on this machine
 - for reference, what any middleware on the Mount costs a request that
   raises nothing: one that only awaits the app, and one that also tracks
   whether the response started (what an error handler needs, so that it
@@ -155,6 +157,9 @@ def ratios() -> dict[str, float]:
                 runner(loop, with_interceptor, "/api/fail"),
                 runner(loop, with_sync_handler, "/api/fail"),
                 rounds=11,
+            ),
+            "ASGI reference: bare Mount / itself (the method's noise)": interleaved_ratio(
+                runner(loop, bare, "/api/ok"), runner(loop, app(), "/api/ok")
             ),
             "ASGI reference: pass-through middleware / bare Mount": interleaved_ratio(
                 runner(loop, app(middleware=[Middleware(PassThrough)]), "/api/ok"),

@@ -11,6 +11,8 @@ is faster.
 - ``error_ratio``: a blueprint interceptor mapping an exception to a JSON
   error against Flask's own blueprint ``errorhandler`` doing the same mapping
   with ``jsonify`` (target <= 1.0).
+- ``noise_ratio``: the app against a copy of itself, for a request that
+  raises nothing: how far from 1.0 two equal workloads land on this machine.
 - ``middleware_ratio``: the same Flask app wrapped in
   ``interceptor.wsgi.InterceptorMiddleware`` against it bare, for a request
   that raises nothing (for information: the deferred ``start_response``).
@@ -135,6 +137,12 @@ def error_ratio(rounds: int = 31, calls: int = 2000) -> float:
     return _ratio(subject, baseline, environ, rounds, calls)
 
 
+def noise_ratio(rounds: int = 31, calls: int = 2000) -> float:
+    """The app without the interceptor against a copy of itself: the method's own noise."""
+    environ = _environ("/items/ok")
+    return _ratio(_app(interceptor=False), _app(interceptor=False), environ, rounds, calls)
+
+
 def middleware_ratio(rounds: int = 31, calls: int = 2000) -> float:
     """Flask app in `InterceptorMiddleware` / the bare app, on a request that raises nothing."""
     environ = _environ("/items/ok")
@@ -155,6 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     middleware = middleware_ratio(args.rounds, args.calls)
     print(f"(b) exception -> JSON, interceptor vs Flask: {error:.3f}  (target <= 1.00)")
     print(f"(c) no exception, WSGI middleware vs none:   {middleware:.3f}")
+    noise = noise_ratio(args.rounds, args.calls)
+    print(f"(d) the same app against itself (noise):     {noise:.3f}")
 
 
 if __name__ == "__main__":

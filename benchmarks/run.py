@@ -84,6 +84,12 @@ def wsgi_rows(quick: bool) -> list[Row]:
             bench_wsgi.error_ratio(rounds=rounds),
             1.0,
         ),
+        Row(
+            "WSGI reference: app / itself (the method's noise)",
+            bench_wsgi.noise_ratio(rounds=rounds),
+            "",
+            None,
+        ),
     ]
 
 
