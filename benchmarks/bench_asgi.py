@@ -137,7 +137,8 @@ def runner(loop: asyncio.AbstractEventLoop, target: Starlette, path: str) -> Cal
     return lambda: loop.run_until_complete(batch())
 
 
-def ratios() -> dict[str, float]:
+def ratios(rounds: int = 31) -> dict[str, float]:
+    """Every ratio of this module, by name, each the median of ``rounds`` rounds."""
     loop = asyncio.new_event_loop()
     try:
         mapped = Interceptor({KeyError: 404})
@@ -147,27 +148,32 @@ def ratios() -> dict[str, float]:
         with_sync_handler = app(handlers={KeyError: sync_handler})
         return {
             "ASGI no error: Mount + interceptor / bare Mount": interleaved_ratio(
-                runner(loop, with_interceptor, "/api/ok"), runner(loop, bare, "/api/ok")
+                runner(loop, with_interceptor, "/api/ok"),
+                runner(loop, bare, "/api/ok"),
+                rounds=rounds,
             ),
             "ASGI mapped error: interceptor / Starlette async handler": interleaved_ratio(
                 runner(loop, with_interceptor, "/api/fail"),
                 runner(loop, with_async_handler, "/api/fail"),
+                rounds=rounds,
             ),
             "ASGI int mapping / Starlette sync handler (threadpool)": interleaved_ratio(
                 runner(loop, with_interceptor, "/api/fail"),
                 runner(loop, with_sync_handler, "/api/fail"),
-                rounds=11,
+                rounds=max(rounds // 3, 5),  # each round waits on the threadpool
             ),
             "ASGI reference: bare Mount / itself (the method's noise)": interleaved_ratio(
-                runner(loop, bare, "/api/ok"), runner(loop, app(), "/api/ok")
+                runner(loop, bare, "/api/ok"), runner(loop, app(), "/api/ok"), rounds=rounds
             ),
             "ASGI reference: pass-through middleware / bare Mount": interleaved_ratio(
                 runner(loop, app(middleware=[Middleware(PassThrough)]), "/api/ok"),
                 runner(loop, bare, "/api/ok"),
+                rounds=rounds,
             ),
             "ASGI reference: start-tracking middleware / bare Mount": interleaved_ratio(
                 runner(loop, app(middleware=[Middleware(TracksStart)]), "/api/ok"),
                 runner(loop, bare, "/api/ok"),
+                rounds=rounds,
             ),
         }
     finally:

@@ -152,6 +152,15 @@ def middleware_ratio(rounds: int = 31, calls: int = 2000) -> float:
     return _ratio(subject, baseline, environ, rounds, calls)
 
 
+def ratios(rounds: int = 31) -> dict[str, float]:
+    """The ratios ``make bench`` shows, by name, each the median of ``rounds`` rounds."""
+    return {
+        "WSGI no error: blueprint init_app / same app without": overhead_ratio(rounds),
+        "WSGI mapped error: interceptor / Flask errorhandler+jsonify": error_ratio(rounds),
+        "WSGI reference: app / itself (the method's noise)": noise_ratio(rounds),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=31)
