@@ -92,7 +92,7 @@ class _Tables:
     by_class: Mapping[type[BaseException], HandlerValue]
     by_status: Mapping[int, HandlerValue]
     cache: dict[type[BaseException], tuple[HandlerValue, ...]] = field(default_factory=dict)
-    # Responses rendered ahead for the registered templates; see `Renderer.render`.
+    # Responses rendered ahead for the registered values; see `Renderer.render_planned`.
     plans: Plans = field(default_factory=dict)
 
 

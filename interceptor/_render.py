@@ -385,7 +385,7 @@ _ENCODED_HOLE = encode_json(_HOLE)
 
 
 class _Plan(NamedTuple):
-    """A registered template's response, rendered once; see `Renderer.render`."""
+    """A registered value's response, rendered once; see `Renderer.render_planned`."""
 
     status: int
     headers: tuple[tuple[str, str], ...]  # all but Content-Length
@@ -484,7 +484,8 @@ class Renderer:
         A plan is the response rendered once, with a hole where a plain
         exception's detail or a 5xx's error_id goes. ``None`` when ``value``
         has no plan or ``exc`` needs a full render (not a plain exception, an
-        empty or overlong detail). ``plans`` must live no longer than ``value``.
+        empty or overlong detail). ``value`` must be one the interceptor holds
+        (a registered one): ``plans`` keeps an entry per value, up to a bound.
         """
         if http_kind(exc) is not HttpKind.PLAIN:
             return None
