@@ -607,10 +607,9 @@ _STATUS_CATEGORIES: Mapping[int, Category] = {
 
 def status_category(status: int) -> Category:
     """The category an error status implies on its own (404 NOT_FOUND, 503 TEMPORARY, ...)."""
-    category = _STATUS_CATEGORIES.get(status)
-    if category is None:
-        return Category.INVALID_ARGUMENT if status < 500 else Category.PERMANENT
-    return category
+    return _STATUS_CATEGORIES.get(
+        status, Category.INVALID_ARGUMENT if status < 500 else Category.PERMANENT
+    )
 
 
 def _from_status(status: int) -> Classification:

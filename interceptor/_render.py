@@ -509,9 +509,7 @@ class Renderer:
         """
         if self.debug or self.rewrite is not None or self.body not in _FRESH_BUILDERS:
             return None
-        status = status or template.status or 500
-        if not 400 <= status <= 599:
-            return None  # not an error status: the full render says what is wrong
+        status = status or template.status or 500  # both checked to be 400 to 599
         server_error = status >= 500
         info = self._info(
             template=template,

@@ -1,8 +1,13 @@
-"""Suite-wide helpers: an ASGI scope for raw calls, and figures printed after the run."""
+"""Suite-wide helpers: an ASGI scope for raw calls, fine thread switching for races,
+and figures printed after the run."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 _FIGURES: list[str] = []
 
@@ -23,6 +28,17 @@ def http_scope(path: str = "/x", method: str = "GET") -> dict[str, Any]:
         "client": ("127.0.0.1", 5000),
         "server": ("testserver", 80),
     }
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    """Switch threads far more often than usual, to interleave racing threads finely."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def record_figure(line: str) -> None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import abc
 import asyncio
 import random
-import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -448,16 +447,6 @@ def test_mark_raised_on_a_single_leaf_group_covers_its_leaf() -> None:
 
 
 # -- threads -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 @pytest.mark.parametrize("round_", range(3))  # a race: more rounds, more chances to catch it

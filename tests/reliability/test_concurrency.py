@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -70,17 +68,6 @@ def _value(version: int) -> Any:
         return Problem(status=404, code=code)
 
     return on_key_sync
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Switch threads far more often than usual, to interleave the two sides finely."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
 
 
 @pytest.mark.usefixtures("fast_switching", "quiet_interceptor_log")
