@@ -420,7 +420,7 @@ class Interceptor:
         """
         if value is None:
             return None
-        if handler is None and (isinstance(value, Problem) or _is_status(value)):
+        if handler is None:
             # A registered value: it lives as long as the tables, and so may its plan.
             planned = self._renderer.render_planned(self._tables.plans, value, exc, request)
             if planned is not None:

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
+from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
@@ -206,14 +207,56 @@ class ErrorInfo(NamedTuple):
 BodyBuilder = Callable[[ErrorInfo], Mapping[str, Any]]
 
 
-class Outcome(NamedTuple):
-    """A finished error response: status, headers (with content type and length), body."""
+class Outcome:
+    """A finished error response: status, headers (with content type and length), body.
 
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-    error_id: str | None = None
-    info: ErrorInfo | None = None
+    ``error_id`` is the one in the body (5xx), ``info`` the `ErrorInfo` the
+    body was rendered from (``None`` for a handler's own body).
+    """
+
+    __slots__ = ("_filled", "_info", "body", "error_id", "headers", "status")
+
+    def __init__(
+        self,
+        status: int,
+        headers: tuple[tuple[str, str], ...],
+        body: bytes,
+        error_id: str | None = None,
+        info: ErrorInfo | None = None,
+        *,
+        filled: tuple[_Plan, str | None, BaseException] | None = None,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.error_id = error_id
+        self._info = info
+        # From a plan: what varies is kept as is, the ErrorInfo built only if asked for.
+        self._filled = filled
+
+    @property
+    def info(self) -> ErrorInfo | None:
+        info = self._info
+        if info is None and self._filled is not None:
+            plan, detail, exc = self._filled
+            info = self._info = plan.info._replace(
+                detail=detail, error_id=self.error_id, exception=exc
+            )
+        return info
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers as ASGI sends them: lowercase names, Latin-1 bytes."""
+        if self._filled is not None:  # the plan encoded all but the last, Content-Length
+            return [*self._filled[0].raw_headers, (b"content-length", self.headers[-1][1].encode())]
+        return raw_headers(self.headers)
+
+    def __repr__(self) -> str:
+        return f"Outcome(status={self.status!r}, headers={self.headers!r}, body={self.body!r})"
+
+
+def raw_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Headers as ASGI sends them: lowercase names, Latin-1 bytes."""
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
 def retryable_for_status(status: int) -> bool | None:
@@ -308,6 +351,11 @@ def encode_json(value: object) -> bytes:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+def _encode_text(text: str) -> bytes:
+    """`encode_json` for a ``str``, without the encoder's dispatch."""
+    return encode_basestring(text).encode("utf-8", "backslashreplace")
+
+
 _MAX_DEPTH = 32
 _MAX_INT_BITS = 4000  # about 1200 decimal digits, well under the default limit of 4300
 
@@ -389,6 +437,7 @@ class _Plan(NamedTuple):
 
     status: int
     headers: tuple[tuple[str, str], ...]  # all but Content-Length
+    raw_headers: tuple[tuple[bytes, bytes], ...]  # the same, as ASGI sends them
     pieces: tuple[bytes, ...]  # the body, split where the hole goes
     hole: Literal["detail", "error_id"] | None
     info: ErrorInfo  # with the hole's own text where the detail or error_id goes
@@ -397,7 +446,7 @@ class _Plan(NamedTuple):
 _MAX_PLANS = 1024
 # Plans by the id of the registered value, each with the value itself, which
 # keeps the id from being reused while the entry lives.
-Plans = dict[int, tuple[int | Problem, "_Plan | None"]]
+Plans = dict[int, tuple[object, "_Plan | None"]]
 EMPTY_PROBLEM = Problem()  # the template an int status value renders with
 
 
@@ -477,7 +526,7 @@ class Renderer:
         )
 
     def render_planned(
-        self, plans: Plans, value: int | Problem, exc: BaseException, request: RequestInfo
+        self, plans: Plans, value: object, exc: BaseException, request: RequestInfo
     ) -> Outcome | None:
         """`render` for a registered ``value``, from the plan made for it the first time.
 
@@ -487,18 +536,20 @@ class Renderer:
         empty or overlong detail). ``value`` must be one the interceptor holds
         (a registered one): ``plans`` keeps an entry per value, up to a bound.
         """
-        if http_kind(exc) is not HttpKind.PLAIN:
-            return None
         entry = plans.get(id(value))
         if entry is None:
             if isinstance(value, Problem):
                 entry = (value, self._plan(value, None))
-            else:
+            elif isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599:
                 entry = (value, self._plan(EMPTY_PROBLEM, value))
+            else:
+                entry = (value, None)  # rendered some other way, if at all
             if len(plans) < _MAX_PLANS:  # a bound, should a caller pass passing values
                 plans[id(value)] = entry
         plan = entry[1]
-        return None if plan is None else self._fill(plan, exc, request)
+        if plan is None or http_kind(exc) is not HttpKind.PLAIN:
+            return None
+        return self._fill(plan, exc, request)
 
     def _plan(self, template: Problem, status: int | None) -> _Plan | None:
         """`template`'s response for plain exceptions, with a hole for what varies.
@@ -537,45 +588,29 @@ class Renderer:
         ):
             headers.append(("Retry-After", str(math.ceil(info.retry_after))))
         headers.append(("Content-Type", self.content_type))
-        return _Plan(status, tuple(headers), tuple(pieces), hole, info)
+        return _Plan(status, tuple(headers), tuple(raw_headers(headers)), tuple(pieces), hole, info)
 
     def _fill(self, plan: _Plan, exc: BaseException, request: RequestInfo) -> Outcome | None:
         """The planned response for ``exc``; ``None`` when it needs a full render."""
-        info = plan.info
-        detail = info.detail
+        detail = plan.info.detail
         error_id = None
-        if plan.hole == "detail":
+        hole = plan.hole
+        if hole == "detail":
             detail = http_detail(exc, HttpKind.PLAIN)
             if not detail or len(detail) > self.detail_limit:
                 return None  # the body drops an empty detail, or marks a truncated one
-            payload = plan.pieces[0] + encode_json(detail) + plan.pieces[1]
-        elif plan.hole == "error_id":
+            payload = plan.pieces[0] + _encode_text(detail) + plan.pieces[1]
+        elif hole == "error_id":
             error_id = new_error_id()
             payload = plan.pieces[0] + b'"' + error_id.encode("ascii") + b'"' + plan.pieces[1]
         else:
             payload = plan.pieces[0]
-        # Positional, in field order: a NamedTuple built from keywords costs twice as much.
-        info = ErrorInfo(
-            info.status,
-            info.title,
-            detail,
-            info.type,
-            info.instance,
-            info.code,
-            error_id,
-            info.retryable,
-            info.retry_after,
-            None,
-            info.extensions,
-            exc,
-            False,
-        )
         return Outcome(
             plan.status,
             (*plan.headers, ("Content-Length", str(len(payload)))),
             b"" if request.method == "HEAD" else payload,
             error_id,
-            info,
+            filled=(plan, detail, exc),
         )
 
     def _body(self, info: ErrorInfo) -> dict[str, Any]:

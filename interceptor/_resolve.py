@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Generator
-from typing import TypeGuard, TypeVar, cast
+from typing import NamedTuple, TypeGuard, TypeVar, cast
 
 from interceptor._core import Handler, HandlerValue, Interceptor, is_inline
 from interceptor._render import Outcome, RequestInfo
 
-__all__ = ["handle_async", "handle_sync"]
+__all__ = ["Pending", "finish_async", "first", "handle_async", "handle_sync"]
 
 R = TypeVar("R")
 
@@ -26,32 +26,40 @@ R = TypeVar("R")
 _Step = Generator[tuple[Handler, BaseException], object, object]
 
 
-def _first(
+class Pending(NamedTuple):
+    """A resolution `first` could not finish: a handler must be called."""
+
+    exc: BaseException  # as raised, to chain a handler's own exception to
+    leaf: BaseException  # what handlers receive
+    values: tuple[HandlerValue, ...]
+    request: RequestInfo
+
+
+def first(
     errors: Interceptor, exc: BaseException, info: Callable[[], RequestInfo]
-) -> tuple[BaseException, tuple[HandlerValue, ...], RequestInfo | None, object]:
-    """Where resolution starts: (leaf, values, request, answer).
+) -> object:
+    """Resolution's first step: the answer, ``None``, or a `Pending` to finish.
 
     The common declarative case, an `int`, `Problem` or `classified` value
-    first, never declines: its answer is final, and no handler runs.
+    first, never declines: its answer is final, and no handler runs, so it
+    takes no coroutine and no handler-calling closure. ``info`` builds the
+    request data, only once something matched.
     """
     leaf, values = errors.candidates(exc)
     if not values:
-        return leaf, values, None, None
+        return None
     request = info()
-    if is_inline(values[0]):
-        answer = _answered(errors, leaf, request, errors.outcome(values[0], leaf, request))
-        return leaf, values, request, answer
-    return leaf, values, request, None
+    value = values[0]
+    if is_inline(value):
+        return _answered(errors, leaf, request, errors.outcome(value, leaf, request))
+    return Pending(exc, leaf, values, request)
 
 
 def _steps(
-    errors: Interceptor,
-    leaf: BaseException,
-    values: tuple[HandlerValue, ...],
-    request: RequestInfo,
-    is_response: Callable[[object], bool],
+    errors: Interceptor, pending: Pending, is_response: Callable[[object], bool]
 ) -> _Step:
-    for value in values:
+    leaf, request = pending.leaf, pending.request
+    for value in pending.values:
         if is_inline(value):
             answer: object = errors.outcome(value, leaf, request)
         else:
@@ -94,10 +102,10 @@ def handle_sync(
     it propagate to the next scope out. ``info`` builds the request data, only
     once something matched.
     """
-    leaf, values, request, answer = _first(errors, exc, info)
-    if answer is not None or request is None:
+    answer = first(errors, exc, info)
+    if not isinstance(answer, Pending):
         return answer  # type: ignore[return-value]
-    steps = _steps(errors, leaf, values, request, is_response)
+    steps = _steps(errors, answer, is_response)
     result: object = None
     while True:
         try:
@@ -119,10 +127,20 @@ async def handle_async(
     is_response: Callable[[object], TypeGuard[R]],
 ) -> Outcome | R | None:
     """`handle_sync` for code already running in an event loop; awaits async handlers."""
-    leaf, values, request, answer = _first(errors, exc, info)
-    if answer is not None or request is None:
+    answer = first(errors, exc, info)
+    if not isinstance(answer, Pending):
         return answer  # type: ignore[return-value]
-    steps = _steps(errors, leaf, values, request, is_response)
+    return await finish_async(errors, answer, call, is_response)
+
+
+async def finish_async(
+    errors: Interceptor,
+    pending: Pending,
+    call: Callable[[Handler, BaseException], object],
+    is_response: Callable[[object], TypeGuard[R]],
+) -> Outcome | R | None:
+    """The rest of `handle_async`, from the `Pending` that `first` gave."""
+    steps = _steps(errors, pending, is_response)
     result: object = None
     while True:
         try:
@@ -134,7 +152,7 @@ async def handle_async(
             while inspect.isawaitable(result):  # a sync handler may hand back a coroutine
                 result = await result
         except Exception as new:
-            _handler_raised(errors, exc, new)
+            _handler_raised(errors, pending.exc, new)
             raise
 
 

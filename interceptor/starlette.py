@@ -28,7 +28,7 @@ from typing import Any, TypeGuard
 from interceptor._callables import is_async_callable
 from interceptor._core import HANDLER_TIMED_OUT, Handler, Interceptor
 from interceptor._render import Outcome, RequestInfo
-from interceptor._resolve import handle_async
+from interceptor._resolve import Pending, finish_async, first
 
 try:
     import anyio
@@ -166,13 +166,13 @@ class InterceptorMiddleware:
             await _answer_websocket(answer, scope, progress, tracked_send)
 
 
-def resolve(
+async def resolve(
     interceptor: Interceptor,
     exc: BaseException,
     scope: Scope,
     connection: Callable[[], HTTPConnection],
-) -> Awaitable[Outcome | Response | None]:
-    """Resolve ``exc`` with ``interceptor``; awaited, gives what to send or ``None``.
+) -> Outcome | Response | None:
+    """Resolve ``exc`` with ``interceptor``: what to send, or ``None``.
 
     Runs the shared resolution loop: sync handlers in a worker thread, async
     ones awaited, values that are not callables rendered inline. Handlers get
@@ -180,6 +180,9 @@ def resolve(
     a handler is called. A handler that raises sends its exception on,
     chained to ``exc``; the answer is logged, counted and reported.
     """
+    answer = first(interceptor, exc, lambda: RequestInfo.from_scope(scope))
+    if not isinstance(answer, Pending):
+        return answer  # type: ignore[return-value]
     conn: HTTPConnection | None = None
 
     def call(handler: Handler, leaf: BaseException) -> object:
@@ -188,8 +191,7 @@ def resolve(
             conn = connection()
         return _within(interceptor.handler_timeout, handler, conn, leaf)
 
-    # Not a coroutine itself: one frame fewer on the error path.
-    return handle_async(interceptor, exc, lambda: RequestInfo.from_scope(scope), call, _is_response)
+    return await finish_async(interceptor, answer, call, _is_response)
 
 
 async def _within(
@@ -223,7 +225,7 @@ async def _send_outcome(outcome: Outcome, send: Send) -> None:
         {
             "type": "http.response.start",
             "status": outcome.status,
-            "headers": _raw_headers(outcome),
+            "headers": outcome.raw_headers(),
         }
     )
     await send({"type": "http.response.body", "body": outcome.body})
@@ -232,14 +234,8 @@ async def _send_outcome(outcome: Outcome, send: Send) -> None:
 def outcome_response(outcome: Outcome) -> Response:
     """A Starlette ``Response`` carrying ``outcome``, for code that returns responses."""
     response = Response(outcome.body, status_code=outcome.status)
-    response.raw_headers = _raw_headers(outcome)
+    response.raw_headers = outcome.raw_headers()
     return response
-
-
-def _raw_headers(outcome: Outcome) -> list[tuple[bytes, bytes]]:
-    return [
-        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in outcome.headers
-    ]
 
 
 class _WebSocketProgress:
@@ -274,7 +270,7 @@ async def _answer_websocket(
             {
                 "type": "websocket.http.response.start",
                 "status": answer.status,
-                "headers": _raw_headers(answer),
+                "headers": answer.raw_headers(),
             }
         )
         await send({"type": "websocket.http.response.body", "body": answer.body})
