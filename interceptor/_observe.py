@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import itertools
 import logging
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -94,27 +95,36 @@ class ErrorCounts:
         errors.counts.snapshot()  # {("NOT_FOUND", 404, "api", False): 3, ...}
     """
 
-    __slots__ = ("_counts", "_lock")
+    __slots__ = ("_counters", "_lock", "_reads")
 
     def __init__(self) -> None:
+        # One itertools.count per key: next() on it is a single C call, so an
+        # increment is atomic without a lock, which would cost more than the
+        # count. Keyed by the Category member itself (a str equal to its value):
+        # reading ``.value`` on every error costs more too.
+        self._counters: dict[tuple[str, int, str, bool], Iterator[int]] = {}
+        # A counter cannot be read without a step, so each snapshot steps it
+        # once and remembers how many such steps it took (under the lock).
+        self._reads: dict[tuple[str, int, str, bool], int] = {}
         self._lock = threading.Lock()
-        # Keyed by the Category member itself (a str equal to its value):
-        # reading ``.value`` on every error costs more than the count.
-        self._counts: dict[tuple[str, int, str, bool], int] = {}
 
     def add(self, category: Category, status: int, scope: str, slo: bool) -> None:
         key = (category, status, scope, slo)
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
+        counter = self._counters.get(key)
+        if counter is None:  # setdefault: two threads adding a new key share one counter
+            counter = self._counters.setdefault(key, itertools.count())
+        next(counter)
 
     def snapshot(self) -> Mapping[tuple[str, int, str, bool], int]:
         """A copy of the counters, safe to keep."""
+        counts = {}
         with self._lock:
-            counts = list(self._counts.items())
-        return {
-            (str(category), status, scope, slo): count
-            for (category, status, scope, slo), count in counts
-        }
+            for key, counter in self._counters.copy().items():
+                reads = self._reads.get(key, 0)
+                self._reads[key] = reads + 1
+                category, status, scope, slo = key
+                counts[str(category), status, scope, slo] = next(counter) - reads
+        return counts
 
 
 def describe(

@@ -214,7 +214,7 @@ class Outcome:
     body was rendered from (``None`` for a handler's own body).
     """
 
-    __slots__ = ("_filled", "_info", "body", "error_id", "headers", "status")
+    __slots__ = ("_filled", "_headers", "_info", "body", "error_id", "status")
 
     def __init__(
         self,
@@ -223,22 +223,39 @@ class Outcome:
         body: bytes,
         error_id: str | None = None,
         info: ErrorInfo | None = None,
-        *,
-        filled: tuple[_Plan, str | None, BaseException] | None = None,
     ) -> None:
         self.status = status
-        self.headers = headers
+        self._headers: tuple[tuple[str, str], ...] | None = headers
         self.body = body
         self.error_id = error_id
         self._info = info
-        # From a plan: what varies is kept as is, the ErrorInfo built only if asked for.
-        self._filled = filled
+        self._filled: _Filled | None = None
+
+    @classmethod
+    def _from_plan(cls, filled: _Filled, body: bytes, error_id: str | None) -> Outcome:
+        # What varies is kept as is; headers and ErrorInfo are built only if read.
+        outcome = cls.__new__(cls)
+        outcome.status = filled[0].status
+        outcome._headers = None
+        outcome.body = body
+        outcome.error_id = error_id
+        outcome._info = None
+        outcome._filled = filled
+        return outcome
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        headers = self._headers
+        if headers is None and self._filled is not None:
+            plan, _, _, length = self._filled
+            headers = self._headers = (*plan.headers, ("Content-Length", str(length)))
+        return headers or ()
 
     @property
     def info(self) -> ErrorInfo | None:
         info = self._info
         if info is None and self._filled is not None:
-            plan, detail, exc = self._filled
+            plan, detail, exc, _ = self._filled
             info = self._info = plan.info._replace(
                 detail=detail, error_id=self.error_id, exception=exc
             )
@@ -246,8 +263,9 @@ class Outcome:
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """The headers as ASGI sends them: lowercase names, Latin-1 bytes."""
-        if self._filled is not None:  # the plan encoded all but the last, Content-Length
-            return [*self._filled[0].raw_headers, (b"content-length", self.headers[-1][1].encode())]
+        filled = self._filled
+        if filled is not None:  # the plan encoded all but Content-Length
+            return [*filled[0].raw_headers, (b"content-length", b"%d" % filled[3])]
         return raw_headers(self.headers)
 
     def __repr__(self) -> str:
@@ -443,6 +461,9 @@ class _Plan(NamedTuple):
     info: ErrorInfo  # with the hole's own text where the detail or error_id goes
 
 
+# What a planned Outcome keeps: its plan, detail, exception and body length.
+_Filled = tuple[_Plan, str | None, BaseException, int]
+
 _MAX_PLANS = 1024
 # Plans by the id of the registered value, each with the value itself, which
 # keeps the id from being reused while the entry lives.
@@ -605,12 +626,10 @@ class Renderer:
             payload = plan.pieces[0] + b'"' + error_id.encode("ascii") + b'"' + plan.pieces[1]
         else:
             payload = plan.pieces[0]
-        return Outcome(
-            plan.status,
-            (*plan.headers, ("Content-Length", str(len(payload)))),
+        return Outcome._from_plan(
+            (plan, detail, exc, len(payload)),
             b"" if request.method == "HEAD" else payload,
             error_id,
-            filled=(plan, detail, exc),
         )
 
     def _body(self, info: ErrorInfo) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 from interceptor._callables import is_async_callable
 from interceptor._core import HANDLER_TIMED_OUT, Handler, Interceptor
@@ -124,13 +124,23 @@ class InterceptorMiddleware:
         if started:  # e.g. a streaming body or a background task failed
             self.interceptor.observe_late(exc, RequestInfo.from_scope(scope))
             return False
-        answer = await resolve(self.interceptor, exc, scope, lambda: Request(scope, receive, send))
+        # `resolve`, unrolled: an inline value's answer costs no coroutine of its own.
+        answer = first(self.interceptor, exc, lambda: RequestInfo.from_scope(scope))
+        if isinstance(answer, Pending):
+            answer = await _finish(self.interceptor, answer, lambda: Request(scope, receive, send))
         if answer is None:
             return False
         if isinstance(answer, Outcome):
-            await _send_outcome(answer, send)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": answer.status,
+                    "headers": answer.raw_headers(),
+                }
+            )
+            await send({"type": "http.response.body", "body": answer.body})
         else:
-            await answer(scope, receive, send)
+            await cast("Response", answer)(scope, receive, send)
         return True
 
     async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -181,8 +191,14 @@ async def resolve(
     chained to ``exc``; the answer is logged, counted and reported.
     """
     answer = first(interceptor, exc, lambda: RequestInfo.from_scope(scope))
-    if not isinstance(answer, Pending):
-        return answer  # type: ignore[return-value]
+    if isinstance(answer, Pending):
+        return await _finish(interceptor, answer, connection)
+    return answer  # type: ignore[return-value]
+
+
+def _finish(
+    interceptor: Interceptor, pending: Pending, connection: Callable[[], HTTPConnection]
+) -> Awaitable[Outcome | Response | None]:
     conn: HTTPConnection | None = None
 
     def call(handler: Handler, leaf: BaseException) -> object:
@@ -191,7 +207,7 @@ async def resolve(
             conn = connection()
         return _within(interceptor.handler_timeout, handler, conn, leaf)
 
-    return await finish_async(interceptor, answer, call, _is_response)
+    return finish_async(interceptor, pending, call, _is_response)
 
 
 async def _within(
@@ -218,17 +234,6 @@ async def _within(
 
 def _is_response(value: object) -> TypeGuard[Response]:
     return isinstance(value, Response)
-
-
-async def _send_outcome(outcome: Outcome, send: Send) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": outcome.status,
-            "headers": outcome.raw_headers(),
-        }
-    )
-    await send({"type": "http.response.body", "body": outcome.body})
 
 
 def outcome_response(outcome: Outcome) -> Response:

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -28,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from interceptor import Category, Interceptor, Problem
-from interceptor._observe import ErrorEvent, Report
+from interceptor._observe import ErrorCounts, ErrorEvent, Report
 from interceptor.integrations.otel import otel_observer
 from interceptor.integrations.prometheus import prometheus_observer
 from interceptor.starlette import InterceptorMiddleware
@@ -392,3 +394,41 @@ async def test_a_failing_background_task_is_reported_once_and_nothing_more_is_se
     assert (response.status_code, response.json()) == (200, {"ok": True})
     [report] = reports
     assert (report.scope, report.status, type(report.exception)) == ("inner", 500, SendMailFailed)
+
+
+@pytest.mark.usefixtures("fast_switching")
+def test_counters_lose_no_error_to_racing_threads_or_readers() -> None:
+    counts = ErrorCounts()
+    threads, per_thread = 6, 20_000
+    keys = [(Category.NOT_FOUND, 404, "api", False), (Category.PERMANENT, 500, "api", True)]
+    seen: list[Mapping[tuple[str, int, str, bool], int]] = []
+    done = threading.Event()
+
+    def add() -> None:
+        for index in range(per_thread):
+            counts.add(*keys[index % 2])
+
+    def read() -> None:
+        while not done.is_set():
+            seen.append(counts.snapshot())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    writers = [threading.Thread(target=add) for _ in range(threads)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    done.set()
+    reader.join()
+
+    expected = threads * per_thread // 2
+    assert counts.snapshot() == {
+        ("NOT_FOUND", 404, "api", False): expected,
+        ("PERMANENT", 500, "api", True): expected,
+    }
+    assert len(seen) > 1
+    for key in [("NOT_FOUND", 404, "api", False), ("PERMANENT", 500, "api", True)]:
+        values = [snapshot.get(key, 0) for snapshot in seen]
+        assert values == sorted(values)  # a reader never sees a count go back
+        assert values[-1] <= expected
