@@ -11,7 +11,7 @@ import math
 import os
 import re
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from json.encoder import encode_basestring
@@ -47,12 +47,12 @@ class RequestInfo:
 
     ``headers`` never holds credentials: `from_scope` and `from_environ` drop
     ``Authorization``, ``Cookie``, ``Proxy-Authorization`` and ``X-Api-Key``.
-    They keep the query string, client address and headers as the server gave
-    them and decode them only when something reads them (a log line, a crash
-    report, an observer), so an error nobody logs does not pay for it.
+    They take the method and path at once, and the query string, client
+    address and headers only when something reads them (a log line, a crash
+    report, an observer), so an error nobody logs does not pay for them.
     """
 
-    __slots__ = ("_client", "_headers", "_query", "method", "path")
+    __slots__ = ("_client", "_headers", "_query", "_unread", "method", "path")
 
     def __init__(
         self,
@@ -64,35 +64,53 @@ class RequestInfo:
     ) -> None:
         self.method = method
         self.path = path
-        self._query: str | bytes = query_string
-        self._client: str | Sequence[object] | None = client
-        self._headers: tuple[tuple[str, str], ...] | Callable[[], tuple[tuple[str, str], ...]] = (
-            tuple(headers)
-        )
+        self._query = query_string
+        self._client = client
+        self._headers = tuple(headers)
+        self._unread: tuple[_Reader, Mapping[str, Any]] | None = None
+
+    @classmethod
+    def from_scope(cls, scope: Mapping[str, Any]) -> RequestInfo:
+        """From an ASGI HTTP or websocket scope."""
+        info = cls.__new__(cls)
+        info.method = scope.get("method", "GET")
+        info.path = scope.get("path", "")  # ASGI's path includes the root_path
+        info._unread = (_read_scope, scope)
+        return info
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, Any]) -> RequestInfo:
+        """From a WSGI environ."""
+        info = cls.__new__(cls)
+        info.method = environ.get("REQUEST_METHOD", "GET")
+        info.path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        info._unread = (_read_environ, environ)
+        return info
+
+    def _read(self) -> None:
+        unread = self._unread
+        if unread is not None:
+            read, source = unread
+            self._query, self._client, self._headers = read(source)
+            self._unread = None
 
     @property
     def query_string(self) -> str:
         """The query string, without the ``?``."""
-        query = self._query
-        if not isinstance(query, str):
-            query = self._query = bytes(query).decode("latin-1")
-        return query
+        self._read()
+        return self._query
 
     @property
     def client(self) -> str | None:
         """The client's ``host:port`` (or host alone, when no port is known), if known."""
-        client = self._client
-        if client is not None and not isinstance(client, str):
-            client = self._client = f"{client[0]}:{client[1]}"
-        return client
+        self._read()
+        return self._client
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
         """The request's headers as (name, value) text pairs, credentials left out."""
-        headers = self._headers
-        if not isinstance(headers, tuple):
-            headers = self._headers = headers()
-        return headers
+        self._read()
+        return self._headers
 
     def __repr__(self) -> str:
         return (
@@ -110,58 +128,6 @@ class RequestInfo:
 
     def _key(self) -> tuple[object, ...]:
         return (self.method, self.path, self.query_string, self.client, self.headers)
-
-    @classmethod
-    def _raw(
-        cls,
-        method: str,
-        path: str,
-        query: str | bytes,
-        client: str | Sequence[object] | None,
-        headers: Callable[[], tuple[tuple[str, str], ...]],
-    ) -> RequestInfo:
-        info = cls.__new__(cls)
-        info.method = method
-        info.path = path
-        info._query = query
-        info._client = client
-        info._headers = headers
-        return info
-
-    @classmethod
-    def from_scope(cls, scope: Mapping[str, Any]) -> RequestInfo:
-        """From an ASGI HTTP or websocket scope."""
-        raw = scope.get("headers", ())
-        return cls._raw(
-            scope.get("method", "GET"),
-            scope.get("root_path", "") + scope.get("path", ""),
-            scope.get("query_string", b""),
-            scope.get("client") or None,
-            lambda: tuple(
-                (name.decode("latin-1"), value.decode("latin-1"))
-                for name, value in raw
-                if name.lower() not in _CREDENTIAL_HEADERS_RAW
-            ),
-        )
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, Any]) -> RequestInfo:
-        """From a WSGI environ."""
-        address = environ.get("REMOTE_ADDR")
-        port = environ.get("REMOTE_PORT")
-        return cls._raw(
-            environ.get("REQUEST_METHOD", "GET"),
-            environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
-            environ.get("QUERY_STRING", ""),
-            ((address, port) if port else address) if address else None,
-            lambda: tuple(
-                (name, value)
-                for key, value in environ.items()
-                if (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"))
-                and isinstance(value, str)
-                and (name := _header_name(key)).lower() not in _CREDENTIAL_HEADERS
-            ),
-        )
 
     @property
     def trace_id(self) -> str | None:
@@ -181,6 +147,48 @@ _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}"
 
 def _header_name(environ_key: str) -> str:
     return environ_key.removeprefix("HTTP_").replace("_", "-").title()
+
+
+# The query string, client and headers of a request, from where the server put them.
+_Read = tuple[str, "str | None", tuple[tuple[str, str], ...]]
+_Reader = Callable[[Mapping[str, Any]], _Read]
+
+
+def _host_port(client: object) -> str | None:
+    if not client:
+        return None
+    if isinstance(client, str):
+        return client
+    return f"{client[0]}:{client[1]}"  # type: ignore[index]
+
+
+def _read_scope(scope: Mapping[str, Any]) -> _Read:
+    query = scope.get("query_string", b"")
+    return (
+        query if isinstance(query, str) else bytes(query).decode("latin-1"),
+        _host_port(scope.get("client")),
+        tuple(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in scope.get("headers", ())
+            if name.lower() not in _CREDENTIAL_HEADERS_RAW
+        ),
+    )
+
+
+def _read_environ(environ: Mapping[str, Any]) -> _Read:
+    address = environ.get("REMOTE_ADDR")
+    port = environ.get("REMOTE_PORT")
+    return (
+        environ.get("QUERY_STRING", ""),
+        _host_port((address, port) if port else address),
+        tuple(
+            (name, value)
+            for key, value in environ.items()
+            if (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"))
+            and isinstance(value, str)
+            and (name := _header_name(key)).lower() not in _CREDENTIAL_HEADERS
+        ),
+    )
 
 
 class ErrorInfo(NamedTuple):

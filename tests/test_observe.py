@@ -432,3 +432,27 @@ def test_counters_lose_no_error_to_racing_threads_or_readers() -> None:
         values = [snapshot.get(key, 0) for snapshot in seen]
         assert values == sorted(values)  # a reader never sees a count go back
         assert values[-1] <= expected
+
+
+@pytest.mark.parametrize("root_path", ["", "/prefix"])
+async def test_reports_carry_the_request_path_as_the_client_sent_it(root_path: str) -> None:
+    # ASGI's path already holds the root_path (uvicorn's --root-path, a Mount's
+    # prefix): the path reported is that path, with no prefix added twice.
+    reports: list[Report] = []
+    paths: list[str] = []
+    errors = Interceptor(
+        {RuntimeError: 500},
+        reporter=reports.append,
+        observers=[lambda event: paths.append(event.request.path)],
+    )
+    app = Starlette(
+        routes=[Mount("/api", routes=[Route("/crash", crash)], middleware=mw(errors))]
+    )
+    transport = httpx.ASGITransport(app=app, root_path=root_path)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get(f"{root_path}/api/crash", params={"q": "1"})
+        await settle()
+    assert response.status_code == 500
+    assert paths == [f"{root_path}/api/crash"]
+    [report] = reports
+    assert (report.path, report.query_string) == (f"{root_path}/api/crash", "q=1")
