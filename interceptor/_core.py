@@ -47,7 +47,15 @@ from interceptor._render import (
     safe_headers,
 )
 
-__all__ = ["Handler", "HandlerValue", "InlineHandler", "Interceptor", "Key", "single_leaf"]
+__all__ = [
+    "INLINE_TYPES",
+    "Handler",
+    "HandlerValue",
+    "InlineHandler",
+    "Interceptor",
+    "Key",
+    "single_leaf",
+]
 
 logger = logging.getLogger("interceptor")
 
@@ -463,9 +471,13 @@ class Interceptor:
 HANDLER_TIMED_OUT: Final = object()
 
 
+# The handler values the core renders itself, with no call into a handler.
+INLINE_TYPES = (int, Problem, InlineHandler)
+
+
 def is_inline(value: HandlerValue) -> bool:
     """Whether the core renders ``value`` itself (no call into a handler)."""
-    return isinstance(value, int | Problem | InlineHandler)
+    return isinstance(value, INLINE_TYPES)
 
 
 def _is_status(value: object) -> TypeGuard[int]:

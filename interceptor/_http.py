@@ -46,6 +46,11 @@ def http_kind(exc: BaseException) -> HttpKind:
     return kind
 
 
+def is_plain(exc: BaseException) -> bool:
+    """Whether ``exc`` is no framework's HTTP exception: `http_kind` is ``PLAIN``."""
+    return (_kinds.get(type(exc)) or http_kind(exc)) is HttpKind.PLAIN  # PLAIN is per type
+
+
 def kind_of_type(tp: type) -> HttpKind:
     """`http_kind` for a class: what every instance of it is, before ``.response``."""
     if issubclass(tp, ApiError):
@@ -76,18 +81,18 @@ def http_status(exc: BaseException, kind: HttpKind) -> int | None:
 def http_detail(exc: BaseException, kind: HttpKind) -> str:
     """The human-readable message: a framework's raw detail, never its HTML page."""
     try:
-        if kind is HttpKind.STARLETTE:
+        if kind is HttpKind.PLAIN:
+            if (
+                isinstance(exc, KeyError)
+                and type(exc).__str__ is KeyError.__str__
+                and len(exc.args) == 1
+            ):
+                return str(exc.args[0])  # str(KeyError("k")) is "'k'", the key's repr
+            return str(exc)
+        if kind is HttpKind.STARLETTE or kind is HttpKind.API_ERROR:
             detail: Any = getattr(exc, "detail", "")
         elif kind is HttpKind.WERKZEUG:
             detail = getattr(exc, "description", "")
-        elif kind is HttpKind.API_ERROR:
-            detail = getattr(exc, "detail", "")
-        elif (
-            isinstance(exc, KeyError)
-            and type(exc).__str__ is KeyError.__str__
-            and len(exc.args) == 1
-        ):
-            detail = str(exc.args[0])  # str(KeyError("k")) is "'k'", the key's repr
         else:
             detail = str(exc)
         if detail is None:

@@ -19,7 +19,14 @@ from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 from interceptor._errors import ApiError
-from interceptor._http import HttpKind, http_detail, http_headers, http_kind, http_status
+from interceptor._http import (
+    HttpKind,
+    http_detail,
+    http_headers,
+    http_kind,
+    http_status,
+    is_plain,
+)
 from interceptor._problem import Problem
 
 __all__ = [
@@ -576,7 +583,7 @@ class Renderer:
             if len(plans) < _MAX_PLANS:  # a bound, should a caller pass passing values
                 plans[id(value)] = entry
         plan = entry[1]
-        if plan is None or http_kind(exc) is not HttpKind.PLAIN:
+        if plan is None or not is_plain(exc):
             return None
         return self._fill(plan, exc, request)
 

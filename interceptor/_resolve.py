@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Callable, Generator
 from typing import NamedTuple, TypeGuard, TypeVar, cast
 
-from interceptor._core import Handler, HandlerValue, Interceptor, is_inline
+from interceptor._core import INLINE_TYPES, Handler, HandlerValue, Interceptor, is_inline
 from interceptor._render import Outcome, RequestInfo
 
 __all__ = ["Pending", "finish_async", "first", "handle_async", "handle_sync"]
@@ -35,9 +35,7 @@ class Pending(NamedTuple):
     request: RequestInfo
 
 
-def first(
-    errors: Interceptor, exc: BaseException, info: Callable[[], RequestInfo]
-) -> object:
+def first(errors: Interceptor, exc: BaseException, info: Callable[[], RequestInfo]) -> object:
     """Resolution's first step: the answer, ``None``, or a `Pending` to finish.
 
     The common declarative case, an `int`, `Problem` or `classified` value
@@ -50,14 +48,15 @@ def first(
         return None
     request = info()
     value = values[0]
-    if is_inline(value):
-        return _answered(errors, leaf, request, errors.outcome(value, leaf, request))
-    return Pending(exc, leaf, values, request)
+    if not isinstance(value, INLINE_TYPES):
+        return Pending(exc, leaf, values, request)
+    answer = errors.outcome(value, leaf, request)
+    if answer is not None:  # None would decline, which an inline value never does
+        errors.observe(leaf, answer.status, request, answer.error_id)
+    return answer
 
 
-def _steps(
-    errors: Interceptor, pending: Pending, is_response: Callable[[object], bool]
-) -> _Step:
+def _steps(errors: Interceptor, pending: Pending, is_response: Callable[[object], bool]) -> _Step:
     leaf, request = pending.leaf, pending.request
     for value in pending.values:
         if is_inline(value):
