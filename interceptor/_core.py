@@ -17,7 +17,7 @@ from typing import Any, Final, TypeGuard, TypeVar
 
 from interceptor._callables import callable_name
 from interceptor._errors import ApiError
-from interceptor._http import HttpKind, http_kind, http_status, kind_of_type
+from interceptor._http import KINDS_BY_TYPE, HttpKind, http_kind, http_status, kind_of_type
 from interceptor._observe import (
     ErrorCounts,
     ErrorEvent,
@@ -386,6 +386,8 @@ class Interceptor:
             return leaf, ()
         if leaf is not exc and self in getattr(exc, _RAISED_BY, ()):
             return leaf, ()  # a handler of ours raised the group around this leaf
+        if KINDS_BY_TYPE.get(type(leaf)) is HttpKind.PLAIN:
+            return leaf, values  # no status of its own, and always handled
         kind = http_kind(leaf)
         if kind is HttpKind.PASSTHROUGH:
             return leaf, ()

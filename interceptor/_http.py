@@ -13,7 +13,16 @@ from typing import Any
 
 from interceptor._errors import ApiError
 
-__all__ = ["HttpKind", "http_detail", "http_headers", "http_kind", "http_status", "kind_of_type"]
+__all__ = [
+    "KINDS_BY_TYPE",
+    "HttpKind",
+    "http_detail",
+    "http_headers",
+    "http_kind",
+    "http_status",
+    "is_plain",
+    "kind_of_type",
+]
 
 
 class HttpKind(enum.Enum):
@@ -32,15 +41,17 @@ _WERKZEUG_HTTP = ("werkzeug.exceptions", "HTTPException")
 _WERKZEUG_ROUTING = ("werkzeug.routing.exceptions", "RoutingException")
 _STARLETTE_DISCONNECT = ("starlette.requests", "ClientDisconnect")
 
-_kinds: dict[type, HttpKind] = {}
+# http_kind's cache: the kind of every exception type seen so far, before a
+# Werkzeug exception's own ``.response`` makes one instance pass through.
+KINDS_BY_TYPE: dict[type, HttpKind] = {}
 
 
 def http_kind(exc: BaseException) -> HttpKind:
     """Which framework's HTTP exception `exc` is, if any."""
     tp = type(exc)
-    kind = _kinds.get(tp)
+    kind = KINDS_BY_TYPE.get(tp)
     if kind is None:
-        kind = _kinds[tp] = kind_of_type(tp)
+        kind = KINDS_BY_TYPE[tp] = kind_of_type(tp)
     if kind is HttpKind.WERKZEUG and getattr(exc, "response", None) is not None:
         return HttpKind.PASSTHROUGH
     return kind
@@ -48,7 +59,7 @@ def http_kind(exc: BaseException) -> HttpKind:
 
 def is_plain(exc: BaseException) -> bool:
     """Whether ``exc`` is no framework's HTTP exception: `http_kind` is ``PLAIN``."""
-    return (_kinds.get(type(exc)) or http_kind(exc)) is HttpKind.PLAIN  # PLAIN is per type
+    return (KINDS_BY_TYPE.get(type(exc)) or http_kind(exc)) is HttpKind.PLAIN  # PLAIN is per type
 
 
 def kind_of_type(tp: type) -> HttpKind:
