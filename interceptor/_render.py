@@ -384,11 +384,6 @@ def encode_json(value: object) -> bytes:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def _encode_text(text: str) -> bytes:
-    """`encode_json` for a ``str``, without the encoder's dispatch."""
-    return encode_basestring(text).encode("utf-8", "backslashreplace")
-
-
 _MAX_DEPTH = 32
 _MAX_INT_BITS = 4000  # about 1200 decimal digits, well under the default limit of 4300
 
@@ -635,7 +630,9 @@ class Renderer:
             detail = http_detail(exc, HttpKind.PLAIN)
             if not detail or len(detail) > self.detail_limit:
                 return None  # the body drops an empty detail, or marks a truncated one
-            payload = plan.pieces[0] + _encode_text(detail) + plan.pieces[1]
+            # encode_json for a str, without the encoder's dispatch.
+            text = encode_basestring(detail).encode("utf-8", "backslashreplace")
+            payload = plan.pieces[0] + text + plan.pieces[1]
         elif hole == "error_id":
             error_id = new_error_id()
             payload = plan.pieces[0] + b'"' + error_id.encode("ascii") + b'"' + plan.pieces[1]

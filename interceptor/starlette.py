@@ -55,7 +55,9 @@ logger = logging.getLogger("interceptor")
 # handlers before calling in, and get Starlette's usual treatment there.
 _HANDLERS_KEY = "starlette.exception_handlers"
 _NO_HANDLERS: tuple[Mapping[Any, Any], Mapping[int, Any]] = (
-    MappingProxyType({}),
+    # "No handler" for Exception itself: Starlette's MRO walk stops there
+    # rather than going on through BaseException and object.
+    MappingProxyType({Exception: None}),
     MappingProxyType({}),
 )
 
