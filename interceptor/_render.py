@@ -260,6 +260,7 @@ class Outcome:
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
+        """(name, value) pairs, Content-Type and Content-Length last where a body may go."""
         headers = self._headers
         if headers is None and self._filled is not None:
             plan, _, _, length = self._filled
@@ -268,6 +269,7 @@ class Outcome:
 
     @property
     def info(self) -> ErrorInfo | None:
+        """The `ErrorInfo` the body was rendered from; ``None`` for a handler's own body."""
         info = self._info
         if info is None and self._filled is not None:
             plan, detail, exc, _ = self._filled
