@@ -650,6 +650,49 @@ def test_request_info_decodes_headers_once_and_only_when_read() -> None:
     assert "secret" not in repr(info)
 
 
+@pytest.mark.parametrize(
+    ("scope", "expected"),
+    [
+        (
+            {"method": "POST", "path": "/api/x", "root_path": "/api", "query_string": b"a=%C3"},
+            ("POST", "/api/x", "a=%C3", None),
+        ),
+        (
+            {"path": "/x", "query_string": "already=text", "client": ["10.0.0.1", 5]},
+            ("GET", "/x", "already=text", "10.0.0.1:5"),
+        ),
+        ({"client": None}, ("GET", "", "", None)),
+    ],
+)
+def test_request_info_from_any_scope_the_servers_give(
+    scope: dict[str, Any], expected: tuple[object, ...]
+) -> None:
+    info = RequestInfo.from_scope(scope)
+
+    assert (info.method, info.path, info.query_string, info.client) == expected
+    assert info.headers == ()
+
+
+def test_request_info_from_an_environ() -> None:
+    environ = {
+        "REQUEST_METHOD": "PUT",
+        "SCRIPT_NAME": "/app",
+        "PATH_INFO": "/items/1",
+        "QUERY_STRING": "v=2",
+        "REMOTE_ADDR": "192.0.2.7",
+        "REMOTE_PORT": "4242",
+        "CONTENT_TYPE": "application/json",
+        "HTTP_X_TRACE": "t1",
+        "HTTP_COOKIE": "session=secret",
+    }
+    info = RequestInfo.from_environ(environ)
+
+    assert (info.method, info.path, info.query_string) == ("PUT", "/app/items/1", "v=2")
+    assert info.client == "192.0.2.7:4242"
+    assert dict(info.headers) == {"Content-Type": "application/json", "X-Trace": "t1"}
+    assert RequestInfo.from_environ({"REMOTE_ADDR": "192.0.2.7"}).client == "192.0.2.7"
+
+
 # -- registered templates are rendered once, ahead, with holes ------------------------
 
 
@@ -705,7 +748,11 @@ def test_a_registered_value_renders_what_a_handler_returning_it_renders(
 
     expected = _without_error_id(render(value, exc, errors, request_info, handler=returned_it))
     for _ in range(2):  # the second time from the plan made by the first
-        assert _without_error_id(render(value, exc, errors, request_info)) == expected
+        out = render(value, exc, errors, request_info)
+        assert _without_error_id(out) == expected
+        assert out.raw_headers() == [
+            (name.lower().encode("latin-1"), text.encode("latin-1")) for name, text in out.headers
+        ]
 
 
 def test_a_planned_5xx_gets_a_fresh_error_id_each_time() -> None:
