@@ -148,7 +148,6 @@ class RequestInfo:
 
 
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
-_CREDENTIAL_HEADERS_RAW = frozenset(name.encode() for name in _CREDENTIAL_HEADERS)
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
@@ -162,23 +161,31 @@ _Reader = Callable[[Mapping[str, Any]], _Read]
 
 
 def _host_port(client: object) -> str | None:
-    if not client:
-        return None
     if isinstance(client, str):
-        return client
-    return f"{client[0]}:{client[1]}"  # type: ignore[index]
+        return client or None
+    if isinstance(client, list | tuple) and 1 <= len(client) <= 2:
+        return ":".join(str(part) for part in client)
+    return None  # none given, or nothing a server should give
+
+
+def _latin1(value: object) -> str | None:
+    if isinstance(value, bytes | bytearray):
+        return value.decode("latin-1")
+    return value if isinstance(value, str) else None
 
 
 def _read_scope(scope: Mapping[str, Any]) -> _Read:
-    query = scope.get("query_string", b"")
+    # Leniently: a broken server's scope must not break the log line or report.
+    headers = []
+    for pair in scope.get("headers") or ():
+        if isinstance(pair, list | tuple) and len(pair) == 2:
+            name, value = _latin1(pair[0]), _latin1(pair[1])
+            if name is not None and value is not None and name.lower() not in _CREDENTIAL_HEADERS:
+                headers.append((name, value))
     return (
-        query if isinstance(query, str) else bytes(query).decode("latin-1"),
+        _latin1(scope.get("query_string")) or "",
         _host_port(scope.get("client")),
-        tuple(
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in scope.get("headers", ())
-            if name.lower() not in _CREDENTIAL_HEADERS_RAW
-        ),
+        tuple(headers),
     )
 
 

@@ -445,9 +445,7 @@ async def test_reports_carry_the_request_path_as_the_client_sent_it(root_path: s
         reporter=reports.append,
         observers=[lambda event: paths.append(event.request.path)],
     )
-    app = Starlette(
-        routes=[Mount("/api", routes=[Route("/crash", crash)], middleware=mw(errors))]
-    )
+    app = Starlette(routes=[Mount("/api", routes=[Route("/crash", crash)], middleware=mw(errors))])
     transport = httpx.ASGITransport(app=app, root_path=root_path)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         response = await client.get(f"{root_path}/api/crash", params={"q": "1"})

@@ -33,6 +33,7 @@ from starlette.responses import PlainTextResponse
 
 from interceptor import ApiError, Interceptor, Problem, RequestInfo, classified
 from interceptor.starlette import InterceptorMiddleware
+from tests.conftest import http_scope
 from tests.reliability.conftest import call_asgi
 
 pytestmark = pytest.mark.usefixtures("quiet_interceptor_log")
@@ -578,3 +579,59 @@ def test_a_handler_that_hangs_past_the_timeout_gives_a_500(style: str) -> None:
     status, _, document = _valid_response(sent)
     assert (status, document["status"]) == (500, 500)
     assert document["error_id"]
+
+
+# -- a scope a broken server built -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"headers": [("x-text", "str, not bytes"), (b"x-ok", b"1")]},
+        {"headers": [(b"x-ok", b"1"), b"not a pair", (b"a", b"b", b"c"), None]},
+        {"headers": None},
+        {"client": ["only-a-host"]},
+        {"client": 12345},
+        {"query_string": None},
+        {"query_string": 12},
+    ],
+)
+def test_a_malformed_scope_still_gets_the_mapped_answer_logged_and_reported(
+    broken: dict[str, Any],
+) -> None:
+    reports: list[Any] = []
+    seen: list[RequestInfo] = []
+    errors = Interceptor(
+        {Boom: 503}, reporter=reports.append, observers=[lambda event: seen.append(event.request)]
+    )
+    app = InterceptorMiddleware(_raising(lambda: Boom("down")), interceptor=errors)
+    scope = {**http_scope("/hostile"), **broken}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def call() -> None:
+        await app(scope, receive, send)
+        for _ in range(50):  # the report goes out off the response path
+            if reports:
+                break
+            await asyncio.sleep(0.01)
+
+    asyncio.run(call())  # the log line is made too (and dropped by quiet_interceptor_log)
+
+    status, _, body = _valid_response(sent)
+    assert status == 503
+    [request] = seen
+    assert request.path == "/hostile"
+    assert isinstance(request.query_string, str)
+    assert request.client is None or isinstance(request.client, str)
+    assert all(isinstance(name, str) and isinstance(value, str) for name, value in request.headers)
+    if broken.get("headers"):
+        assert ("x-ok", "1") in request.headers
+    [report] = reports
+    assert report.error_id == body["error_id"]
+    assert report.headers == request.headers
