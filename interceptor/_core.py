@@ -387,7 +387,7 @@ class Interceptor:
         if leaf is not exc and self in getattr(exc, _RAISED_BY, ()):
             return leaf, ()  # a handler of ours raised the group around this leaf
         if KINDS_BY_TYPE.get(type(leaf)) is HttpKind.PLAIN:
-            return leaf, values  # no status of its own, and always handled
+            return leaf, values  # a plain exception: no status to key on, never passes through
         kind = http_kind(leaf)
         if kind is HttpKind.PASSTHROUGH:
             return leaf, ()
