@@ -194,7 +194,7 @@ def _read_environ(environ: Mapping[str, Any]) -> _Read:
     port = environ.get("REMOTE_PORT")
     return (
         environ.get("QUERY_STRING", ""),
-        _host_port((address, port) if port else address),
+        _host_port((address, port) if address and port else address),
         tuple(
             (name, value)
             for key, value in environ.items()

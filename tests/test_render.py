@@ -691,6 +691,7 @@ def test_request_info_from_an_environ() -> None:
     assert info.client == "192.0.2.7:4242"
     assert dict(info.headers) == {"Content-Type": "application/json", "X-Trace": "t1"}
     assert RequestInfo.from_environ({"REMOTE_ADDR": "192.0.2.7"}).client == "192.0.2.7"
+    assert RequestInfo.from_environ({"REMOTE_PORT": "4242"}).client is None
 
 
 # -- registered templates are rendered once, ahead, with holes ------------------------
