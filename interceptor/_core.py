@@ -11,7 +11,7 @@ import contextlib
 import inspect
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeGuard, TypeVar
 
@@ -70,9 +70,10 @@ F = TypeVar("F", bound=Handler)
 # Set on an exception a handler raised, naming the interceptors it came out of,
 # so the same interceptor never handles it again at another scope.
 _RAISED_BY = "__interceptor_raised_by__"
-# Set on an exception that escaped after its response started, once observed,
-# so the scopes it passes on its way out report it once, not once each.
-_OBSERVED_LATE = "__interceptor_observed_late__"
+# The per-request key under which the exception that escaped after its response
+# started is kept once observed, so the scopes it passes on its way out report it
+# once, not once each.
+_OBSERVED_LATE = "interceptor.observed_late"
 _LATE_NOTE = "; the response had already started, so the connection is aborted"
 
 
@@ -250,18 +251,22 @@ class Interceptor:
         if event.slo and self.reporter is not None:
             send_report(self.reporter, report_for(event), timeout=self.report_timeout)
 
-    def observe_late(self, exc: BaseException, request: RequestInfo) -> None:
+    def observe_late(
+        self, exc: BaseException, request: RequestInfo, per_request: MutableMapping[str, Any]
+    ) -> None:
         """An exception that escaped after the response started: nothing can be sent.
 
         Logged, counted and reported as a 500 (matched by a handler or not: a
-        failing background task is a crash too), once per exception however
-        many scopes it passes on its way to the server.
+        failing background task is a crash too), once per request however
+        many scopes it passes on its way to the server. ``per_request`` is a
+        mapping that lives as long as the request (the ASGI scope, the WSGI
+        environ), where the exception already observed is kept: an exception
+        object raised again in a later request is observed there again.
         """
         leaf = single_leaf(exc)
-        if getattr(leaf, _OBSERVED_LATE, False):
+        if per_request.get(_OBSERVED_LATE) is leaf:
             return
-        with contextlib.suppress(AttributeError, TypeError):  # __slots__ exceptions
-            setattr(leaf, _OBSERVED_LATE, True)
+        per_request[_OBSERVED_LATE] = leaf
         self.observe(leaf, 500, request, note=_LATE_NOTE)
 
     def report_error(self, exc: BaseException, request: object = None) -> str:
@@ -364,6 +369,26 @@ class Interceptor:
         else:
             values = self.candidates(exc)[1]
         return values[0] if values else None
+
+    def may_handle(self, tp: type[BaseException]) -> bool:
+        """Whether an exception of type ``tp`` may get an answer here.
+
+        True when a registered class is in ``tp``'s MRO, and for every
+        exception group (its leaf decides). Whether an instance really gets an
+        answer can still depend on it (a status key, a handler that declines);
+        but when this is false, no instance of ``tp`` or of its bases does.
+        """
+        if tp in self._tables.cache:
+            return bool(self._tables.cache[tp])
+        if not issubclass(tp, Exception) or _passes_through(tp):
+            return False
+        return issubclass(tp, BaseExceptionGroup) or bool(
+            self._class_candidates(tp, self._tables)
+        )
+
+    def has_status_key(self, status: object) -> bool:
+        """Whether an ``int`` status key is registered for ``status``."""
+        return status in self._tables.by_status
 
     def candidates(self, exc: BaseException) -> tuple[BaseException, tuple[HandlerValue, ...]]:
         """The exception handlers receive, and the values to try, most specific first.

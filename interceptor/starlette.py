@@ -21,9 +21,9 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, TypeGuard, cast
+from typing import Any, TypeGuard
 
 from interceptor._callables import is_async_callable
 from interceptor._core import HANDLER_TIMED_OUT, Handler, Interceptor
@@ -33,6 +33,7 @@ from interceptor._resolve import Pending, finish_async, first
 try:
     import anyio
     import anyio.to_thread
+    from starlette.exceptions import HTTPException
     from starlette.middleware.exceptions import ExceptionMiddleware
     from starlette.requests import HTTPConnection, Request
     from starlette.responses import Response
@@ -48,21 +49,156 @@ __all__ = ["InterceptorMiddleware", "outcome_response", "resolve"]
 
 logger = logging.getLogger("interceptor")
 
-# Inside an interceptor's scope Starlette's own handlers must not run first, or
-# they would beat the nearer interceptor. Routes find them through this scope
-# key, so inside the scope it points at no handlers; exceptions the interceptor
-# does not match still reach the app's ExceptionMiddleware, which looked up its
-# handlers before calling in, and get Starlette's usual treatment there.
+# Starlette's per-request handler table: (exception handlers, status handlers).
+# Starlette's ExceptionMiddleware sets it, and every route consults it, inside
+# the route's own response-start tracking, with the route's own Request.
 _HANDLERS_KEY = "starlette.exception_handlers"
-_NO_HANDLERS: tuple[Mapping[Any, Any], Mapping[int, Any]] = (
-    # "No handler" for Exception itself: Starlette's MRO walk stops there
-    # rather than going on through BaseException and object.
-    MappingProxyType({Exception: None}),
+_NO_TABLES: tuple[Mapping[Any, Any], Mapping[int, Any]] = (
+    MappingProxyType({}),
     MappingProxyType({}),
 )
+# The exception the route-level dispatcher tried with every interceptor in
+# scope and left unanswered; the middleware fallbacks pass it on untouched.
+_TRIED_KEY = "interceptor.tried"
+# Starlette's words when a handled exception comes after the response started.
+_LATE_AT_ROUTE = ("Caught handled exception, but response already started.",)
 
 _WS_DENIAL = "websocket.http.response"
 _CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit for a close reason
+
+
+class _Claims(Mapping[Any, Any]):
+    """The exception-handler table the routes of one request see.
+
+    It claims the exception types that some interceptor in scope may answer,
+    handing Starlette `dispatch` for them, and is Starlette's own table for
+    every other type, so what no interceptor may answer is looked up, called
+    and re-raised by Starlette exactly as without us.
+
+    Starlette walks an exception's MRO asking ``cls in table``, most specific
+    first. The walk starts at the exception's own type, and `may_handle` is
+    monotonic (a type no interceptor may answer has no base one may answer),
+    so the claim is decided at the first step and the rest of the walk is
+    Starlette's own.
+    """
+
+    __slots__ = ("chain", "handlers", "statuses", "tables")
+
+    def __init__(
+        self,
+        chain: tuple[Interceptor, ...],
+        handlers: Mapping[Any, Any],
+        statuses: Mapping[int, Any],
+    ) -> None:
+        self.chain = chain  # innermost first
+        self.handlers = handlers  # Starlette's own
+        self.statuses = statuses
+        self.tables = (self, _StatusClaims(self))
+
+    def _claimed(self, cls: Any) -> bool:
+        return isinstance(cls, type) and any(errors.may_handle(cls) for errors in self.chain)
+
+    def __contains__(self, cls: object) -> bool:
+        return self._claimed(cls) or cls in self.handlers
+
+    def __getitem__(self, cls: Any) -> Any:
+        return self.dispatch if self._claimed(cls) else self.handlers[cls]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.handlers)
+
+    def __len__(self) -> int:
+        return len(self.handlers)
+
+    async def dispatch(self, conn: HTTPConnection, exc: Exception) -> Any:
+        """Starlette's handler for what the interceptors claim: they answer, inner first.
+
+        A handler's own exception goes on to the next interceptor out. What
+        none of them answers goes to Starlette's own handler, if it has one,
+        called as Starlette calls it; else it is raised again, as it is.
+        """
+        websocket = conn if isinstance(conn, WebSocket) else None
+        for errors in self.chain:
+            closed_before = websocket is not None and _progress_of(websocket).closed
+            try:
+                answer = await resolve(errors, exc, conn.scope, lambda: conn)
+            except Exception as new:  # noqa: BLE001 - a handler's error goes to the next scope
+                exc = new
+                continue
+            if websocket is not None:
+                if answer is not None:
+                    progress = _progress_of(websocket)
+                    await _answer_websocket(answer, conn.scope, progress, websocket.send)
+                    return None
+                if not closed_before and _progress_of(websocket).closed:
+                    return None  # a handler closed the socket itself
+            elif answer is not None:
+                return answer if isinstance(answer, Response) else _Answer(answer)
+        handler = self._starlette_handler(exc)
+        if handler is None:
+            conn.scope[_TRIED_KEY] = exc
+            raise exc
+        if is_async_callable(handler):
+            return await handler(conn, exc)
+        return await anyio.to_thread.run_sync(handler, conn, exc)
+
+    def _starlette_handler(self, exc: Exception) -> Any:
+        # Starlette's own lookup: the status first for its HTTPException, then the MRO.
+        if isinstance(exc, HTTPException):
+            handler = self.statuses.get(exc.status_code)
+            if handler is not None:
+                return handler
+        for cls in type(exc).__mro__:
+            if cls in self.handlers:
+                return self.handlers[cls]
+        return None
+
+
+class _StatusClaims(Mapping[int, Any]):
+    """The status-handler half of `_Claims`: claims the statuses interceptors key on."""
+
+    __slots__ = ("claims",)
+
+    def __init__(self, claims: _Claims) -> None:
+        self.claims = claims
+
+    def get(self, status: int, default: Any = None) -> Any:
+        claims = self.claims
+        for errors in claims.chain:
+            if errors.has_status_key(status):
+                return claims.dispatch
+        return claims.statuses.get(status, default)
+
+    def __getitem__(self, status: int) -> Any:
+        handler = self.get(status)
+        if handler is None:
+            raise KeyError(status)
+        return handler
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.claims.statuses)
+
+    def __len__(self) -> int:
+        return len(self.claims.statuses)
+
+
+class _Answer:
+    """An `Outcome` as the ASGI app Starlette sends a handler's response through."""
+
+    __slots__ = ("outcome",)
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return _send_outcome(self.outcome, send)
+
+
+async def _send_outcome(outcome: Outcome, send: Send) -> None:
+    await send(
+        {"type": "http.response.start", "status": outcome.status, "headers": outcome.raw_headers()}
+    )
+    await send({"type": "http.response.body", "body": outcome.body})
 
 
 class InterceptorMiddleware:
@@ -71,10 +207,17 @@ class InterceptorMiddleware:
     ``interceptor`` is the `Interceptor` whose handlers apply here. Raises
     ``TypeError`` if it is not one.
 
+    Under Starlette the interceptor answers at the route: on every request it
+    adds itself to the handler table Starlette's routes consult, so handlers
+    get the route's own ``Request`` or ``WebSocket`` and its answer passes out
+    through every middleware in between. The middleware itself answers only
+    what does not come out of a Starlette route (a plain ASGI app, a
+    middleware inside the scope, a routing 404 or 405).
+
     At app level (``Starlette(middleware=[Middleware(InterceptorMiddleware,
     interceptor=errors)])``) the interceptor places itself just inside
     Starlette's ``ExceptionMiddleware``, so that it also beats Starlette's
-    default ``HTTPException`` handler for the exceptions it matches.
+    own handlers for the exceptions it matches.
 
     Example::
 
@@ -86,10 +229,14 @@ class InterceptorMiddleware:
             raise TypeError(f"interceptor must be an Interceptor, got {interceptor!r}")
         self.app = app
         self.interceptor = interceptor
+        # The tables built under each table this middleware was called with;
+        # the structure of an app gives it one or two, and the bound is a guard.
+        self._claims: dict[int, tuple[object, tuple[_Claims, _StatusClaims]]] = {}
         exception_middleware = _exception_middleware_within(app)
         # Starlette runs its ExceptionMiddleware inside the user middleware, so
         # here the interceptor would see exceptions only after Starlette's
-        # handlers; move it inside, next to the router.
+        # handlers, and its table would be replaced by Starlette's; move it
+        # inside, next to the router.
         self._passthrough = exception_middleware is not None
         if exception_middleware is not None:
             exception_middleware.app = InterceptorMiddleware(
@@ -97,12 +244,16 @@ class InterceptorMiddleware:
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._passthrough:
-            await self._not_http(scope, receive, send)
+        kind = scope["type"]
+        if self._passthrough or (kind != "http" and kind != "websocket"):  # noqa: PLR1714
+            await self.app(scope, receive, send)  # lifespan, or moved inside
             return
-        scope[_HANDLERS_KEY] = _NO_HANDLERS
-        # The one cost a request that raises nothing pays: knowing whether the
-        # response has started, so that an error never starts it twice.
+        scope[_HANDLERS_KEY] = self._tables_under(scope.get(_HANDLERS_KEY))
+        if kind == "websocket":
+            await self._websocket(scope, receive, send)
+            return
+        # Knowing whether the response has started, so that an error from
+        # outside a route never starts it twice.
         started = False
 
         def tracked_send(message: Message) -> Awaitable[None]:
@@ -117,40 +268,48 @@ class InterceptorMiddleware:
             if not await self._answer_http(exc, started, scope, receive, send):
                 raise
 
+    def _tables_under(self, parent: Any) -> tuple[_Claims, _StatusClaims]:
+        """The table for this scope, under the ``parent`` table an outer scope set."""
+        if parent is None:
+            parent = _NO_TABLES
+        above = parent[0]
+        entry = self._claims.get(id(above))
+        if entry is not None and entry[0] is above:
+            return entry[1]
+        if isinstance(above, _Claims):  # an outer interceptor's table
+            outer, handlers, statuses = above.chain, above.handlers, above.statuses
+        else:  # Starlette's own, or none
+            outer, handlers, statuses = (), above, parent[1]
+        chain = (self.interceptor, *(e for e in outer if e is not self.interceptor))
+        tables = _Claims(chain, handlers, statuses).tables
+        if len(self._claims) >= 16:
+            self._claims.clear()
+        self._claims[id(above)] = (above, tables)
+        return tables
+
     async def _answer_http(
         self, exc: Exception, started: bool, scope: Scope, receive: Receive, send: Send
     ) -> bool:
         # Not inlined in __call__: the exception's traceback holds __call__'s
         # frame, so an answer (which refers to the exception) held among its
         # locals would make a reference cycle per error, left to the collector.
+        if scope.get(_TRIED_KEY) is exc:
+            return False  # every interceptor in scope tried it at the route
         if started:  # e.g. a streaming body or a background task failed
-            self.interceptor.observe_late(exc, RequestInfo.from_scope(scope))
+            if exc.args == _LATE_AT_ROUTE and exc.__cause__ is not None:
+                late: BaseException = exc.__cause__  # claimed at the route, too late
+            else:
+                late = exc
+            self.interceptor.observe_late(late, RequestInfo.from_scope(scope), scope)
             return False
-        # `resolve`, unrolled: an inline value's answer costs no coroutine of its own.
-        answer = first(self.interceptor, exc, lambda: RequestInfo.from_scope(scope))
-        if isinstance(answer, Pending):
-            answer = await _finish(self.interceptor, answer, lambda: Request(scope, receive, send))
+        answer = await resolve(self.interceptor, exc, scope, lambda: Request(scope, receive, send))
         if answer is None:
             return False
         if isinstance(answer, Outcome):
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": answer.status,
-                    "headers": answer.raw_headers(),
-                }
-            )
-            await send({"type": "http.response.body", "body": answer.body})
+            await _send_outcome(answer, send)
         else:
-            await cast("Response", answer)(scope, receive, send)
+            await answer(scope, receive, send)
         return True
-
-    async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket" or self._passthrough:  # lifespan, or moved inside
-            await self.app(scope, receive, send)
-            return
-        scope[_HANDLERS_KEY] = _NO_HANDLERS
-        await self._websocket(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         progress = _WebSocketProgress()
@@ -169,6 +328,8 @@ class InterceptorMiddleware:
         try:
             await self.app(scope, receive, tracked_send)
         except Exception as exc:
+            if scope.get(_TRIED_KEY) is exc:
+                raise
             before = progress.sent
             answer = await resolve(self.interceptor, exc, scope, connection)
             if answer is None:
@@ -262,6 +423,15 @@ class _WebSocketProgress:
             self.accepted = True
         elif kind == "websocket.close" or kind.startswith("websocket.http.response"):
             self.closed = True
+
+
+def _progress_of(websocket: WebSocket) -> _WebSocketProgress:
+    """What the route's own ``WebSocket`` knows of what it has sent."""
+    progress = _WebSocketProgress()
+    state = websocket.application_state
+    progress.accepted = state is WebSocketState.CONNECTED
+    progress.closed = state is WebSocketState.DISCONNECTED or state is WebSocketState.RESPONSE
+    return progress
 
 
 async def _answer_websocket(

@@ -262,7 +262,7 @@ def _abort_started(
     exc_info = sys.exc_info()
     try:
         if exc_info[1] is not None:
-            interceptor.observe_late(exc_info[1], RequestInfo.from_environ(environ))
+            interceptor.observe_late(exc_info[1], RequestInfo.from_environ(environ), environ)
         start_response("500 Internal Server Error", [("Content-Type", "text/plain")], exc_info)
     finally:
         del exc_info

@@ -1,0 +1,358 @@
+"""Do no harm under Starlette and FastAPI: with and without an interceptor that matches nothing.
+
+Every case runs the same app twice, once bare and once with an interceptor
+(registered only for an exception nobody raises) at the app, the Mount or the
+route, and asserts the two behave alike: Starlette's handlers run at the route
+with the route's own ``Request``/``WebSocket``, and their answers pass out
+through the middleware of the Mount they came from. The cases with an
+interceptor that does match check that its answer takes the same way out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route, Router, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from interceptor import Interceptor, Problem
+from interceptor.starlette import InterceptorMiddleware
+from tests.conftest import http_scope
+
+
+class NeverRaised(Exception):
+    """What the do-no-harm interceptor is registered for: nothing raises it."""
+
+
+class Boom(Exception):
+    pass
+
+
+def noop_mw() -> Middleware:
+    return Middleware(InterceptorMiddleware, interceptor=Interceptor({NeverRaised: 500}))
+
+
+def mw(errors: Interceptor) -> Middleware:
+    return Middleware(InterceptorMiddleware, interceptor=errors)
+
+
+class Tag:
+    """A request-id style middleware: stamps every response that passes it."""
+
+    def __init__(self, app: ASGIApp, name: str = "mount") -> None:
+        self.app = app
+        self.name = name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-tag", self.name.encode())]
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+
+
+# Where the do-no-harm interceptor goes: nowhere (the reference), the app, the Mount, the route.
+PLACES = ["bare", "app", "mount", "route"]
+
+
+def build(
+    place: str,
+    endpoint: Callable[..., Any],
+    handlers: dict[Any, Any],
+    *,
+    websocket: bool = False,
+    methods: list[str] | None = None,
+) -> Starlette:
+    route_mw = [noop_mw()] if place == "route" else []
+    route: Route | WebSocketRoute
+    if websocket:
+        route = WebSocketRoute("/x", endpoint, middleware=route_mw)
+    else:
+        route = Route("/x", endpoint, methods=methods, middleware=route_mw)
+    mount_mw = [Middleware(Tag)] + ([noop_mw()] if place == "mount" else [])
+    return Starlette(
+        routes=[Mount("/m", routes=[route], middleware=mount_mw)],
+        middleware=[noop_mw()] if place == "app" else [],
+        exception_handlers=handlers,
+    )
+
+
+def client_for(app: ASGIApp) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.mark.parametrize("place", PLACES)
+async def test_a_handler_reading_the_body_after_the_endpoint_answers(place: str) -> None:
+    # An app handler that reads the body the endpoint already read: with a
+    # fresh Request it would wait for the body forever.
+    async def endpoint(request: Request) -> Response:
+        await request.body()
+        raise Boom("bad")
+
+    async def on_boom(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse(b"logged " + await request.body(), status_code=400)
+
+    app = build(place, endpoint, {Boom: on_boom}, methods=["POST"])
+    async with client_for(app) as client:
+        with anyio.fail_after(5):
+            response = await client.post("/m/x", content=b"payload")
+    assert (response.status_code, response.text) == (400, "logged payload")
+    assert response.headers["x-tag"] == "mount"
+
+
+@pytest.mark.parametrize("place", PLACES)
+async def test_handlers_get_the_endpoints_own_request(place: str) -> None:
+    seen: list[Request] = []
+
+    def endpoint(request: Request) -> Response:
+        seen.append(request)
+        raise Boom("bad")
+
+    def on_boom(request: Request, exc: Exception) -> Response:
+        seen.append(request)
+        return PlainTextResponse("handled", status_code=409)
+
+    app = build(place, endpoint, {Boom: on_boom})
+    async with client_for(app) as client:
+        response = await client.get("/m/x")
+    assert response.status_code == 409
+    assert seen[0] is seen[1]
+
+
+@pytest.mark.parametrize("place", PLACES)
+async def test_starlettes_answers_pass_through_the_mounts_middleware(place: str) -> None:
+    def endpoint(request: Request) -> Response:
+        raise HTTPException(418, "teapot")
+
+    app = build(place, endpoint, {})
+    async with client_for(app) as client:
+        response = await client.get("/m/x")
+    assert (response.status_code, response.text) == (418, "teapot")
+    assert response.headers["x-tag"] == "mount"
+
+
+@pytest.mark.parametrize("place", PLACES)
+async def test_status_handlers_still_answer_at_the_route(place: str) -> None:
+    def endpoint(request: Request) -> Response:
+        raise HTTPException(409, "conflict")
+
+    def on_409(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("status handler", status_code=409)
+
+    app = build(place, endpoint, {409: on_409})
+    async with client_for(app) as client:
+        response = await client.get("/m/x")
+    assert (response.status_code, response.text) == (409, "status handler")
+    assert response.headers["x-tag"] == "mount"
+
+
+@pytest.mark.parametrize("place", PLACES)
+async def test_an_unhandled_exception_is_the_same_object_at_the_server(place: str) -> None:
+    error = Boom("nobody handles me")
+
+    def endpoint(request: Request) -> Response:
+        raise error
+
+    app = build(place, endpoint, {})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        with pytest.raises(Boom) as caught:
+            await client.get("/m/x")
+    assert caught.value is error
+
+
+@pytest.mark.parametrize("place", PLACES)
+async def test_a_websocket_handler_uses_the_accepted_socket(place: str) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        raise Boom("bad")
+
+    async def on_boom(websocket: WebSocket, exc: Exception) -> None:
+        await websocket.send_text("sorry")
+        await websocket.close(code=4321)
+
+    app = build(place, endpoint, {Boom: on_boom}, websocket=True)
+    sent = await run_ws(app)
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
+    assert sent[-1]["code"] == 4321
+
+
+@pytest.mark.parametrize("place", PLACES)
+async def test_a_failing_stream_after_its_first_chunk_is_left_to_the_server(place: str) -> None:
+    async def chunks() -> Any:
+        yield b"first"
+        raise Boom("mid-stream")
+
+    def endpoint(request: Request) -> Response:
+        return StreamingResponse(chunks())
+
+    app = build(place, endpoint, {})
+    recorder = Recorder()
+    with pytest.raises(Boom):
+        await app(http_scope("/m/x"), recorder.receive, recorder.send)
+    assert [m["type"] for m in recorder.sent].count("http.response.start") == 1
+
+
+# -- an interceptor that matches: its answer takes the same way out -------------------
+
+
+async def test_an_app_interceptors_answer_passes_through_the_mounts_middleware() -> None:
+    def endpoint(request: Request) -> Response:
+        raise Boom("bad")
+
+    app = Starlette(
+        routes=[Mount("/m", routes=[Route("/x", endpoint)], middleware=[Middleware(Tag)])],
+        middleware=[mw(Interceptor({Boom: Problem(status=409, code="APP")}))],
+    )
+    async with client_for(app) as client:
+        response = await client.get("/m/x")
+    assert response.status_code == 409
+    assert response.json()["code"] == "APP"
+    assert response.headers["x-tag"] == "mount"
+
+
+async def test_an_outer_mounts_answer_passes_through_the_inner_mounts_middleware() -> None:
+    def endpoint(request: Request) -> Response:
+        raise Boom("bad")
+
+    inner = Mount("/in", routes=[Route("/x", endpoint)], middleware=[Middleware(Tag, "inner")])
+    app = Starlette(
+        routes=[
+            Mount(
+                "/out",
+                routes=[inner],
+                middleware=[mw(Interceptor({Boom: Problem(status=409, code="OUTER")}))],
+            )
+        ]
+    )
+    async with client_for(app) as client:
+        response = await client.get("/out/in/x")
+    assert response.json()["code"] == "OUTER"
+    assert response.headers["x-tag"] == "inner"
+
+
+async def test_an_interceptor_handler_gets_the_endpoints_request_with_its_body() -> None:
+    seen: list[Request] = []
+
+    async def endpoint(request: Request) -> Response:
+        seen.append(request)
+        await request.json()
+        raise Boom("bad")
+
+    async def on_boom(request: Request, exc: Exception) -> Response:
+        seen.append(request)
+        return JSONResponse({"echo": await request.json()}, status_code=400)
+
+    app = Starlette(
+        routes=[Mount("/m", routes=[Route("/x", endpoint, methods=["POST"])])],
+        middleware=[mw(Interceptor({Boom: on_boom}))],
+    )
+    async with client_for(app) as client:
+        with anyio.fail_after(5):
+            response = await client.post("/m/x", json={"a": 1})
+    assert response.json() == {"echo": {"a": 1}}
+    assert seen[0] is seen[1]
+
+
+async def test_an_interceptor_websocket_handler_gets_the_accepted_socket() -> None:
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        raise Boom("bad")
+
+    async def on_boom(websocket: WebSocket, exc: Exception) -> None:
+        await websocket.send_text("sorry")
+        await websocket.close(code=4321)
+
+    app = Starlette(
+        routes=[Mount("/m", routes=[WebSocketRoute("/x", endpoint)])],
+        middleware=[mw(Interceptor({Boom: on_boom}))],
+    )
+    sent = await run_ws(app)
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
+
+
+async def test_a_router_scoped_interceptor_answers_at_the_route() -> None:
+    def endpoint(request: Request) -> Response:
+        raise Boom("bad")
+
+    router = Router(
+        routes=[Mount("/m", routes=[Route("/x", endpoint)], middleware=[Middleware(Tag)])],
+        middleware=[mw(Interceptor({Boom: Problem(status=409, code="ROUTER")}))],
+    )
+    app = Starlette(routes=[Mount("/r", app=router)])
+    async with client_for(app) as client:
+        response = await client.get("/r/m/x")
+    assert response.json()["code"] == "ROUTER"
+    assert response.headers["x-tag"] == "mount"
+
+
+async def test_nested_catch_alls_never_start_a_failing_stream_twice() -> None:
+    # An outer catch-all, an inner interceptor, and a stream that fails after
+    # its first chunk: the response has started, so nothing may be sent again.
+    async def chunks() -> Any:
+        yield b"first"
+        raise Boom("mid-stream")
+
+    def endpoint(request: Request) -> Response:
+        return StreamingResponse(chunks())
+
+    app = Starlette(
+        routes=[
+            Mount(
+                "/m",
+                routes=[Route("/x", endpoint, middleware=[mw(Interceptor({Boom: 409}))])],
+                middleware=[mw(Interceptor({Exception: 500}))],
+            )
+        ],
+        middleware=[mw(Interceptor({Exception: 500}))],
+    )
+    recorder = Recorder()
+    with pytest.raises(Exception):  # noqa: B017, PT011 - Starlette's RuntimeError or Boom
+        await app(http_scope("/m/x"), recorder.receive, recorder.send)
+    assert [m["type"] for m in recorder.sent].count("http.response.start") == 1
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self, incoming: list[Message] | None = None) -> None:
+        self.incoming = incoming or [{"type": "http.request", "body": b""}]
+        self.sent: list[Message] = []
+
+    async def receive(self) -> Message:
+        if self.incoming:
+            return self.incoming.pop(0)
+        await anyio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async def send(self, message: Message) -> None:
+        self.sent.append(message)
+
+
+async def run_ws(app: ASGIApp) -> list[Message]:
+    scope = http_scope("/m/x")
+    del scope["method"]
+    scope.update(type="websocket", scheme="ws", subprotocols=[], extensions={})
+    recorder = Recorder([{"type": "websocket.connect"}])
+    with anyio.fail_after(5):
+        await app(scope, recorder.receive, recorder.send)
+    return recorder.sent
+
+
+def _decoded(body: bytes) -> Any:
+    return json.loads(body)
