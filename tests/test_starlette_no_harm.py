@@ -356,3 +356,95 @@ async def run_ws(app: ASGIApp) -> list[Message]:
 
 def _decoded(body: bytes) -> Any:
     return json.loads(body)
+
+
+@pytest.mark.parametrize("place", PLACES)
+async def test_routing_errors_and_head_are_unchanged(place: str) -> None:
+    def endpoint(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    app = build(place, endpoint, {}, methods=["GET"])
+    async with client_for(app) as client:
+        missing = await client.get("/m/nope")
+        wrong_method = await client.post("/m/x")
+        head = await client.head("/m/x")
+    assert (missing.status_code, missing.text) == (404, "Not Found")
+    assert (wrong_method.status_code, wrong_method.headers["allow"]) == (405, "GET, HEAD")
+    assert (head.status_code, head.content) == (200, b"")
+
+
+async def test_a_claimed_exception_after_the_response_started_is_reported_once() -> None:
+    reports: list[Any] = []
+
+    async def chunks() -> Any:
+        yield b"first"
+        raise Boom("mid-stream")
+
+    def endpoint(request: Request) -> Response:
+        return StreamingResponse(chunks())
+
+    inner = Interceptor({Boom: 409}, reporter=reports.append)
+    outer = Interceptor({Exception: 500}, reporter=reports.append)
+    app = Starlette(
+        routes=[Mount("/m", routes=[Route("/x", endpoint)], middleware=[mw(inner)])],
+        middleware=[mw(outer)],
+    )
+    recorder = Recorder()
+    with pytest.raises(RuntimeError) as caught:
+        await app(http_scope("/m/x"), recorder.receive, recorder.send)
+    assert isinstance(caught.value.__cause__, Boom)  # Starlette's own words for it
+    for _ in range(100):  # reports are delivered off the response path
+        if reports:
+            break
+        await anyio.sleep(0.02)
+    await anyio.sleep(0.1)  # time for a second report, which must not come
+    assert len(reports) == 1
+    assert isinstance(reports[0].exception, Boom)
+    assert reports[0].error_id
+
+
+async def test_the_table_cache_of_a_middleware_is_bounded() -> None:
+    # One middleware instance called under ever new outer tables keeps at most 16.
+    errors = Interceptor({Boom: 409})
+
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    middleware = InterceptorMiddleware(ok, interceptor=errors)
+    for _ in range(100):
+        scope = http_scope()
+        scope["starlette.exception_handlers"] = ({}, {})
+        await middleware(scope, Recorder().receive, Recorder().send)
+    assert len(middleware._claims) <= 16
+
+
+@pytest.mark.parametrize("place", ["bare", "app", "route_class"])
+async def test_fastapi_validation_handler_reading_the_body_answers(place: str) -> None:
+    fastapi = pytest.importorskip("fastapi")
+    from fastapi.exceptions import RequestValidationError  # noqa: PLC0415
+
+    from interceptor.fastapi import intercepted_route  # noqa: PLC0415
+
+    noop = Interceptor({NeverRaised: 500})
+    router = fastapi.APIRouter(
+        route_class=intercepted_route(noop) if place == "route_class" else fastapi.routing.APIRoute
+    )
+
+    @router.post("/items")
+    async def create(item: dict[str, int]) -> dict[str, int]:
+        return item
+
+    app = fastapi.FastAPI(middleware=[mw(noop)] if place == "app" else [])
+    logged: list[bytes] = []
+
+    @app.exception_handler(RequestValidationError)
+    async def log_body(request: Request, exc: Exception) -> Response:
+        logged.append(await request.body())
+        return JSONResponse({"invalid": True}, status_code=422)
+
+    app.include_router(router)
+    async with client_for(app) as client:
+        with anyio.fail_after(5):
+            response = await client.post("/items", content=b'{"a": "x"}')
+    assert (response.status_code, response.json()) == (422, {"invalid": True})
+    assert logged == [b'{"a": "x"}']
