@@ -369,7 +369,8 @@ async def test_routing_errors_and_head_are_unchanged(place: str) -> None:
         wrong_method = await client.post("/m/x")
         head = await client.head("/m/x")
     assert (missing.status_code, missing.text) == (404, "Not Found")
-    assert (wrong_method.status_code, wrong_method.headers["allow"]) == (405, "GET, HEAD")
+    assert wrong_method.status_code == 405
+    assert set(wrong_method.headers["allow"].split(", ")) == {"GET", "HEAD"}
     assert (head.status_code, head.content) == (200, b"")
 
 
