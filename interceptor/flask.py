@@ -14,7 +14,10 @@ lose to an app ``errorhandler(404)``, and re-raising from a Flask error handler
 gives a 500. Instead `init_app` installs one dispatcher per app in front of
 ``Flask.handle_user_exception``. It tries the interceptor scopes, nearest first,
 and calls Flask's original method for whatever none of them matched, so those
-exceptions get exactly Flask's usual treatment.
+exceptions get exactly Flask's usual treatment. The dispatcher takes Flask's
+arguments as they come, ``(e)`` up to Flask 3.1 and ``(ctx, e)`` from 3.2, and
+holds the app weakly, so that an app is still freed when its last reference
+goes, as Flask takes care it is, without waiting for the garbage collector.
 
 A blueprint scope covers the blueprint's views, its ``before_request``
 functions and routing errors (404, 405) for paths under its ``url_prefix``,
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard, TypeVar, cast
@@ -53,16 +57,32 @@ _EXTENSION = "interceptor"
 
 @dataclass(slots=True)
 class _AppState:
-    """An app's interceptors, kept in ``app.extensions["interceptor"]``."""
+    """An app's interceptors, kept in ``app.extensions["interceptor"]``.
 
-    original: Callable[[Exception], Any]  # Flask's handle_user_exception, bound
-    call: Callable[[Handler, BaseException], object]  # how handlers are called in this app
+    The app holds its state, so the state holds nothing that holds the app.
+    """
+
+    app: weakref.ref[Flask]
+    # Flask's handle_user_exception as found before ours was installed: what
+    # was in the app's __dict__ (another extension's, called as is) or else
+    # the class's attribute (``bind``: bound to the app at each call).
+    original: Any
+    bind: bool
     app_errors: Interceptor | None = None
     blueprints: dict[str, Interceptor] = field(default_factory=dict)
     # (url_prefix without its trailing slash, registered blueprint name), longest first.
     prefixes: list[tuple[str, str]] = field(default_factory=list)
     # The scopes of a request by its blueprint's name, worked out once each.
     by_blueprint: dict[str | None, tuple[Interceptor, ...]] = field(default_factory=dict)
+
+    def original_of(self, app: Flask) -> Callable[..., Any]:
+        """Flask's handle_user_exception for ``app``, as ``app.handle_user_exception`` was."""
+        if not self.bind:
+            return cast("Callable[..., Any]", self.original)
+        get = getattr(type(self.original), "__get__", None)
+        if get is None:  # not a descriptor: attribute access gives it as is
+            return cast("Callable[..., Any]", self.original)
+        return cast("Callable[..., Any]", get(self.original, app, type(app)))
 
     def set_app_errors(self, errors: Interceptor) -> None:
         self.app_errors = errors
@@ -167,13 +187,10 @@ def intercept(errors: Interceptor) -> Callable[[F], F]:
                 try:
                     return await view(*args, **kwargs)
                 except Exception as exc:
-                    app = _current_app()
-                    result = await handle_async(
-                        errors, exc, _request_info, _direct_call(), _is_response
-                    )
-                    if result is None:
+                    response = await _async_view_response(errors, exc)
+                    if response is None:
                         raise
-                    return _to_response(app, result)
+                    return response
 
             return cast("F", async_view)
 
@@ -182,15 +199,31 @@ def intercept(errors: Interceptor) -> Callable[[F], F]:
             try:
                 return view(*args, **kwargs)
             except Exception as exc:
-                app = _current_app()
-                result = handle_sync(errors, exc, _request_info, _sync_call(app), _is_response)
-                if result is None:
+                response = _view_response(errors, exc)
+                if response is None:
                     raise
-                return _to_response(app, result)
+                return response
 
         return cast("F", sync_view)
 
     return decorate
+
+
+# The view wrappers' frames are in the traceback of the exception they catch,
+# and what the core returns for it refers to it: worked out in a frame of its
+# own, it puts no cycle around the frame, which refers to the app.
+
+
+def _view_response(errors: Interceptor, exc: Exception) -> WerkzeugResponse | None:
+    app = _current_app()
+    result = handle_sync(errors, exc, _request_info, _sync_call(app), _is_response)
+    return None if result is None else _to_response(app, result)
+
+
+async def _async_view_response(errors: Interceptor, exc: Exception) -> WerkzeugResponse | None:
+    app = _current_app()
+    result = await handle_async(errors, exc, _request_info, _direct_call(), _is_response)
+    return None if result is None else _to_response(app, result)
 
 
 # -- the per-app dispatcher -------------------------------------------------------
@@ -199,12 +232,17 @@ def intercept(errors: Interceptor) -> Callable[[F], F]:
 def _install(app: Flask) -> _AppState:
     state = app.extensions.get(_EXTENSION)
     if state is None:
-        state = _AppState(original=app.handle_user_exception, call=_sync_call(app))
+        # What app.handle_user_exception gives: another extension's, in the
+        # app's __dict__, or else the class's function, not bound to the app.
+        own = vars(app).get("handle_user_exception")
+        bind = own is None
+        original = inspect.getattr_static(type(app), "handle_user_exception") if bind else own
+        state = _AppState(app=weakref.ref(app), original=original, bind=bind)
         app.extensions[_EXTENSION] = state
         # An instance attribute, so Flask's own method (and whatever another
         # extension put in front of it) stays available as `state.original`.
         setattr(  # noqa: B010 - mypy refuses assigning to a method
-            app, "handle_user_exception", functools.partial(_handle_user_exception, app, state)
+            app, "handle_user_exception", functools.partial(_handle_user_exception, state)
         )
     elif not isinstance(state, _AppState):
         raise TypeError(f"app.extensions[{_EXTENSION!r}] holds {state!r}, not interceptor state")
@@ -218,31 +256,56 @@ def _on_blueprint_registered(errors: Interceptor, setup: BlueprintSetupState) ->
     _install(setup.app).add_blueprint(name, setup.url_prefix, errors)
 
 
-def _handle_user_exception(app: Flask, state: _AppState, exc: Exception) -> Any:
-    # Called by Flask's full_dispatch_request inside its `except` for `exc`.
+def _handle_user_exception(state: _AppState, *args: Any, **kwargs: Any) -> Any:
+    # Called by Flask's full_dispatch_request inside its `except` for the
+    # exception, which comes last: `(e)` up to Flask 3.1, `(ctx, e)` from 3.2.
+    # Flask's original gets the arguments as they came.
+    if not args:
+        raise TypeError(
+            "handle_user_exception() takes the exception as its last positional argument"
+        )
+    exc = args[-1]
+    app = state.app()
+    if app is None:
+        raise ReferenceError("the Flask app this interceptor was installed on is gone")
+    original = state.original_of(app)
     if http_kind(exc) is HttpKind.PASSTHROUGH:
-        return state.original(exc)
+        return original(*args, **kwargs)
+    head = args[:-1]
+
+    def fallback(unmatched: Exception) -> Any:
+        return original(*head, unmatched, **kwargs)
+
     req = _current_request()
-    return _resolve(app, state, state.scopes(exc, req), exc, lambda: _request_info(req))
+    return _resolve(
+        app,
+        state.scopes(exc, req),
+        exc,
+        lambda: _request_info(req),
+        call=_sync_call(app),
+        fallback=fallback,
+    )
 
 
 def _resolve(
     app: Flask,
-    state: _AppState,
     scopes: tuple[Interceptor, ...],
     exc: Exception,
     info: Callable[[], RequestInfo],
+    *,
+    call: Callable[[Handler, BaseException], object],
+    fallback: Callable[[Exception], Any],
 ) -> Any:
     for index, errors in enumerate(scopes):
         try:
-            result = handle_sync(errors, exc, info, state.call, _is_response)
+            result = handle_sync(errors, exc, info, call, _is_response)
         except Exception as new:  # noqa: BLE001 - a handler's error goes to the next scope
             # Still inside the `except` for `new`: Flask's original method
             # re-raises with a bare `raise`, which must find `new`.
-            return _resolve(app, state, scopes[index + 1 :], new, info)
+            return _resolve(app, scopes[index + 1 :], new, info, call=call, fallback=fallback)
         if result is not None:
             return _to_response(app, result)
-    return state.original(exc)
+    return fallback(exc)
 
 
 # -- calling handlers and building responses ----------------------------------------

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import inspect
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from flask import Blueprint, Flask, Request, Response, abort, got_request_exception, request
+from flask import (
+    Blueprint,
+    Flask,
+    Request,
+    Response,
+    abort,
+    current_app,
+    got_request_exception,
+    request,
+    request_started,
+)
 from waitress.server import create_server
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
 
 import interceptor.flask as adapter
 from examples.flask_app import DEMO_REQUESTS
@@ -725,6 +739,262 @@ def test_missing_flask_fails_with_an_install_hint() -> None:
     )
     assert result.returncode != 0
     assert "pip install 'interceptor[flask]'" in result.stderr
+
+
+# -- the app's lifetime -----------------------------------------------------------------
+
+
+@pytest.fixture
+def gc_disabled() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def served_then_dropped(intercepted: bool) -> weakref.ref[Flask]:
+    """Build an app, serve it a few requests, and keep only a weak reference to it."""
+    app = Flask(__name__)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    bp = Blueprint("bp", __name__, url_prefix="/bp")
+    # Flask's own handlers answer what no interceptor does, so that no request
+    # logs a traceback (pytest keeps the records, and so the frames, alive).
+    app.register_error_handler(LookupError, lambda exc: ("flask", 404))
+    app.register_error_handler(ValueError, lambda exc: ("flask", 422))
+    app.register_error_handler(FlaskOnly, lambda exc: ("flask", 409))
+    app.register_error_handler(TimeoutError, lambda exc: ("flask", 408))
+
+    def view() -> str:
+        raise ValueError
+
+    def flask_only() -> str:
+        raise FlaskOnly
+
+    def explode(req: Request, exc: Exception) -> None:
+        raise ValueError("handler failed")
+
+    def index() -> str:
+        raise IndexError
+
+    def timeout() -> str:
+        raise TimeoutError
+
+    if intercepted:
+        init_app(bp, Interceptor({KeyError: 410, TimeoutError: explode}))
+        init_app(app, Interceptor({IndexError: 411}))
+        view = intercept(Interceptor({ValueError: 400}))(view)
+    bp.add_url_rule("/key", "key", lambda: {}[0])
+    bp.add_url_rule("/flask-only", "flask_only", flask_only)
+    bp.add_url_rule("/timeout", "timeout", timeout)
+    app.add_url_rule("/index", "index", index)
+    app.add_url_rule("/view", "view", view)
+    app.add_url_rule("/ok", "ok", lambda: "ok")
+    app.register_blueprint(bp)
+
+    http = app.test_client()
+    statuses = {path: http.get(path).status_code for path in STATUSES}
+    assert statuses == {path: expected[intercepted] for path, expected in STATUSES.items()}
+    return weakref.ref(app)
+
+
+# path: (status without the interceptor, status with it)
+STATUSES = {
+    "/bp/key": (404, 410),  # blueprint scope
+    "/index": (404, 411),  # app scope
+    "/view": (422, 400),  # @intercept
+    "/bp/flask-only": (409, 409),  # no interceptor matches: Flask's errorhandler
+    "/bp/timeout": (408, 422),  # the blueprint's handler raises, Flask's errorhandler answers
+    "/ok": (200, 200),
+}
+
+
+@pytest.mark.usefixtures("gc_disabled")
+@pytest.mark.parametrize("intercepted", [False, True], ids=["plain-flask", "init_app"])
+def test_a_dropped_app_is_freed_without_the_garbage_collector(intercepted: bool) -> None:
+    # Flask keeps an app out of reference cycles (its static view holds it
+    # weakly, pallets/flask#3761), so an app goes when its last reference does.
+    # Not after a routing error, though: Flask 3.1 keeps the raised exception
+    # in request.routing_exception, whose traceback holds the request context;
+    # nor after an async view raised, through asgiref's async_to_sync.
+    app = served_then_dropped(intercepted)
+    assert app() is None
+
+
+# -- Flask 3.1's handle_user_exception(e) and Flask 3.2's handle_user_exception(ctx, e) -----
+
+
+FLASK_PASSES_CTX = "ctx" in inspect.signature(Flask.handle_user_exception).parameters
+
+
+def recording_flask(form: str) -> type[Flask]:
+    """A Flask whose ``handle_user_exception`` records the arguments it is called with.
+
+    ``"3.1"`` is the installed Flask, which calls ``handle_user_exception(e)``.
+    ``"3.2"`` dispatches as Flask 3.2 does: ``handle_user_exception(ctx, e)``,
+    its signature there being ``(self, ctx: AppContext, e: Exception)``; the
+    3.1 request context stands in for the 3.2 context.
+    """
+    from flask.globals import request_ctx  # noqa: PLC0415 - Flask 3.1 only
+
+    def recorded(arg: Any) -> Any:
+        return "ctx" if arg is request_ctx._get_current_object() else arg
+
+    class Flask31(Flask):
+        received: list[tuple[Any, ...]]
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.received = []
+
+        def handle_user_exception(self, e: Exception) -> Any:
+            self.received.append((e,))
+            return super().handle_user_exception(e)
+
+    class Flask32(Flask31):
+        def full_dispatch_request(self) -> Response:
+            # Flask 3.2's, with the 3.1 calls it makes around the one at stake.
+            ctx = request_ctx._get_current_object()
+            self._got_first_request = True
+            try:
+                request_started.send(self, _async_wrapper=self.ensure_sync)
+                rv = self.preprocess_request()
+                if rv is None:
+                    rv = self.dispatch_request()
+            except Exception as e:
+                rv = self.handle_user_exception(ctx, e)  # type: ignore[call-arg]
+            return self.finalize_request(rv)
+
+        def handle_user_exception(self, ctx: Any, e: Exception) -> Any:  # type: ignore[override]
+            self.received.append((recorded(ctx), e))
+            return Flask.handle_user_exception(self, e)
+
+    return {"3.1": Flask31, "3.2": Flask32}[form]
+
+
+@pytest.fixture(params=["3.1", "3.2"])
+def flask_form(request: pytest.FixtureRequest) -> tuple[type[Flask], tuple[str, ...]]:
+    """A Flask app class, and what its handle_user_exception gets before the exception."""
+    if FLASK_PASSES_CTX:
+        pytest.skip("the installed Flask passes ctx itself: the other tests cover that form")
+    return recording_flask(request.param), ("ctx",) if request.param == "3.2" else ()
+
+
+def test_flask_s_original_gets_its_own_arguments(
+    flask_form: tuple[type[Flask], tuple[str, ...]],
+) -> None:
+    flask_class, before = flask_form
+    error = FlaskOnly()
+
+    def explode(req: Request, exc: Exception) -> None:
+        raise ValueError("handler failed")
+
+    def view() -> str:
+        raise error
+
+    def raising(exc_class: type[Exception]) -> Any:
+        def view() -> str:
+            raise exc_class
+
+        return view
+
+    app: Any = flask_class(__name__)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    bp = Blueprint("bp", __name__, url_prefix="/bp")
+    init_app(bp, Interceptor({KeyError: 404, TimeoutError: explode, NotFound: 410}))
+    init_app(app, Interceptor({IndexError: 400}))
+    app.register_error_handler(FlaskOnly, lambda exc: ("flask saw it", 409))
+    app.register_error_handler(ValueError, lambda exc: (type(exc.__context__).__name__, 422))
+    bp.add_url_rule("/key", "key", raising(KeyError))
+    bp.add_url_rule("/index", "index", raising(IndexError))
+    bp.add_url_rule("/flask-only", "flask_only", view)
+    bp.add_url_rule("/explode", "explode", raising(TimeoutError))
+    bp.add_url_rule("/folder/", "folder", lambda: "folder")
+    app.register_blueprint(bp)
+    http = app.test_client()
+
+    # Intercepted: Flask's method is never called.
+    assert http.get("/bp/key").status_code == 404
+    assert http.get("/bp/index").status_code == 400
+    assert http.get("/bp/nope").status_code == 410  # a routing error, by the blueprint
+    assert app.received == []
+
+    # Not intercepted: Flask's method gets what Flask gave, the exception last.
+    response = http.get("/bp/flask-only")
+    assert (response.status_code, response.data) == (409, b"flask saw it")
+    assert app.received == [(*before, error)]
+    app.received.clear()
+
+    response = http.get("/bp/explode")  # the handler's error, missed by the app scope
+    assert (response.status_code, response.data) == (422, b"TimeoutError")
+    ((*got, new),) = app.received
+    assert tuple(got) == before
+    assert isinstance(new, ValueError)
+    assert isinstance(new.__context__, TimeoutError)
+    app.received.clear()
+
+    response = http.get("/bp/folder")  # passed through untouched
+    assert response.status_code == 308
+    ((*got, redirect),) = app.received
+    assert tuple(got) == before
+    assert isinstance(redirect, RequestRedirect)
+    app.received.clear()
+
+    assert http.get("/nope").status_code == 404  # outside every prefix: Flask's
+    ((*got, missing),) = app.received
+    assert tuple(got) == before
+    assert isinstance(missing, NotFound)
+
+
+@pytest.mark.parametrize("where", ["app", "class"])
+def test_what_stood_in_front_of_flask_s_method_stays_there(where: str) -> None:
+    # Another extension's handle_user_exception: put on the app, or a callable
+    # object on the class, which attribute access gives as is, unbound.
+    seen: list[Exception] = []
+
+    def other_extension(e: Exception) -> Any:
+        seen.append(e)
+        return Flask.handle_user_exception(current_app._get_current_object(), e)
+
+    class App(Flask):
+        pass
+
+    class CallableObject:
+        def __call__(self, e: Exception) -> Any:
+            return other_extension(e)
+
+    app: Any = App(__name__)
+    if where == "app":
+        app.handle_user_exception = other_extension
+    else:
+        App.handle_user_exception = CallableObject()  # type: ignore[assignment,method-assign]
+    error = FlaskOnly()
+
+    def flask_only() -> str:
+        raise error
+
+    init_app(app, Interceptor({KeyError: 404}))
+    app.register_error_handler(FlaskOnly, lambda exc: ("flask saw it", 409))
+    app.add_url_rule("/key", "key", lambda: {}[0])
+    app.add_url_rule("/flask-only", "flask_only", flask_only)
+    http = app.test_client()
+    assert http.get("/key").status_code == 404
+    assert seen == []
+    assert http.get("/flask-only").data == b"flask saw it"
+    assert seen == [error]
+
+
+def test_dispatcher_needs_the_exception_and_the_app() -> None:
+    app = Flask(__name__)
+    init_app(app, Interceptor({KeyError: 404}))
+    dispatcher = app.handle_user_exception
+    with pytest.raises(TypeError, match="the exception as its last positional argument"):
+        dispatcher()  # type: ignore[call-arg]
+    del app  # the dispatcher holds it weakly
+    with pytest.raises(ReferenceError, match="app this interceptor was installed on is gone"):
+        dispatcher(KeyError())
 
 
 # -- a real server --------------------------------------------------------------------
