@@ -10,6 +10,17 @@
   raises nothing: one that only awaits the app, and one that also tracks
   whether the response started (what an error handler needs, so that it
   never starts a response twice), each / the bare Mount
+- an app-level interceptor / the bare app, on a request that raises nothing
+- a mapped error answered by an async callable handler / Starlette's async
+  handler returning the same response; the same for sync handlers (both run
+  in the threadpool)
+- FastAPI: a router scoped through ``intercepted_route`` / the bare router on
+  a request that raises nothing, and its async handler / FastAPI's async
+  exception handler on a mapped error
+- 16 nested Mounts each with an interceptor / 16 bare Mounts, on a request
+  that raises nothing, and on an error answered by the outermost interceptor
+  after the 15 inner ones matched nothing / the same error answered by
+  Starlette's own handler under 16 bare Mounts
 """
 
 from __future__ import annotations
@@ -106,6 +117,53 @@ def app(
     )
 
 
+def app_level(*, interceptor: Interceptor | None = None) -> Starlette:
+    middleware = [Middleware(InterceptorMiddleware, interceptor=interceptor)] if interceptor else []
+    return Starlette(routes=[Route("/ok", ok), Route("/fail", fail)], middleware=middleware)
+
+
+NESTING = 16
+
+
+def nested(*, interceptors: bool, handlers: dict[Any, Any] | None = None) -> Starlette:
+    """``NESTING`` Mounts inside each other, each with an interceptor or none.
+
+    The innermost interceptors match nothing; the outermost maps the error.
+    """
+    routes: list[Any] = [Route("/ok", ok), Route("/fail", fail)]
+    for level in range(NESTING):
+        middleware = []
+        if interceptors:
+            mapping = {KeyError: 404} if level == NESTING - 1 else {ZeroDivisionError: 500}
+            middleware = [Middleware(InterceptorMiddleware, interceptor=Interceptor(mapping))]
+        routes = [Mount("/n", routes=routes, middleware=middleware)]
+    return Starlette(routes=routes, exception_handlers=handlers or {})
+
+
+def fastapi_app(*, intercepted: bool, handler: bool) -> Any:
+    from fastapi import APIRouter, FastAPI  # noqa: PLC0415 - only this benchmark needs it
+    from fastapi.routing import APIRoute  # noqa: PLC0415
+
+    from interceptor.fastapi import intercepted_route  # noqa: PLC0415
+
+    route_class = (
+        intercepted_route(Interceptor({KeyError: async_handler})) if intercepted else APIRoute
+    )
+    router = APIRouter(route_class=route_class)
+
+    @router.get("/ok")
+    async def fastapi_ok() -> Response:
+        return PlainTextResponse("ok")
+
+    @router.get("/fail")
+    async def fastapi_fail() -> Response:
+        raise KeyError("missing")
+
+    api = FastAPI(exception_handlers={KeyError: async_handler} if handler else {})
+    api.include_router(router, prefix="/api")
+    return api
+
+
 def scope(path: str) -> dict[str, Any]:
     return {
         "type": "http",
@@ -123,7 +181,7 @@ def scope(path: str) -> dict[str, Any]:
     }
 
 
-def runner(loop: asyncio.AbstractEventLoop, target: Starlette, path: str) -> Callable[[], None]:
+def runner(loop: asyncio.AbstractEventLoop, target: Any, path: str) -> Callable[[], None]:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
@@ -146,6 +204,8 @@ def ratios(rounds: int = 31) -> dict[str, float]:
         bare = app()
         with_async_handler = app(handlers={KeyError: async_handler})
         with_sync_handler = app(handlers={KeyError: sync_handler})
+        path = "/api/fail"
+        deep = "/n" * NESTING
         return {
             "ASGI no error: Mount + interceptor / bare Mount": interleaved_ratio(
                 runner(loop, with_interceptor, "/api/ok"),
@@ -161,6 +221,52 @@ def ratios(rounds: int = 31) -> dict[str, float]:
                 runner(loop, with_interceptor, "/api/fail"),
                 runner(loop, with_sync_handler, "/api/fail"),
                 rounds=max(rounds // 3, 5),  # each round waits on the threadpool
+            ),
+            "ASGI no error: app-level interceptor / bare app": interleaved_ratio(
+                runner(loop, app_level(interceptor=mapped), "/ok"),
+                runner(loop, app_level(), "/ok"),
+                rounds=rounds,
+            ),
+            "ASGI mapped error, async callable handler / Starlette async handler": (
+                interleaved_ratio(
+                    runner(loop, app(interceptor=Interceptor({KeyError: async_handler})), path),
+                    runner(loop, with_async_handler, path),
+                    rounds=rounds,
+                )
+            ),
+            "ASGI mapped error, sync callable handler / Starlette sync handler": (
+                interleaved_ratio(
+                    runner(loop, app(interceptor=Interceptor({KeyError: sync_handler})), path),
+                    runner(loop, with_sync_handler, path),
+                    rounds=max(rounds // 3, 5),
+                )
+            ),
+            "FastAPI no error: intercepted_route / bare router": interleaved_ratio(
+                runner(loop, fastapi_app(intercepted=True, handler=False), "/api/ok"),
+                runner(loop, fastapi_app(intercepted=False, handler=False), "/api/ok"),
+                rounds=rounds,
+            ),
+            "FastAPI mapped error: intercepted_route / FastAPI async handler": interleaved_ratio(
+                runner(loop, fastapi_app(intercepted=True, handler=False), path),
+                runner(loop, fastapi_app(intercepted=False, handler=True), path),
+                rounds=rounds,
+            ),
+            f"nesting, no error: {NESTING} Mounts with interceptors / {NESTING} bare": (
+                interleaved_ratio(
+                    runner(loop, nested(interceptors=True), deep + "/ok"),
+                    runner(loop, nested(interceptors=False), deep + "/ok"),
+                    rounds=rounds,
+                )
+            ),
+            f"nesting, error: outermost of {NESTING} interceptors / Starlette handler": (
+                interleaved_ratio(
+                    runner(loop, nested(interceptors=True), deep + "/fail"),
+                    runner(
+                        loop, nested(interceptors=False, handlers={KeyError: async_handler}),
+                        deep + "/fail",
+                    ),
+                    rounds=rounds,
+                )
             ),
             "ASGI reference: bare Mount / itself (the method's noise)": interleaved_ratio(
                 runner(loop, bare, "/api/ok"), runner(loop, app(), "/api/ok"), rounds=rounds

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeGuard, TypeVar
 
-from interceptor._callables import callable_name
+from interceptor._callables import callable_name, is_async_callable
 from interceptor._errors import ApiError
 from interceptor._http import KINDS_BY_TYPE, HttpKind, http_kind, http_status, kind_of_type
 from interceptor._observe import (
@@ -101,6 +101,9 @@ class _Tables:
     by_class: Mapping[type[BaseException], HandlerValue]
     by_status: Mapping[int, HandlerValue]
     cache: dict[type[BaseException], tuple[HandlerValue, ...]] = field(default_factory=dict)
+    # Whether calling a registered callable gives a coroutine, by its id (the
+    # tables hold the callables, so an id stays theirs while the tables live).
+    asyncs: Mapping[int, bool] = field(default_factory=dict)
     # Responses rendered ahead for the registered values; see `Renderer.render_planned`.
     plans: Plans = field(default_factory=dict)
 
@@ -343,9 +346,14 @@ class Interceptor:
                     by_status[key] = value
                 else:
                     by_class[key] = value
+            asyncs = {
+                id(value): is_async_callable(value)
+                for value in (*by_class.values(), *by_status.values())
+                if not isinstance(value, INLINE_TYPES)
+            }
             # A new snapshot with an empty cache: a resolver holding the old
             # one finishes consistently with it, and nothing is half-updated.
-            self._tables = _Tables(by_class=by_class, by_status=by_status)
+            self._tables = _Tables(by_class=by_class, by_status=by_status, asyncs=asyncs)
 
     # -- resolution ----------------------------------------------------------
 
@@ -385,6 +393,11 @@ class Interceptor:
         return issubclass(tp, BaseExceptionGroup) or bool(
             self._class_candidates(tp, self._tables)
         )
+
+    def is_async(self, handler: object) -> bool:
+        """Whether calling ``handler``, a callable registered here, gives a coroutine."""
+        is_async = self._tables.asyncs.get(id(handler))
+        return is_async_callable(handler) if is_async is None else is_async
 
     def has_status_key(self, status: object) -> bool:
         """Whether an ``int`` status key is registered for ``status``."""

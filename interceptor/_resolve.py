@@ -1,87 +1,116 @@
-"""The resolution loop every adapter runs: one algorithm, two drivers.
+"""The resolution loop every adapter runs: one algorithm, as data, and two short drivers.
 
-`handle_sync` runs the loop for blocking code (Flask views and error
-handling, plain WSGI); `handle_async` runs the very same steps inside a
-coroutine (Starlette, FastAPI, Flask's async views). Both drive `_steps`, so
-the order in which handler values are tried, what counts as declining, what
-happens when a handler raises and how an answer is logged, counted and
-reported are written once. Neither imports a framework: the adapter passes in
-how to call a handler and how to recognise its framework's response objects.
+`first` starts resolving an exception with one interceptor and gives the
+answer, ``None`` (nothing matched, or every match declined), or a `Pending`:
+a handler must be called. The adapter calls it the way its framework calls
+things and hands the result to `Pending.settle`, which gives the next one of
+those three. So the order in which handler values are tried, what counts as
+declining, what happens when a handler raises and how an answer is logged,
+counted and reported are written once, here; `handle_sync` and `handle_async`
+are the two drivers, and an adapter with needs of its own (a timeout, a
+thread) drives the same three calls itself. Nothing here imports a framework.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Generator
-from typing import NamedTuple, TypeGuard, TypeVar, cast
+from collections.abc import Callable
+from typing import TypeGuard, TypeVar
 
-from interceptor._core import INLINE_TYPES, Handler, HandlerValue, Interceptor, is_inline
+from interceptor._core import INLINE_TYPES, Handler, HandlerValue, Interceptor
 from interceptor._render import Outcome, RequestInfo
 
 __all__ = ["Pending", "finish_async", "first", "handle_async", "handle_sync"]
 
 R = TypeVar("R")
 
-# What the loop asks its driver to do: call this handler with this exception.
-_Step = Generator[tuple[Handler, BaseException], object, object]
 
+class Pending:
+    """A resolution waiting on a handler: call ``handler(request, leaf)``, then `settle`."""
 
-class Pending(NamedTuple):
-    """A resolution `first` could not finish: a handler must be called."""
+    __slots__ = ("errors", "exc", "handler", "index", "leaf", "request", "values")
 
-    exc: BaseException  # as raised, to chain a handler's own exception to
-    leaf: BaseException  # what handlers receive
-    values: tuple[HandlerValue, ...]
-    request: RequestInfo
+    def __init__(
+        self,
+        *,
+        errors: Interceptor,
+        exc: BaseException,
+        leaf: BaseException,
+        values: tuple[HandlerValue, ...],
+        index: int,
+        request: RequestInfo,
+    ) -> None:
+        self.errors = errors
+        self.exc = exc  # as raised, to chain a handler's own exception to
+        self.leaf = leaf  # what handlers receive
+        self.values = values
+        self.index = index
+        self.handler: Handler = values[index]  # type: ignore[assignment]
+        self.request = request
+
+    def settle(self, result: object, is_response: Callable[[object], bool]) -> object:
+        """What the handler's ``result`` gives: the answer, ``None``, or the next `Pending`.
+
+        A framework response (``is_response``) is the answer as it is; any
+        other result is turned into an `Outcome`, or declines with ``None``,
+        and then the next less specific value is tried.
+        """
+        errors, leaf, request = self.errors, self.leaf, self.request
+        if is_response(result):
+            errors.observe(leaf, getattr(result, "status_code", 500), request)
+            return result
+        answer = errors.outcome(result, leaf, request, handler=self.handler)
+        if answer is not None:
+            errors.observe(leaf, answer.status, request, answer.error_id)
+            return answer
+        return _advance(
+            errors, self.exc, leaf, self.values, start=self.index + 1, request=request
+        )
+
+    def raised(self, new: Exception) -> None:
+        """The handler raised ``new``: it goes to the next scope out, chained to the original.
+
+        The same interceptor never handles it again.
+        """
+        self.errors.mark_raised(new)
+        if new is not self.exc and new.__context__ is None:
+            new.__context__ = self.exc
 
 
 def first(errors: Interceptor, exc: BaseException, info: Callable[[], RequestInfo]) -> object:
     """Resolution's first step: the answer, ``None``, or a `Pending` to finish.
 
-    The common declarative case, an `int`, `Problem` or `classified` value
-    first, never declines: its answer is final, and no handler runs, so it
-    takes no coroutine and no handler-calling closure. ``info`` builds the
-    request data, only once something matched.
+    ``info`` builds the request data, only once something matched. An answer
+    is logged, counted and reported (`Interceptor.observe`) before it is given.
     """
     leaf, values = errors.candidates(exc)
     if not values:
         return None
-    request = info()
-    value = values[0]
-    if not isinstance(value, INLINE_TYPES):
-        return Pending(exc, leaf, values, request)
-    answer = errors.outcome(value, leaf, request)
-    if answer is not None:  # None would decline, which an inline value never does
-        errors.observe(leaf, answer.status, request, answer.error_id)
-    return answer
+    return _advance(errors, exc, leaf, values, start=0, request=info())
 
 
-def _steps(errors: Interceptor, pending: Pending, is_response: Callable[[object], bool]) -> _Step:
-    leaf, request = pending.leaf, pending.request
-    for value in pending.values:
-        if is_inline(value):
-            answer: object = errors.outcome(value, leaf, request)
-        else:
-            result = yield cast("Handler", value), leaf  # a callable: the driver calls it
-            answer = (
-                result
-                if is_response(result)
-                else errors.outcome(result, leaf, request, handler=value)
-            )
-        if answer is not None:
-            return _answered(errors, leaf, request, answer)
-    return None  # every match declined
-
-
-def _answered(
-    errors: Interceptor, leaf: BaseException, request: RequestInfo, answer: object
+def _advance(
+    errors: Interceptor,
+    exc: BaseException,
+    leaf: BaseException,
+    values: tuple[HandlerValue, ...],
+    *,
+    start: int,
+    request: RequestInfo,
 ) -> object:
-    """``answer`` once observed (logged, counted, reported); ``None`` declines."""
-    if isinstance(answer, Outcome):
-        errors.observe(leaf, answer.status, request, answer.error_id)
-    elif answer is not None:  # a framework response a handler returned
-        errors.observe(leaf, getattr(answer, "status_code", 500), request)
-    return answer
+    # Values the core renders itself answer at once (they never decline); the
+    # first callable stops the walk, since the driver must call it.
+    for index in range(start, len(values)):
+        value = values[index]
+        if not isinstance(value, INLINE_TYPES):
+            return Pending(
+                errors=errors, exc=exc, leaf=leaf, values=values, index=index, request=request
+            )
+        answer = errors.outcome(value, leaf, request)
+        if answer is not None:
+            errors.observe(leaf, answer.status, request, answer.error_id)
+            return answer
+    return None  # every match declined
 
 
 def handle_sync(
@@ -95,27 +124,18 @@ def handle_sync(
 
     Returns the `Outcome` to send, a framework response a handler returned
     (recognised by ``is_response``), or ``None`` when nothing matched or every
-    match declined; the caller then re-raises the original exception. An
-    answer is logged, counted and reported through ``errors.observe``. A
-    handler that raises marks its exception as raised by ``errors`` and lets
-    it propagate to the next scope out. ``info`` builds the request data, only
-    once something matched.
+    match declined; the caller then re-raises the original exception. A
+    handler that raises lets its exception propagate to the next scope out.
     """
     answer = first(errors, exc, info)
-    if not isinstance(answer, Pending):
-        return answer  # type: ignore[return-value]
-    steps = _steps(errors, answer, is_response)
-    result: object = None
-    while True:
+    while isinstance(answer, Pending):
         try:
-            handler, leaf = steps.send(result)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        try:
-            result = call(handler, leaf)
+            result = call(answer.handler, answer.leaf)
         except Exception as new:
-            _handler_raised(errors, exc, new)
+            answer.raised(new)
             raise
+        answer = answer.settle(result, is_response)
+    return answer  # type: ignore[return-value]
 
 
 async def handle_async(
@@ -125,37 +145,23 @@ async def handle_async(
     call: Callable[[Handler, BaseException], object],
     is_response: Callable[[object], TypeGuard[R]],
 ) -> Outcome | R | None:
-    """`handle_sync` for code already running in an event loop; awaits async handlers."""
-    answer = first(errors, exc, info)
-    if not isinstance(answer, Pending):
-        return answer  # type: ignore[return-value]
-    return await finish_async(errors, answer, call, is_response)
+    """`handle_sync` for code already running in an event loop; awaits what ``call`` gives."""
+    return await finish_async(first(errors, exc, info), call, is_response)
 
 
 async def finish_async(
-    errors: Interceptor,
-    pending: Pending,
+    answer: object,
     call: Callable[[Handler, BaseException], object],
     is_response: Callable[[object], TypeGuard[R]],
 ) -> Outcome | R | None:
-    """The rest of `handle_async`, from the `Pending` that `first` gave."""
-    steps = _steps(errors, pending, is_response)
-    result: object = None
-    while True:
+    """The rest of `handle_async` from what `first` gave: the answer once ``answer`` is settled."""
+    while isinstance(answer, Pending):
         try:
-            handler, leaf = steps.send(result)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        try:
-            result = call(handler, leaf)
+            result = call(answer.handler, answer.leaf)
             while inspect.isawaitable(result):  # a sync handler may hand back a coroutine
                 result = await result
         except Exception as new:
-            _handler_raised(errors, pending.exc, new)
+            answer.raised(new)
             raise
-
-
-def _handler_raised(errors: Interceptor, original: BaseException, new: Exception) -> None:
-    errors.mark_raised(new)
-    if new is not original and new.__context__ is None:
-        new.__context__ = original
+        answer = answer.settle(result, is_response)
+    return answer  # type: ignore[return-value]

@@ -18,15 +18,14 @@ route-scoped interceptor cannot see it; a Mount- or router-scoped one can.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
+from interceptor._asgi import run_handler, send_outcome
 from interceptor._callables import is_async_callable
-from interceptor._core import HANDLER_TIMED_OUT, Handler, Interceptor
+from interceptor._core import Handler, Interceptor
 from interceptor._render import Outcome, RequestInfo
 from interceptor._resolve import Pending, finish_async, first
 
@@ -191,14 +190,7 @@ class _Answer:
         self.outcome = outcome
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        return _send_outcome(self.outcome, send)
-
-
-async def _send_outcome(outcome: Outcome, send: Send) -> None:
-    await send(
-        {"type": "http.response.start", "status": outcome.status, "headers": outcome.raw_headers()}
-    )
-    await send({"type": "http.response.body", "body": outcome.body})
+        return send_outcome(self.outcome, send)
 
 
 class InterceptorMiddleware:
@@ -306,7 +298,7 @@ class InterceptorMiddleware:
         if answer is None:
             return False
         if isinstance(answer, Outcome):
-            await _send_outcome(answer, send)
+            await send_outcome(answer, send)
         else:
             await answer(scope, receive, send)
         return True
@@ -355,44 +347,25 @@ async def resolve(
     """
     answer = first(interceptor, exc, lambda: RequestInfo.from_scope(scope))
     if isinstance(answer, Pending):
-        return await _finish(interceptor, answer, connection)
+        return await _finish(answer, connection)
     return answer  # type: ignore[return-value]
 
 
 def _finish(
-    interceptor: Interceptor, pending: Pending, connection: Callable[[], HTTPConnection]
+    pending: Pending, connection: Callable[[], HTTPConnection]
 ) -> Awaitable[Outcome | Response | None]:
+    """The rest of `resolve` once a handler must be called."""
+    errors = pending.errors
     conn: HTTPConnection | None = None
 
     def call(handler: Handler, leaf: BaseException) -> object:
         nonlocal conn
         if conn is None:
             conn = connection()
-        return _within(interceptor.handler_timeout, handler, conn, leaf)
+        is_async = errors.is_async(handler)
+        return run_handler(handler, is_async, errors.handler_timeout, conn, leaf)
 
-    return finish_async(interceptor, pending, call, _is_response)
-
-
-async def _within(
-    seconds: float | None, handler: Handler, conn: HTTPConnection, leaf: BaseException
-) -> object:
-    """The handler's answer, or `HANDLER_TIMED_OUT` if it takes over ``seconds`` (if set).
-
-    Async handlers are awaited; sync ones run in a worker thread, as Starlette
-    runs sync endpoints, abandoned (not killed: Python cannot) when they
-    overrun, so that the client still gets its answer.
-    """
-    with anyio.move_on_after(seconds):
-        if is_async_callable(handler):
-            result = await handler(conn, leaf)
-        else:
-            result = await anyio.to_thread.run_sync(
-                functools.partial(handler, conn, leaf), abandon_on_cancel=True
-            )
-        while inspect.isawaitable(result):  # a sync handler may hand back a coroutine
-            result = await result
-        return result
-    return HANDLER_TIMED_OUT
+    return finish_async(pending, call, _is_response)
 
 
 def _is_response(value: object) -> TypeGuard[Response]:

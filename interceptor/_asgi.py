@@ -1,0 +1,101 @@
+"""ASGI plumbing shared by the ASGI adapters, with no framework import.
+
+Sending an `Outcome` as ASGI messages, and calling a handler the way
+Starlette calls its own (async ones awaited on the loop, sync ones in a
+worker thread) within the interceptor's ``handler_timeout``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from interceptor._core import HANDLER_TIMED_OUT, Handler
+from interceptor._render import Outcome
+
+__all__ = ["run_handler", "send_outcome"]
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def send_outcome(outcome: Outcome, send: Send) -> None:
+    """Send ``outcome`` as one ``http.response.start`` and one ``http.response.body``."""
+    await send(
+        {"type": "http.response.start", "status": outcome.status, "headers": outcome.raw_headers()}
+    )
+    await send({"type": "http.response.body", "body": outcome.body})
+
+
+async def run_handler(
+    handler: Handler, is_async: bool, seconds: float | None, conn: object, exc: BaseException
+) -> object:
+    """``handler(conn, exc)``'s result, or `HANDLER_TIMED_OUT` past ``seconds`` (if set).
+
+    Async handlers are awaited on the loop; sync ones run in a worker thread,
+    as Starlette runs sync endpoints and handlers, abandoned (not killed:
+    Python cannot) when they overrun, so that the client still gets its
+    answer. A timeout scope costs about as much as a whole request, so an
+    async handler runs its first step outside one: most answer without ever
+    waiting, and only one that waits goes on inside the scope.
+    """
+    if not is_async:
+        with anyio.move_on_after(seconds):
+            call = functools.partial(handler, conn, exc)
+            result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+            while inspect.isawaitable(result):  # a sync handler may hand back a coroutine
+                result = await result
+            return result
+        return HANDLER_TIMED_OUT
+    awaitable = handler(conn, exc)
+    if inspect.iscoroutine(awaitable):
+        try:
+            waiting_on = awaitable.send(None)
+        except StopIteration as done:  # answered without waiting
+            result = done.value
+            if not inspect.isawaitable(result):
+                return result
+            awaitable = result
+        else:
+            awaitable = _Resumed(awaitable, waiting_on)
+    with anyio.move_on_after(seconds):
+        result = await awaitable
+        while inspect.isawaitable(result):
+            result = await result
+        return result
+    return HANDLER_TIMED_OUT
+
+
+class _Resumed:
+    """A coroutine whose first step ran already, awaited from where it stopped."""
+
+    __slots__ = ("coro", "waiting_on")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], waiting_on: object) -> None:
+        self.coro = coro
+        self.waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        # What `await coro` would do from here on: hand the event loop what the
+        # coroutine waits on, and pass back what the loop sends or throws.
+        coro, waiting_on = self.coro, self.waiting_on
+        while True:
+            try:
+                sent = yield waiting_on
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as thrown:  # noqa: BLE001 - cancellation goes in too
+                try:
+                    waiting_on = coro.throw(thrown)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    waiting_on = coro.send(sent)
+                except StopIteration as done:
+                    return done.value
