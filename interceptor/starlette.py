@@ -18,6 +18,7 @@ route-scoped interceptor cannot see it; a Mount- or router-scoped one can.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import MappingProxyType
@@ -81,7 +82,7 @@ class _Claims(Mapping[Any, Any]):
     Starlette's own.
     """
 
-    __slots__ = ("chain", "handlers", "statuses", "tables")
+    __slots__ = ("_last_claimed", "chain", "handlers", "statuses", "tables")
 
     def __init__(
         self,
@@ -93,9 +94,19 @@ class _Claims(Mapping[Any, Any]):
         self.handlers = handlers  # Starlette's own
         self.statuses = statuses
         self.tables = (self, _StatusClaims(self))
+        # Starlette asks `cls in table`, then `table[cls]`: the second question
+        # is answered from the first. A registration never withdraws a claim.
+        self._last_claimed: object = None
 
     def _claimed(self, cls: Any) -> bool:
-        return isinstance(cls, type) and any(errors.may_handle(cls) for errors in self.chain)
+        if cls is self._last_claimed:
+            return True
+        if isinstance(cls, type):
+            for errors in self.chain:
+                if errors.may_handle(cls):
+                    self._last_claimed = cls
+                    return True
+        return False
 
     def __contains__(self, cls: object) -> bool:
         return self._claimed(cls) or cls in self.handlers
@@ -116,23 +127,38 @@ class _Claims(Mapping[Any, Any]):
         none of them answers goes to Starlette's own handler, if it has one,
         called as Starlette calls it; else it is raised again, as it is.
         """
-        websocket = conn if isinstance(conn, WebSocket) else None
+        if isinstance(conn, WebSocket):
+            return await self._dispatch_websocket(conn, exc)
+        info = functools.partial(RequestInfo.from_scope, conn.scope)
         for errors in self.chain:
-            closed_before = websocket is not None and _progress_of(websocket).closed
+            answer = first(errors, exc, info)
+            if isinstance(answer, Pending):
+                try:
+                    answer = await finish_async(answer, _HandlerCall(errors, conn), _is_response)
+                except Exception as new:  # noqa: BLE001 - a handler's error goes to the next scope
+                    exc = new
+                    continue
+            if answer is not None:
+                return answer if isinstance(answer, Response) else _Answer(answer)  # type: ignore[arg-type]
+        return await self._starlette_answer(conn, exc)
+
+    async def _dispatch_websocket(self, websocket: WebSocket, exc: Exception) -> Any:
+        for errors in self.chain:
+            closed_before = _progress_of(websocket).closed
             try:
-                answer = await resolve(errors, exc, conn.scope, lambda: conn)
+                answer = await resolve(errors, exc, websocket.scope, lambda: websocket)
             except Exception as new:  # noqa: BLE001 - a handler's error goes to the next scope
                 exc = new
                 continue
-            if websocket is not None:
-                if answer is not None:
-                    progress = _progress_of(websocket)
-                    await _answer_websocket(answer, conn.scope, progress, websocket.send)
-                    return None
-                if not closed_before and _progress_of(websocket).closed:
-                    return None  # a handler closed the socket itself
-            elif answer is not None:
-                return answer if isinstance(answer, Response) else _Answer(answer)
+            if answer is not None:
+                progress = _progress_of(websocket)
+                await _answer_websocket(answer, websocket.scope, progress, websocket.send)
+                return None
+            if not closed_before and _progress_of(websocket).closed:
+                return None  # a handler closed the socket itself
+        return await self._starlette_answer(websocket, exc)
+
+    async def _starlette_answer(self, conn: HTTPConnection, exc: Exception) -> Any:
         handler = self._starlette_handler(exc)
         if handler is None:
             conn.scope[_TRIED_KEY] = exc
@@ -221,26 +247,31 @@ class InterceptorMiddleware:
             raise TypeError(f"interceptor must be an Interceptor, got {interceptor!r}")
         self.app = app
         self.interceptor = interceptor
-        # The tables built under each table this middleware was called with;
-        # the structure of an app gives it one or two, and the bound is a guard.
-        self._claims: dict[int, tuple[object, tuple[_Claims, _StatusClaims]]] = {}
+        # The table this scope sets, under the table the last request came in
+        # with: one pair, read and replaced as one reference (a Mount shared
+        # by two apps alternates, and builds its table again each time).
+        self._under: tuple[object, tuple[_Claims, _StatusClaims]]
+        self._tables_under(_NO_TABLES)
         exception_middleware = _exception_middleware_within(app)
-        # Starlette runs its ExceptionMiddleware inside the user middleware, so
-        # here the interceptor would see exceptions only after Starlette's
-        # handlers, and its table would be replaced by Starlette's; move it
-        # inside, next to the router.
-        self._passthrough = exception_middleware is not None
         if exception_middleware is not None:
+            # Starlette runs its ExceptionMiddleware inside the user
+            # middleware, so here the interceptor would see exceptions only
+            # after Starlette's handlers, and its table would be replaced by
+            # Starlette's; it moves inside, next to the router, and this
+            # instance only forwards.
             exception_middleware.app = InterceptorMiddleware(
                 exception_middleware.app, interceptor=interceptor
             )
+            self.__class__ = _Forwarding
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if self._passthrough or (kind != "http" and kind != "websocket"):  # noqa: PLR1714
-            await self.app(scope, receive, send)  # lifespan, or moved inside
+        if kind != "http" and kind != "websocket":  # noqa: PLR1714 - the cheapest test
+            await self.app(scope, receive, send)  # lifespan
             return
-        scope[_HANDLERS_KEY] = self._tables_under(scope.get(_HANDLERS_KEY))
+        above = scope.get(_HANDLERS_KEY, _NO_TABLES)
+        under = self._under
+        scope[_HANDLERS_KEY] = under[1] if under[0] is above[0] else self._tables_under(above)
         if kind == "websocket":
             await self._websocket(scope, receive, send)
             return
@@ -260,23 +291,16 @@ class InterceptorMiddleware:
             if not await self._answer_http(exc, started, scope, receive, send):
                 raise
 
-    def _tables_under(self, parent: Any) -> tuple[_Claims, _StatusClaims]:
-        """The table for this scope, under the ``parent`` table an outer scope set."""
-        if parent is None:
-            parent = _NO_TABLES
-        above = parent[0]
-        entry = self._claims.get(id(above))
-        if entry is not None and entry[0] is above:
-            return entry[1]
-        if isinstance(above, _Claims):  # an outer interceptor's table
-            outer, handlers, statuses = above.chain, above.handlers, above.statuses
+    def _tables_under(self, above: Any) -> tuple[_Claims, _StatusClaims]:
+        """The table for this scope, under the table ``above`` that an outer scope set."""
+        handlers = above[0]
+        if isinstance(handlers, _Claims):  # an outer interceptor's table
+            outer, own, statuses = handlers.chain, handlers.handlers, handlers.statuses
         else:  # Starlette's own, or none
-            outer, handlers, statuses = (), above, parent[1]
+            outer, own, statuses = (), handlers, above[1]
         chain = (self.interceptor, *(e for e in outer if e is not self.interceptor))
-        tables = _Claims(chain, handlers, statuses).tables
-        if len(self._claims) >= 16:
-            self._claims.clear()
-        self._claims[id(above)] = (above, tables)
+        tables = _Claims(chain, own, statuses).tables
+        self._under = (handlers, tables)
         return tables
 
     async def _answer_http(
@@ -331,6 +355,22 @@ class InterceptorMiddleware:
             await _answer_websocket(answer, scope, progress, tracked_send)
 
 
+class _Forwarding(InterceptorMiddleware):
+    """An app-level `InterceptorMiddleware` that moved inside ``ExceptionMiddleware``.
+
+    It only hands each call to the next app. ``__call__`` returns the next
+    app's awaitable instead of awaiting it, so forwarding costs no coroutine
+    of its own. Only Starlette's middleware stack holds such an instance, and
+    it awaits what it gets; ASGI servers, which tell an ASGI 3 app by its
+    ``async def __call__``, are never handed one.
+    """
+
+    def __call__(  # type: ignore[override]
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> Awaitable[None]:
+        return self.app(scope, receive, send)
+
+
 async def resolve(
     interceptor: Interceptor,
     exc: BaseException,
@@ -355,17 +395,30 @@ def _finish(
     pending: Pending, connection: Callable[[], HTTPConnection]
 ) -> Awaitable[Outcome | Response | None]:
     """The rest of `resolve` once a handler must be called."""
-    errors = pending.errors
-    conn: HTTPConnection | None = None
+    return finish_async(pending, _HandlerCall(pending.errors, None, connection), _is_response)
 
-    def call(handler: Handler, leaf: BaseException) -> object:
-        nonlocal conn
+
+class _HandlerCall:
+    """Calls one interceptor's handlers with a connection, made once, when first needed."""
+
+    __slots__ = ("conn", "connection", "errors")
+
+    def __init__(
+        self,
+        errors: Interceptor,
+        conn: HTTPConnection | None,
+        connection: Callable[[], HTTPConnection] | None = None,
+    ) -> None:
+        self.errors = errors
+        self.conn = conn
+        self.connection = connection
+
+    def __call__(self, handler: Handler, leaf: BaseException) -> Awaitable[object]:
+        conn = self.conn
         if conn is None:
-            conn = connection()
-        is_async = errors.is_async(handler)
-        return run_handler(handler, is_async, errors.handler_timeout, conn, leaf)
-
-    return finish_async(pending, call, _is_response)
+            conn = self.conn = self.connection()  # type: ignore[misc]
+        errors = self.errors
+        return run_handler(handler, errors.is_async(handler), errors.handler_timeout, conn, leaf)
 
 
 def _is_response(value: object) -> TypeGuard[Response]:

@@ -405,18 +405,27 @@ async def test_a_claimed_exception_after_the_response_started_is_reported_once()
 
 
 async def test_the_table_cache_of_a_middleware_is_bounded() -> None:
-    # One middleware instance called under ever new outer tables keeps at most 16.
+    # One middleware instance called under ever new outer tables keeps one.
     errors = Interceptor({Boom: 409})
 
     async def ok(scope: Scope, receive: Receive, send: Send) -> None:
         await PlainTextResponse("ok")(scope, receive, send)
 
     middleware = InterceptorMiddleware(ok, interceptor=errors)
+    outer: dict[Any, Any] = {}
     for _ in range(100):
         scope = http_scope()
-        scope["starlette.exception_handlers"] = ({}, {})
+        outer = {}
+        scope["starlette.exception_handlers"] = (outer, {})
         await middleware(scope, Recorder().receive, Recorder().send)
-    assert len(middleware._claims) <= 16
+    assert middleware._under[0] is outer  # only the last outer table is kept
+    tables: list[object] = []
+    for _ in range(3):
+        scope = http_scope()
+        await middleware(scope, Recorder().receive, Recorder().send)
+        tables.append(scope["starlette.exception_handlers"])
+    assert tables[0] is tables[1] is tables[2]  # the same outer table: built once
+
 
 
 @pytest.mark.parametrize("place", ["bare", "app", "route_class"])
