@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, MutableMapping
 from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from interceptor._core import HANDLER_TIMED_OUT, Handler
+from interceptor._delivery import EXIT_FLUSH_SECONDS, delivery
 from interceptor._render import Outcome
 
-__all__ = ["run_handler", "send_outcome"]
+__all__ = ["flush_at_shutdown", "run_handler", "send_outcome"]
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 async def send_outcome(outcome: Outcome, send: Send) -> None:
@@ -29,6 +30,22 @@ async def send_outcome(outcome: Outcome, send: Send) -> None:
         {"type": "http.response.start", "status": outcome.status, "headers": outcome.raw_headers()}
     )
     await send({"type": "http.response.body", "body": outcome.body})
+
+
+def flush_at_shutdown(send: Send) -> Send:
+    """``send`` for a lifespan scope: the queued reports go out before shutdown completes.
+
+    Every message passes unchanged; the one that completes (or fails) the
+    shutdown waits first, at most `EXIT_FLUSH_SECONDS`, in a worker thread,
+    so the event loop keeps running meanwhile.
+    """
+
+    async def flushing_send(message: MutableMapping[str, Any]) -> None:
+        if message.get("type") in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            await anyio.to_thread.run_sync(delivery.flush, EXIT_FLUSH_SECONDS)
+        await send(message)
+
+    return flushing_send
 
 
 async def run_handler(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeGuard, TypeVar
 
 from interceptor._callables import callable_name, is_async_callable
+from interceptor._delivery import EXIT_FLUSH_SECONDS, DeliveryCounts, delivery
 from interceptor._errors import ApiError
 from interceptor._http import KINDS_BY_TYPE, HttpKind, http_kind, http_status, kind_of_type
 from interceptor._observe import (
@@ -25,9 +26,8 @@ from interceptor._observe import (
     Reporter,
     describe,
     log,
-    report_for,
+    report_job,
     request_info_of,
-    send_report,
     status_category,
 )
 from interceptor._problem import Problem, check_error_status
@@ -189,6 +189,7 @@ class Interceptor:
         self.report_timeout = float(report_timeout)
         self.handler_timeout = None if handler_timeout is None else float(handler_timeout)
         self.counts = ErrorCounts()
+        self.deliveries = DeliveryCounts()
         self._lock = threading.Lock()
         self._observers: tuple[Observer, ...] = ()
         for observer in observers:
@@ -237,11 +238,14 @@ class Interceptor:
         error_id: str | None = None,
         *,
         note: str = "",
+        raised: BaseException | None = None,
     ) -> None:
         """Log, count and report an error answered with ``status``; adapters call it.
 
         5xx go to the reporter, off the response path. ``error_id`` is the one
-        in the body; a 5xx without one gets a fresh id.
+        in the body; a 5xx without one gets a fresh id. ``raised`` is the
+        exception as raised, where ``exc`` is the one leaf of its group: the
+        report's traceback shows both.
         """
         if status < 500 and not self._observers and not logger.isEnabledFor(logging.INFO):
             # A 4xx that nothing logs, observes or reports: counting it is all.
@@ -252,7 +256,7 @@ class Interceptor:
         self.counts.add(event.category, status, self.name, event.slo)
         self._notify(event)
         if event.slo and self.reporter is not None:
-            send_report(self.reporter, report_for(event), timeout=self.report_timeout)
+            self._report(event, raised if raised is not None else exc)
 
     def observe_late(
         self, exc: BaseException, request: RequestInfo, per_request: MutableMapping[str, Any]
@@ -270,7 +274,7 @@ class Interceptor:
         if per_request.get(_OBSERVED_LATE) is leaf:
             return
         per_request[_OBSERVED_LATE] = leaf
-        self.observe(leaf, 500, request, note=_LATE_NOTE)
+        self.observe(leaf, 500, request, note=_LATE_NOTE, raised=exc)
 
     def report_error(self, exc: BaseException, request: object = None) -> str:
         """Report an error the endpoint handled itself; returns its ``error_id``.
@@ -295,8 +299,33 @@ class Interceptor:
         )
         log(event)
         if self.reporter is not None:
-            send_report(self.reporter, report_for(event), timeout=self.report_timeout)
+            self._report(event, exc)
         return error_id
+
+    def _report(self, event: ErrorEvent, raised: BaseException) -> None:
+        assert self.reporter is not None  # noqa: S101 - callers check
+        delivery.submit(
+            report_job(
+                event,
+                raised,
+                self.reporter,
+                counts=self.deliveries,
+                timeout=self.report_timeout,
+            )
+        )
+
+    def flush(self, timeout: float = EXIT_FLUSH_SECONDS) -> bool:
+        """Wait up to ``timeout`` seconds for the queued reports to be delivered.
+
+        Reports go to one delivery worker per process, so this waits for every
+        interceptor's. Returns whether nothing was left waiting. It runs by
+        itself at interpreter exit and at ASGI lifespan shutdown.
+
+        Example::
+
+            errors.flush(5.0)  # before a worker process exits on its own
+        """
+        return delivery.flush(timeout)
 
     def _notify(self, event: ErrorEvent) -> None:
         for observer in self._observers:

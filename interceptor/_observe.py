@@ -6,19 +6,18 @@ response went out) and how (awaited, or in a worker thread).
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import inspect
 import itertools
 import logging
 import threading
-import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from interceptor._callables import is_async_callable
+from interceptor._delivery import DeliveryCounts, Job
 from interceptor._render import RequestInfo, new_error_id, reason_phrase
+from interceptor._tracebacks import format_bounded
 
 if TYPE_CHECKING:
     from interceptor._classify import Category, Classification
@@ -32,8 +31,8 @@ __all__ = [
     "describe",
     "log",
     "report_for",
+    "report_job",
     "request_info_of",
-    "send_report",
     "status_category",
 ]
 
@@ -221,12 +220,18 @@ def log(event: ErrorEvent, note: str = "") -> None:
         )
 
 
-def report_for(event: ErrorEvent) -> Report:
+def report_for(event: ErrorEvent, raised: BaseException, tb: TracebackType | None) -> Report:
+    """The report for ``event``: run by the delivery worker, off the response path.
+
+    ``raised`` is the exception as raised (a group, where ``event`` has its
+    one leaf) and ``tb`` its traceback as it was when the error was answered.
+    The traceback text is bounded (`interceptor._tracebacks`).
+    """
     request = event.request
     return Report(
         error_id=event.error_id or new_error_id(),
         exception=event.exception,
-        traceback="".join(traceback.format_exception(event.exception)),
+        traceback=format_bounded(raised, tb),
         status=event.status,
         category=event.category,
         title=reason_phrase(event.status),
@@ -238,6 +243,24 @@ def report_for(event: ErrorEvent) -> Report:
         trace_id=request.trace_id,
         scope=event.scope,
         fatal=event.fatal,
+    )
+
+
+def report_job(
+    event: ErrorEvent,
+    raised: BaseException,
+    reporter: Reporter,
+    *,
+    counts: DeliveryCounts,
+    timeout: float,
+) -> Job:
+    """The delivery job that reports ``event``; cheap, so the response path can make it."""
+    return Job(
+        run=functools.partial(report_for, event, raised, raised.__traceback__),
+        counts=counts,
+        reporter=reporter,
+        timeout=timeout,
+        error_id=event.error_id,
     )
 
 
@@ -253,54 +276,3 @@ def request_info_of(request: object) -> RequestInfo:
     if isinstance(environ, Mapping):
         return RequestInfo.from_environ(environ)
     return RequestInfo()
-
-
-# Reports in flight in an event loop; held here so they are not collected early.
-_pending: set[asyncio.Task[None]] = set()
-
-
-def send_report(reporter: Reporter, report: Report, *, timeout: float) -> None:
-    """Deliver ``report`` off the response path; never raises, never waits.
-
-    In an event loop it runs as a background task (sync reporters in a worker
-    thread), else in a daemon thread. A reporter that fails or passes
-    ``timeout`` is logged and abandoned.
-    """
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        threading.Thread(
-            target=lambda: asyncio.run(_deliver(reporter, report, timeout)),
-            name="interceptor-report",
-            daemon=True,
-        ).start()
-        return
-    task = loop.create_task(_deliver(reporter, report, timeout))
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
-
-
-async def _deliver(reporter: Reporter, report: Report, limit: float) -> None:
-    try:
-        async with asyncio.timeout(limit):
-            if is_async_callable(reporter):
-                await reporter(report)
-            else:
-                result = await asyncio.get_running_loop().run_in_executor(None, reporter, report)
-                if inspect.isawaitable(result):
-                    await result
-    except TimeoutError:
-        logger.error(
-            "interceptor reporter %r did not finish within %ss for error_id %s",
-            reporter,
-            limit,
-            report.error_id,
-            extra={"error_id": report.error_id},
-        )
-    except Exception:
-        logger.exception(
-            "interceptor reporter %r failed for error_id %s",
-            reporter,
-            report.error_id,
-            extra={"error_id": report.error_id},
-        )

@@ -57,11 +57,12 @@ class Pending:
         """
         errors, leaf, request = self.errors, self.leaf, self.request
         if is_response(result):
-            errors.observe(leaf, getattr(result, "status_code", 500), request)
+            status = getattr(result, "status_code", 500)
+            errors.observe(leaf, status, request, raised=self.exc)
             return result
         answer = errors.outcome(result, leaf, request, handler=self.handler)
         if answer is not None:
-            errors.observe(leaf, answer.status, request, answer.error_id)
+            errors.observe(leaf, answer.status, request, answer.error_id, raised=self.exc)
             return answer
         return _advance(
             errors, self.exc, leaf, self.values, start=self.index + 1, request=request
@@ -108,7 +109,7 @@ def _advance(
             )
         answer = errors.outcome(value, leaf, request)
         if answer is not None:
-            errors.observe(leaf, answer.status, request, answer.error_id)
+            errors.observe(leaf, answer.status, request, answer.error_id, raised=exc)
             return answer
     return None  # every match declined
 

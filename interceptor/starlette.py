@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
-from interceptor._asgi import run_handler, send_outcome
+from interceptor._asgi import flush_at_shutdown, run_handler, send_outcome
 from interceptor._callables import is_async_callable
 from interceptor._core import Handler, Interceptor
 from interceptor._render import Outcome, RequestInfo
@@ -267,7 +267,9 @@ class InterceptorMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http" and kind != "websocket":  # noqa: PLR1714 - the cheapest test
-            await self.app(scope, receive, send)  # lifespan
+            if kind == "lifespan":
+                send = flush_at_shutdown(send)
+            await self.app(scope, receive, send)
             return
         above = scope.get(_HANDLERS_KEY, _NO_TABLES)
         under = self._under

@@ -593,17 +593,27 @@ async def test_plain_asgi_app_sends_the_exact_messages() -> None:
 
 
 async def test_lifespan_passes_through_untouched() -> None:
-    seen: list[tuple[Scope, Receive, Send]] = []
+    # The same scope, the same receive, the same messages in the same order;
+    # only the shutdown's completion waits for queued reports first.
+    seen: list[tuple[Scope, Receive]] = []
 
     async def inner(scope: Scope, receive: Receive, send: Send) -> None:
-        seen.append((scope, receive, send))
+        seen.append((scope, receive))
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
 
     app = InterceptorMiddleware(inner, interceptor=Interceptor({KeyError: 404}))
     scope: Scope = {"type": "lifespan", "asgi": {"version": "3.0"}}
-    recorder = Recorder()
+    recorder = Recorder([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
     await app(scope, recorder.receive, recorder.send)
-    assert seen == [(scope, recorder.receive, recorder.send)]
+    assert seen == [(scope, recorder.receive)]
     assert scope == {"type": "lifespan", "asgi": {"version": "3.0"}}
+    assert recorder.sent == [
+        {"type": "lifespan.startup.complete"},
+        {"type": "lifespan.shutdown.complete"},
+    ]
 
 
 def test_constructor_rejects_a_non_interceptor() -> None:
