@@ -252,7 +252,7 @@ class Interceptor:
             self.counts.add(status_category(status), status, self.name, False)
             return
         event = describe(exc, status, error_id, request, scope=self.name)
-        log(event, note)
+        log(event, note, raised=raised, counts=self.deliveries)
         self.counts.add(event.category, status, self.name, event.slo)
         self._notify(event)
         if event.slo and self.reporter is not None:
@@ -297,7 +297,7 @@ class Interceptor:
             scope=self.name,
             fatal=False,
         )
-        log(event)
+        log(event, counts=self.deliveries)
         if self.reporter is not None:
             self._report(event, exc)
         return error_id

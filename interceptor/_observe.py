@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from interceptor._delivery import DeliveryCounts, Job
+from interceptor._delivery import DeliveryCounts, Job, delivery
 from interceptor._render import RequestInfo, new_error_id, reason_phrase
+from interceptor._scrub import escape_control
 from interceptor._tracebacks import format_bounded
 
 if TYPE_CHECKING:
@@ -167,57 +168,98 @@ def status_category(status: int) -> Category:
     return _classifiers()[1](status)
 
 
-def log(event: ErrorEvent, note: str = "") -> None:
+def log(
+    event: ErrorEvent,
+    note: str = "",
+    *,
+    raised: BaseException | None = None,
+    counts: DeliveryCounts | None = None,
+) -> None:
     """5xx at ERROR with the traceback, 4xx at INFO without; fields in ``extra``.
 
-    Non-fatal reports go at WARNING, with the traceback.
+    Non-fatal reports go at WARNING, with the traceback. What comes from the
+    request (method, path) is passed through `escape_control`, in the message
+    and in ``extra`` alike, so that a client can neither break the line nor
+    forge another. A line with a
+    traceback is made here, with the time and fields of now, and emitted by
+    the delivery worker, which formats the traceback within bounds
+    (``raised``, the exception as raised, is the one shown): formatting runs
+    the exception's ``__str__`` and walks its whole chain of causes, which
+    must never delay a response. Such lines share the reports' capped queue;
+    ``counts`` counts those that find it full.
     """
     level = logging.WARNING if not event.fatal else logging.ERROR if event.slo else logging.INFO
     if not logger.isEnabledFor(level):
         return
     request = event.request
+    # str(): a broken server's scope may hold bytes, which the escape cannot take.
+    method = escape_control(str(request.method))
+    path = escape_control(str(request.path))
     extra = {
         "error_id": event.error_id,
         "status": event.status,
         "category": event.category.value,
         "scope": event.scope,
-        "trace_id": request.trace_id,
+        "trace_id": request.trace_id,  # as is: only a well-formed id of hex digits passes
+        # Escaped here too, never raw: a formatter printing %(path)s would
+        # forge the line again. The raw path stays on ErrorEvent.request.
+        "method": method,
+        "path": path,
     }
     exc = event.exception
     if not event.fatal:
-        logger.warning(
-            "non-fatal %s reported on %s %s in scope %s (error_id %s)",
+        message = "non-fatal %s reported on %s %s in scope %s (error_id %s)"
+        args: tuple[object, ...] = (
             type(exc).__qualname__,
-            request.method,
-            request.path,
+            method,
+            path,
             event.scope,
             event.error_id,
-            exc_info=exc,
-            extra=extra,
         )
     elif event.slo:
-        logger.error(
-            "%s %s -> %d %s in scope %s (error_id %s)%s",
-            request.method,
-            request.path,
+        message = "%s %s -> %d %s in scope %s (error_id %s)%s"
+        args = (
+            method,
+            path,
             event.status,
             type(exc).__qualname__,
             event.scope,
             event.error_id,
             note,
-            exc_info=exc,
-            extra=extra,
         )
     else:
         logger.info(
             "%s %s -> %d %s in scope %s",
-            request.method,
-            request.path,
+            method,
+            path,
             event.status,
             type(exc).__qualname__,
             event.scope,
             extra=extra,
         )
+        return
+    shown = raised if raised is not None else exc
+    tb = shown.__traceback__
+    record = logger.makeRecord(
+        logger.name, level, __file__, 0, message, args, (type(shown), shown, tb), "log", extra
+    )
+    delivery.submit(
+        Job(
+            run=functools.partial(_emit, record, shown, tb),
+            counts=counts if counts is not None else _UNCOUNTED,
+            error_id=event.error_id,
+        )
+    )
+
+
+# Where the drops of lines logged without an interceptor's counters are counted.
+_UNCOUNTED = DeliveryCounts()
+
+
+def _emit(record: logging.LogRecord, exc: BaseException, tb: TracebackType | None) -> None:
+    # A formatter uses exc_text when it is set, instead of formatting exc_info.
+    record.exc_text = format_bounded(exc, tb).rstrip("\n")
+    logger.handle(record)
 
 
 def report_for(event: ErrorEvent, raised: BaseException, tb: TracebackType | None) -> Report:

@@ -369,6 +369,7 @@ def test_error_after_first_chunk_is_observed_as_a_500(caplog: pytest.LogCaptureF
         Server().run(InterceptorMiddleware(app, interceptor=errors))
     assert [(event.status, type(event.exception)) for event in events] == [(500, Boom)]
     assert events[0].error_id
+    assert errors.flush(5)  # 5xx lines with a traceback are emitted by the delivery worker
     assert events[0].error_id in caplog.text
     assert "already started" in caplog.text
 
