@@ -1,0 +1,114 @@
+"""Report delivery under real servers: a crash collector that hangs cannot hurt the server.
+
+A storm of 5xx whose reporter hangs for good, under uvicorn and under
+waitress: the server's thread count stays at its baseline plus the delivery
+worker and its bounded runners, its memory stays flat, the event loop still
+resolves host names, and every report is either delivered or counted as
+dropped. And a report in flight when the server is told to stop still goes
+out.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from benchmarks.load import Entry, run_in_subprocess
+from examples.serving import serve
+from interceptor._delivery import MAX_STUCK_RUNNERS
+from tests.conftest import record_figure
+from tests.reliability.conftest import SOAK, rss_bytes
+
+pytestmark = pytest.mark.server
+
+STORM = 20_000 if SOAK else 2_000
+RSS_GROWTH_LIMIT = 16 * 1024 * 1024
+# The worker, its runner and the runners left stuck inside the reporter.
+DELIVERY_THREADS = 2 + MAX_STUCK_RUNNERS
+
+
+def stats(url: str) -> dict[str, object]:
+    response = httpx.get(f"{url}/stats", timeout=10)
+    response.raise_for_status()
+    data: dict[str, object] = response.json()
+    return data
+
+
+@pytest.mark.parametrize(("server", "target"), [("uvicorn", "asgi_hung"), ("waitress", "wsgi_hung")])
+def test_a_hung_reporter_under_a_storm_of_5xx(server: str, target: str) -> None:
+    with serve(f"tests.reliability.delivery_apps:{target}", server) as served:
+        url = served[0]
+        baseline = stats(url)["threads"]
+        assert isinstance(baseline, int)
+        # Warm up the server's own pools, then measure from there.
+        run_in_subprocess(url, [Entry("GET", "/crash", 500, "problem")], requests=200, time_cap=60)
+        rss_before = rss_bytes(served.pid)
+        result = run_in_subprocess(
+            url, [Entry("GET", "/crash", 500, "problem")], requests=STORM, time_cap=300
+        )
+        assert not result["failures"], result["failures"]
+        assert result["not_sent"] == 0
+        after = stats(url)
+        threads = after["threads"]
+        assert isinstance(threads, int)
+        # waitress runs its own 8 threads from the start; uvicorn's anyio pool
+        # may grow for the threadpool endpoints it has none of here.
+        assert threads <= baseline + DELIVERY_THREADS, (baseline, after)
+        rss_growth = rss_bytes(served.pid) - rss_before
+        assert rss_growth < RSS_GROWTH_LIMIT
+        counts = after["deliveries"]
+        assert isinstance(counts, dict)
+        attempts = after["answered_5xx"]
+        assert isinstance(attempts, int)
+        assert attempts >= STORM + 200
+        assert counts["queued"] + counts["dropped"] == attempts
+        finished = sum(counts[k] for k in ("delivered", "failed", "timed_out", "abandoned"))
+        pending = after["pending"]
+        assert isinstance(pending, int)
+        assert finished + pending == counts["queued"]
+        assert counts["delivered"] == 0  # the reporter never returns
+        resolve_seconds = None
+        if server == "uvicorn":
+            resolve = httpx.get(f"{url}/resolve", timeout=5).json()
+            resolve_seconds = resolve["seconds"]
+            assert resolve_seconds < 1.0
+        record_figure(
+            f"{server} hung reporter, {attempts} 5xx: threads {baseline} -> {threads} "
+            f"(bound {baseline} + {DELIVERY_THREADS}); RSS +{rss_growth / 2**20:.2f} MiB; "
+            f"queued {counts['queued']}, dropped {counts['dropped']}, timed out "
+            f"{counts['timed_out']}, abandoned {counts['abandoned']}, pending {pending}"
+            + (f"; getaddrinfo on the loop {resolve_seconds * 1000:.1f} ms" if resolve_seconds else "")
+        )
+
+
+@pytest.mark.parametrize(
+    ("server", "target", "stop"),
+    [("uvicorn", "asgi_slow", signal.SIGTERM), ("waitress", "wsgi_slow", signal.SIGINT)],
+)
+def test_a_report_in_flight_at_shutdown_is_delivered(
+    server: str, target: str, stop: signal.Signals, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = tmp_path / "reports.txt"
+    monkeypatch.setenv("INTERCEPTOR_REPORTS_FILE", str(reports))
+    with serve(f"tests.reliability.delivery_apps:{target}", server) as served:
+        response = httpx.get(f"{served[0]}/crash", timeout=10)
+        assert response.status_code == 500
+        error_id = response.json()["error_id"]
+        # The reporter takes 0.3 s: stop the server while the report is in flight.
+        os.killpg(served.pid, stop)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                os.kill(served.pid, 0)
+            except ProcessLookupError:
+                break
+            if Path(f"/proc/{served.pid}/stat").read_text().split(")")[1].split()[0] == "Z":
+                break
+            time.sleep(0.05)
+    assert reports.exists(), "the report in flight was lost at shutdown"
+    assert reports.read_text().split() == [error_id]
