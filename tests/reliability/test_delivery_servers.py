@@ -39,7 +39,9 @@ def stats(url: str) -> dict[str, object]:
     return data
 
 
-@pytest.mark.parametrize(("server", "target"), [("uvicorn", "asgi_hung"), ("waitress", "wsgi_hung")])
+@pytest.mark.parametrize(
+    ("server", "target"), [("uvicorn", "asgi_hung"), ("waitress", "wsgi_hung")]
+)
 def test_a_hung_reporter_under_a_storm_of_5xx(server: str, target: str) -> None:
     with serve(f"tests.reliability.delivery_apps:{target}", server) as served:
         url = served[0]
@@ -77,12 +79,15 @@ def test_a_hung_reporter_under_a_storm_of_5xx(server: str, target: str) -> None:
             resolve = httpx.get(f"{url}/resolve", timeout=5).json()
             resolve_seconds = resolve["seconds"]
             assert resolve_seconds < 1.0
+        lookup = ""
+        if resolve_seconds is not None:
+            lookup = f"; getaddrinfo on the loop {resolve_seconds * 1000:.1f} ms"
         record_figure(
             f"{server} hung reporter, {attempts} 5xx: threads {baseline} -> {threads} "
             f"(bound {baseline} + {DELIVERY_THREADS}); RSS +{rss_growth / 2**20:.2f} MiB; "
             f"queued {counts['queued']}, dropped {counts['dropped']}, timed out "
             f"{counts['timed_out']}, abandoned {counts['abandoned']}, pending {pending}"
-            + (f"; getaddrinfo on the loop {resolve_seconds * 1000:.1f} ms" if resolve_seconds else "")
+            f"{lookup}"
         )
 
 
