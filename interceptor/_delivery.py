@@ -204,6 +204,8 @@ class _Delivery:
             except Exception:
                 logger.exception("interceptor delivery failed for error_id %s", job.error_id)
             finally:
+                # Not kept while waiting for the next job: it holds the exception.
+                del job
                 with self._idle:
                     self._outstanding -= 1
                     if not self._outstanding:
@@ -310,6 +312,8 @@ class _Runner:
                 future.set_result(reporter(report))
             except BaseException as exc:  # noqa: BLE001 - handed to the worker
                 future.set_exception(exc)
+            # Not kept while waiting for the next call: the report holds the exception.
+            del item, reporter, report, future
 
 
 delivery = _Delivery()

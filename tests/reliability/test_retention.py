@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from interceptor import Interceptor, Problem
+from interceptor._delivery import delivery
 from interceptor.starlette import InterceptorMiddleware
 from interceptor.wsgi import InterceptorMiddleware as WSGIInterceptor
 from tests.conftest import http_scope, record_figure
@@ -138,6 +139,7 @@ def _measure(label: str, run: Callable[[int], None], probe: Probe, code: types.C
     try:
         before = tracemalloc.get_traced_memory()[0]
         run(ITERATIONS)
+        assert delivery.flush(30)  # what the delivery worker holds until it is done
         gc.collect()
         after = tracemalloc.get_traced_memory()[0]
     finally:
