@@ -28,6 +28,7 @@ MUST_NOT_IMPORT = frozenset(
         "anyio",
         "opentelemetry",
         "prometheus_client",
+        "sentry_sdk",
         "uvicorn",
         "waitress",
         "jinja2",
