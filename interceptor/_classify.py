@@ -51,9 +51,10 @@ from typing import Any, TypeAlias, TypeVar, overload
 
 from interceptor._core import InlineHandler, single_leaf
 from interceptor._errors import ApiError
-from interceptor._http import HttpKind, http_kind, http_status
+from interceptor._http import HttpKind, http_kind, http_status, module_name
 from interceptor._problem import Problem, check_error_status, seconds
 from interceptor._render import retryable_for_status
+from interceptor._typecache import remember
 
 __all__ = [
     "Category",
@@ -215,6 +216,7 @@ class _Tables:
 
     user: Mapping[type[BaseException], _Rule]
     builtin: Mapping[type[BaseException], _Rule]
+    # Rules by exception type, at most `interceptor._typecache.MAX_TYPES` types.
     cache: dict[type[BaseException], tuple[_Rule, ...]] = field(default_factory=dict)
 
 
@@ -333,8 +335,7 @@ def _rules(tp: type[BaseException]) -> tuple[_Rule, ...]:
             rule = table.get(cls)
             if rule is not None:
                 found.append(rule)
-    rules = tables.cache[tp] = tuple(found)
-    return rules
+    return remember(tables.cache, tp, tuple(found), "classify")
 
 
 # -- lazily registered rule sets ---------------------------------------------------
@@ -348,7 +349,7 @@ _load_lock = threading.RLock()
 
 def _load_lazy(tp: type[BaseException]) -> bool:
     """Register the rules for modules in ``tp``'s MRO that have some, once each."""
-    roots = {cls.__module__.partition(".")[0] for cls in tp.__mro__}
+    roots = {module_name(cls).partition(".")[0] for cls in tp.__mro__}
     pending = roots.intersection(_LOADERS).difference(_loaded)
     if not pending:
         return False
@@ -534,12 +535,17 @@ def classify(exc: BaseException) -> Classification:
         classify(TimeoutError())        # TIMEOUT, 504, retryable
         classify(KeyError("x")).slo     # True: PERMANENT, 500
     """
-    exc = single_leaf(exc)
-    for rule in _rules(type(exc)):
-        found = rule if isinstance(rule, Classification) else _call(rule, exc)
-        if found is not None:
-            return _with_delay(found, exc)
-    return _duck(exc) or _PERMANENT
+    try:
+        exc = single_leaf(exc)
+        for rule in _rules(type(exc)):
+            found = rule if isinstance(rule, Classification) else _call(rule, exc)
+            if found is not None:
+                return _with_delay(found, exc)
+        return _duck(exc) or _PERMANENT
+    except Exception:  # noqa: BLE001 - promised never to raise, whatever the class does
+        # What reads a foreign class is guarded where it reads; this is the
+        # net under the rest (a metaclass's __mro__ property, say).
+        return _PERMANENT
 
 
 def classify_status(status: int, *, retry_after: object = None) -> Classification:
@@ -692,9 +698,10 @@ class _Classified(InlineHandler):
         found = classify(exc)
         code: str | None = found.code
         detail: str | None = None
-        if isinstance(exc, ApiError) and exc.code is not None:
+        tp = type(exc)  # not isinstance(): a property can make `__class__` claim ApiError
+        if issubclass(tp, ApiError) and tp.code is not None:
             code = None  # the error's own code is more precise than its category
-        elif isinstance(exc, OSError) and found.status < 500:
+        elif issubclass(tp, OSError) and found.status < 500:
             # A 4xx shows its detail, but system error messages name server
             # paths; the code says enough. (A 5xx shows it only in debug mode.)
             detail = ""

@@ -23,6 +23,7 @@ from interceptor._observe import (
     ErrorCounts,
     ErrorEvent,
     Observer,
+    Report,
     Reporter,
     describe,
     log,
@@ -46,6 +47,7 @@ from interceptor._render import (
     new_error_id,
     safe_headers,
 )
+from interceptor._typecache import remember
 
 __all__ = [
     "INLINE_TYPES",
@@ -100,6 +102,7 @@ class _Tables:
 
     by_class: Mapping[type[BaseException], HandlerValue]
     by_status: Mapping[int, HandlerValue]
+    # Values by exception type, at most `interceptor._typecache.MAX_TYPES` types.
     cache: dict[type[BaseException], tuple[HandlerValue, ...]] = field(default_factory=dict)
     # Whether calling a registered callable gives a coroutine, by its id (the
     # tables hold the callables, so an id stays theirs while the tables live).
@@ -127,7 +130,11 @@ class Interceptor:
     callable taking an `ErrorInfo` and returning the JSON object.
     ``rewrite_body(body, info)`` may rewrite every body before it is sent.
     ``detail_limit`` truncates longer details (and says so in the body).
-    ``reporter`` receives a report for every intercepted 5xx.
+    ``reporter`` receives a report for every intercepted 5xx, delivered by
+    one worker per process (see `flush`); the report carries the client's
+    address only with ``report_client_address=True``, and ``scrub_report``,
+    if given, gets each report and returns the one to deliver (a copy made
+    with ``dataclasses.replace``), to scrub more than the built-in list.
     ``handler_timeout`` bounds, in seconds, how long an awaited handler may
     take (under ASGI: async handlers, and sync ones in their worker thread);
     one that takes longer is answered with a 500. ``None`` sets no bound.
@@ -156,6 +163,8 @@ class Interceptor:
         observers: Iterable[Observer] = (),
         report_timeout: float = 10.0,
         handler_timeout: float | None = 30.0,
+        report_client_address: bool = False,
+        scrub_report: Callable[[Report], Report] | None = None,
     ) -> None:
         if callable(body):
             builder, content_type = body, JSON
@@ -183,6 +192,14 @@ class Interceptor:
             raise ValueError(
                 f"handler_timeout must be positive seconds or None, got {handler_timeout!r}"
             )
+        if not isinstance(report_client_address, bool):
+            raise TypeError(
+                f"report_client_address must be a bool, got {report_client_address!r}"
+            )
+        if scrub_report is not None and not callable(scrub_report):
+            raise TypeError(f"scrub_report must be callable, got {scrub_report!r}")
+        self.report_client_address = report_client_address
+        self.scrub_report = scrub_report
         self.debug = bool(debug)
         self.reporter = reporter
         self.name = name
@@ -311,6 +328,8 @@ class Interceptor:
                 self.reporter,
                 counts=self.deliveries,
                 timeout=self.report_timeout,
+                client_address=self.report_client_address,
+                scrub=self.scrub_report,
             )
         )
 
@@ -446,13 +465,16 @@ class Interceptor:
         values = tables.cache.get(type(exc))
         if values is None:
             leaf = single_leaf(exc)
-            if not isinstance(leaf, Exception):
+            if not issubclass(type(leaf), Exception):  # as `except` does, not by __class__
                 return leaf, ()
             values = self._class_candidates(type(leaf), tables)
-        if self in getattr(leaf, _RAISED_BY, ()):
-            return leaf, ()
-        if leaf is not exc and self in getattr(exc, _RAISED_BY, ()):
-            return leaf, ()  # a handler of ours raised the group around this leaf
+        try:
+            if self in getattr(leaf, _RAISED_BY, ()):
+                return leaf, ()
+            if leaf is not exc and self in getattr(exc, _RAISED_BY, ()):
+                return leaf, ()  # a handler of ours raised the group around this leaf
+        except Exception:  # noqa: BLE001, S110 - a __getattr__ raising KeyError, say: no mark
+            pass
         if KINDS_BY_TYPE.get(type(leaf)) is HttpKind.PLAIN:
             return leaf, values  # a plain exception: no status to key on, never passes through
         kind = http_kind(leaf)
@@ -477,7 +499,7 @@ class Interceptor:
             # A group's instance may resolve by its leaf instead, so a group
             # type is never cached (see `candidates`); groups are rare.
             if not issubclass(tp, BaseExceptionGroup):
-                tables.cache[tp] = values
+                remember(tables.cache, tp, values, "candidates")
         return values
 
     # -- turning values and results into responses -----------------------------
@@ -493,7 +515,9 @@ class Interceptor:
         """The response for a registered value or a handler's result; ``None`` declines.
 
         ``handler`` names who returned ``value``; a result that is none of the
-        accepted forms is logged against it and answered with a plain 500.
+        accepted forms is logged against it and answered with a plain 500. A
+        5xx ``(body, status)`` answer shows the client its ``error_id``: a
+        member of an object body, else an ``X-Error-Id`` header.
         """
         if value is None:
             return None
@@ -513,8 +537,16 @@ class Interceptor:
             # A 1xx is never a final response, so it is no answer a handler can give.
             if isinstance(status, int) and not isinstance(status, bool) and 200 <= status <= 599:
                 headers = safe_headers(header_items(value[2])) if len(value) == 3 else []
+                body, error_id = value[0], None
+                if status >= 500:
+                    body, error_id = _with_error_id(body, headers)
                 return self._renderer.outcome(
-                    status, headers, encode_json(value[0]), request, content_type=JSON
+                    status,
+                    headers,
+                    encode_json(body),
+                    request,
+                    content_type=JSON,
+                    error_id=error_id,
                 )
         what = (
             f"did not answer within {self.handler_timeout:g} s"
@@ -530,8 +562,9 @@ class Interceptor:
 
     def mark_raised(self, exc: BaseException) -> None:
         """Record that one of this interceptor's handlers raised ``exc``."""
-        # An exception type with __slots__ cannot carry the mark.
-        with contextlib.suppress(AttributeError, TypeError):
+        # An exception type with __slots__ cannot carry the mark, and one whose
+        # __setattr__ or __getattr__ misbehaves must not swap itself for that error.
+        with contextlib.suppress(Exception):
             setattr(exc, _RAISED_BY, (*getattr(exc, _RAISED_BY, ()), self))
 
 
@@ -557,10 +590,12 @@ def _is_status(value: object) -> TypeGuard[int]:
 def single_leaf(exc: BaseException) -> BaseException:
     """The one leaf of a (nested) exception group holding exactly one; else ``exc``."""
     leaf = exc
-    while isinstance(leaf, BaseExceptionGroup):
-        if len(leaf.exceptions) != 1:
+    # type(), not isinstance(): a property can make `__class__` claim a group.
+    while issubclass(type(leaf), BaseExceptionGroup):
+        members = leaf.exceptions  # type: ignore[attr-defined]
+        if len(members) != 1:
             return exc
-        leaf = leaf.exceptions[0]
+        leaf = members[0]
     return leaf
 
 
@@ -621,6 +656,27 @@ def _check_value(value: object) -> HandlerValue:
             f"its signature is {signature}"
         ) from None
     return value
+
+
+def _with_error_id(body: object, headers: list[tuple[str, str]]) -> tuple[object, str]:
+    """A handler's 5xx body, carrying the error_id that the log and the report get.
+
+    A JSON object gets an ``error_id`` member (a copy: the handler may keep its
+    dict); any other body leaves it as it is and gets an ``X-Error-Id``
+    header. An id the handler put there itself, a non-empty str, is kept.
+    """
+    if isinstance(body, Mapping):
+        own = body.get("error_id")
+        if isinstance(own, str) and own:
+            return body, own
+        error_id = new_error_id()
+        return {**body, "error_id": error_id}, error_id
+    for name, value in headers:
+        if name.lower() == "x-error-id" and value:
+            return body, value
+    error_id = new_error_id()
+    headers.append(("X-Error-Id", error_id))
+    return body, error_id
 
 
 def _short_repr(value: object, limit: int = 200) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from interceptor._errors import ApiError
+from interceptor._typecache import remember
 
 __all__ = [
     "KINDS_BY_TYPE",
@@ -22,6 +23,7 @@ __all__ = [
     "http_status",
     "is_plain",
     "kind_of_type",
+    "module_name",
 ]
 
 
@@ -41,8 +43,9 @@ _WERKZEUG_HTTP = ("werkzeug.exceptions", "HTTPException")
 _WERKZEUG_ROUTING = ("werkzeug.routing.exceptions", "RoutingException")
 _STARLETTE_DISCONNECT = ("starlette.requests", "ClientDisconnect")
 
-# http_kind's cache: the kind of every exception type seen so far, before a
-# Werkzeug exception's own ``.response`` makes one instance pass through.
+# http_kind's cache: the kind of each exception type seen, before a Werkzeug
+# exception's own ``.response`` makes one instance pass through. Bounded to
+# `interceptor._typecache.MAX_TYPES` types, process-wide.
 KINDS_BY_TYPE: dict[type, HttpKind] = {}
 
 
@@ -51,7 +54,7 @@ def http_kind(exc: BaseException) -> HttpKind:
     tp = type(exc)
     kind = KINDS_BY_TYPE.get(tp)
     if kind is None:
-        kind = KINDS_BY_TYPE[tp] = kind_of_type(tp)
+        kind = remember(KINDS_BY_TYPE, tp, kind_of_type(tp), "http_kind")
     if kind is HttpKind.WERKZEUG and getattr(exc, "response", None) is not None:
         return HttpKind.PASSTHROUGH
     return kind
@@ -66,7 +69,10 @@ def kind_of_type(tp: type) -> HttpKind:
     """`http_kind` for a class: what every instance of it is, before ``.response``."""
     if issubclass(tp, ApiError):
         return HttpKind.API_ERROR
-    names = {(cls.__module__, cls.__qualname__) for cls in tp.__mro__}
+    try:
+        names = {(module_name(cls), cls.__qualname__) for cls in tp.__mro__}
+    except Exception:  # noqa: BLE001 - a metaclass's broken __qualname__: no framework's class
+        return HttpKind.PLAIN
     if _WERKZEUG_ROUTING in names or _STARLETTE_DISCONNECT in names:
         return HttpKind.PASSTHROUGH
     if _WERKZEUG_HTTP in names:
@@ -76,15 +82,31 @@ def kind_of_type(tp: type) -> HttpKind:
     return HttpKind.PLAIN
 
 
+def module_name(cls: type) -> str:
+    """``cls.__module__`` when it is a str, else ``""``.
+
+    ``type(name, bases, {"__module__": 42})`` stores whatever it is given, and
+    a metaclass property can make reading it raise.
+    """
+    try:
+        module = cls.__module__
+    except Exception:  # noqa: BLE001 - a class with no readable module has none
+        return ""
+    return module if isinstance(module, str) else ""
+
+
 def http_status(exc: BaseException, kind: HttpKind) -> int | None:
     """The HTTP status an exception declares, or ``None``."""
-    if kind is HttpKind.API_ERROR:
-        status: Any = type(exc).status  # type: ignore[attr-defined]
-    elif kind is HttpKind.STARLETTE:
-        status = getattr(exc, "status_code", None)
-    elif kind is HttpKind.WERKZEUG:
-        status = getattr(exc, "code", None)
-    else:
+    try:
+        if kind is HttpKind.API_ERROR:
+            status: Any = type(exc).status  # type: ignore[attr-defined]
+        elif kind is HttpKind.STARLETTE:
+            status = getattr(exc, "status_code", None)
+        elif kind is HttpKind.WERKZEUG:
+            status = getattr(exc, "code", None)
+        else:
+            return None
+    except Exception:  # noqa: BLE001 - a subclass's broken property declares no status
         return None
     return status if isinstance(status, int) and not isinstance(status, bool) else None
 
@@ -94,7 +116,7 @@ def http_detail(exc: BaseException, kind: HttpKind) -> str:
     try:
         if kind is HttpKind.PLAIN:
             if (
-                isinstance(exc, KeyError)
+                issubclass(type(exc), KeyError)  # not isinstance(): __class__ can lie
                 and type(exc).__str__ is KeyError.__str__
                 and len(exc.args) == 1
             ):

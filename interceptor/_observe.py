@@ -63,8 +63,13 @@ class Report:
     """What the crash reporter receives for an intercepted 5xx.
 
     ``error_id`` is the one in the response body and the log line. The
-    request's ``headers`` never include ``Authorization``, ``Cookie``,
-    ``Proxy-Authorization`` or ``X-Api-Key``.
+    request's ``headers`` and ``query_string`` are scrubbed: the values of
+    sensitive ones are ``[Filtered]`` (see `interceptor._scrub`), and
+    ``client`` is ``None`` unless the interceptor was made with
+    ``report_client_address=True``. ``exc_traceback`` is ``exception``'s
+    traceback as it was when the error was answered (Starlette clears
+    ``exception.__traceback__`` once it is handled), for reporters that send
+    frames.
     """
 
     error_id: str
@@ -81,6 +86,7 @@ class Report:
     trace_id: str | None
     scope: str
     fatal: bool = True
+    exc_traceback: TracebackType | None = None
 
 
 Observer = Callable[[ErrorEvent], object]
@@ -262,17 +268,27 @@ def _emit(record: logging.LogRecord, exc: BaseException, tb: TracebackType | Non
     logger.handle(record)
 
 
-def report_for(event: ErrorEvent, raised: BaseException, tb: TracebackType | None) -> Report:
+def report_for(
+    event: ErrorEvent,
+    raised: BaseException,
+    tb: TracebackType | None,
+    *,
+    client_address: bool = False,
+    scrub: Callable[[Report], Report] | None = None,
+) -> Report:
     """The report for ``event``: run by the delivery worker, off the response path.
 
     ``raised`` is the exception as raised (a group, where ``event`` has its
     one leaf) and ``tb`` its traceback as it was when the error was answered.
-    The traceback text is bounded (`interceptor._tracebacks`).
+    The traceback text is bounded (`interceptor._tracebacks`). The client's
+    address is in it only with ``client_address``; ``scrub``, the user's
+    hook, may hand back a changed copy.
     """
     request = event.request
-    return Report(
+    exception = event.exception
+    report = Report(
         error_id=event.error_id or new_error_id(),
-        exception=event.exception,
+        exception=exception,
         traceback=format_bounded(raised, tb),
         status=event.status,
         category=event.category,
@@ -280,12 +296,14 @@ def report_for(event: ErrorEvent, raised: BaseException, tb: TracebackType | Non
         method=request.method,
         path=request.path,
         query_string=request.query_string,
-        client=request.client,
+        client=request.scrubbed_client(include=client_address),
         headers=request.headers,
         trace_id=request.trace_id,
         scope=event.scope,
         fatal=event.fatal,
+        exc_traceback=tb if exception is raised else exception.__traceback__,
     )
+    return report if scrub is None else scrub(report)
 
 
 def report_job(
@@ -295,10 +313,19 @@ def report_job(
     *,
     counts: DeliveryCounts,
     timeout: float,
+    client_address: bool = False,
+    scrub: Callable[[Report], Report] | None = None,
 ) -> Job:
     """The delivery job that reports ``event``; cheap, so the response path can make it."""
     return Job(
-        run=functools.partial(report_for, event, raised, raised.__traceback__),
+        run=functools.partial(
+            report_for,
+            event,
+            raised,
+            raised.__traceback__,
+            client_address=client_address,
+            scrub=scrub,
+        ),
         counts=counts,
         reporter=reporter,
         timeout=timeout,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from json.encoder import encode_basestring
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 from interceptor._errors import ApiError
 from interceptor._http import (
@@ -26,8 +26,10 @@ from interceptor._http import (
     http_kind,
     http_status,
     is_plain,
+    module_name,
 )
 from interceptor._problem import Problem
+from interceptor._scrub import scrub_headers, scrub_query
 
 __all__ = [
     "BodyBuilder",
@@ -52,11 +54,18 @@ _TRUNCATED_MARK = "…"
 class RequestInfo:
     """What the core needs of a request: adapters build it, on the error path only.
 
-    ``headers`` never holds credentials: `from_scope` and `from_environ` drop
-    ``Authorization``, ``Cookie``, ``Proxy-Authorization`` and ``X-Api-Key``.
-    They take the method and path at once, and the query string, client
-    address and headers only when something reads them (a log line, a crash
-    report, an observer), so an error nobody logs does not pay for them.
+    ``headers`` and ``query_string`` come out scrubbed (see
+    `interceptor._scrub`): the value of every header or query parameter whose
+    name says auth, token, key, secret, password, session, csrf, cookie or a
+    client address (``X-Forwarded-For``, ``X-Real-IP``, ``Forwarded``...) is
+    ``[Filtered]``, whichever way the request came in. ``client`` is the
+    client's address, for code that needs it; what goes into a report is
+    `scrubbed_client`, ``None`` unless asked for.
+
+    `from_scope` and `from_environ` take the method and path at once, and
+    read (and scrub) the query string, client address and headers only when
+    something reads them (a log line, a crash report, an observer), so an
+    error nobody logs does not pay for them.
     """
 
     __slots__ = ("_client", "_headers", "_query", "_unread", "method", "path")
@@ -71,9 +80,9 @@ class RequestInfo:
     ) -> None:
         self.method = method
         self.path = path
-        self._query = query_string
+        self._query = scrub_query(query_string)
         self._client = client
-        self._headers = tuple(headers)
+        self._headers = scrub_headers(headers)
         self._unread: tuple[_Reader, Mapping[str, Any]] | None = None
 
     @classmethod
@@ -103,26 +112,43 @@ class RequestInfo:
 
     @property
     def query_string(self) -> str:
-        """The query string, without the ``?``."""
+        """The query string, without the ``?``, sensitive parameters' values ``[Filtered]``."""
         self._read()
         return self._query
 
     @property
     def client(self) -> str | None:
-        """The client's ``host:port`` (or host alone, when no port is known), if known."""
+        """The client's ``host:port`` (or host alone, when no port is known), if known.
+
+        Personal data: a report carries `scrubbed_client` instead.
+        """
         self._read()
         return self._client
 
+    def scrubbed_client(self, include: bool = False) -> str | None:
+        """The client address a report may carry: `client` if ``include``, else ``None``.
+
+        The address is personal data, so reports leave it out unless asked;
+        ``False`` does not even read it.
+
+        Example::
+
+            info.scrubbed_client()  # None
+            info.scrubbed_client(include=True)  # "203.0.113.7:51234"
+        """
+        return self.client if include else None
+
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
-        """The request's headers as (name, value) text pairs, credentials left out."""
+        """The request's headers as (name, value) text pairs, sensitive values ``[Filtered]``."""
         self._read()
         return self._headers
 
     def __repr__(self) -> str:
+        # No client address: a repr ends up in tracebacks with locals and in reports.
         return (
             f"RequestInfo(method={self.method!r}, path={self.path!r}, "
-            f"query_string={self.query_string!r}, client={self.client!r})"
+            f"query_string={self.query_string!r})"
         )
 
     def __eq__(self, other: object) -> bool:
@@ -147,7 +173,6 @@ class RequestInfo:
         return None
 
 
-_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
@@ -180,27 +205,27 @@ def _read_scope(scope: Mapping[str, Any]) -> _Read:
     for pair in scope.get("headers") or ():
         if isinstance(pair, list | tuple) and len(pair) == 2:
             name, value = _latin1(pair[0]), _latin1(pair[1])
-            if name is not None and value is not None and name.lower() not in _CREDENTIAL_HEADERS:
+            if name is not None and value is not None:
                 headers.append((name, value))
     return (
-        _latin1(scope.get("query_string")) or "",
+        scrub_query(_latin1(scope.get("query_string")) or ""),
         _host_port(scope.get("client")),
-        tuple(headers),
+        scrub_headers(headers),
     )
 
 
 def _read_environ(environ: Mapping[str, Any]) -> _Read:
     address = environ.get("REMOTE_ADDR")
     port = environ.get("REMOTE_PORT")
+    query = environ.get("QUERY_STRING", "")
     return (
-        environ.get("QUERY_STRING", ""),
+        scrub_query(query) if isinstance(query, str) else "",
         _host_port((address, port) if address and port else address),
-        tuple(
-            (name, value)
+        scrub_headers(
+            (_header_name(key), value)
             for key, value in environ.items()
             if (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"))
             and isinstance(value, str)
-            and (name := _header_name(key)).lower() not in _CREDENTIAL_HEADERS
         ),
     )
 
@@ -551,7 +576,9 @@ class Renderer:
         *,
         info: ErrorInfo | None = None,
         content_type: str | None = None,
+        error_id: str | None = None,
     ) -> Outcome:
+        """The `Outcome` for a rendered body, or a handler's own with its ``error_id``."""
         if status in _BODILESS:  # RFC 9110: never content, so no content headers either
             payload = b""
         else:
@@ -561,7 +588,7 @@ class Renderer:
             status,
             tuple(headers),
             b"" if request.method == "HEAD" else payload,
-            info.error_id if info else None,
+            info.error_id if info else error_id,
             info,
         )
 
@@ -680,21 +707,28 @@ class Renderer:
         server_error: bool,
         retryable: bool | None,
     ) -> ErrorInfo:
-        api = exc if isinstance(exc, ApiError) else None
+        # By `kind`, which goes by type(): isinstance() believes a `__class__` property.
+        api = cast("ApiError", exc) if kind is HttpKind.API_ERROR else None
         detail = template.detail
         if detail is None and (self.debug or not server_error):
             detail = http_detail(exc, kind)
         extensions: dict[str, Any] = {}
-        if api is not None and api.extensions:
-            extensions.update(api.extensions)
+        # An ApiError whose __init__ skips super().__init__() has no instance
+        # attributes: getattr() with a default for those.
+        if api is not None and (api_extensions := getattr(api, "extensions", None)):
+            extensions.update(api_extensions)
         if template.extensions:
             extensions.update(template.extensions)
         if detail and len(detail) > self.detail_limit:
             detail = detail[: self.detail_limit] + _TRUNCATED_MARK
             extensions["detail_truncated"] = True
         if self.debug and server_error:
-            extensions["exception"] = f"{type(exc).__module__}.{type(exc).__qualname__}"
-            extensions["traceback"] = traceback.format_exception(exc)
+            extensions["exception"] = name = _type_name(type(exc))
+            try:
+                extensions["traceback"] = traceback.format_exception(exc)
+            except Exception:  # noqa: BLE001 - the stdlib's formatter believes a lying __class__
+                frames = traceback.format_tb(exc.__traceback__)
+                extensions["traceback"] = ["Traceback (most recent call last):\n", *frames, name]
         if retryable is None:
             retryable = template.retryable
         if retryable is None:
@@ -713,9 +747,15 @@ class Renderer:
             retryable,
             template.retry_after
             if template.retry_after is not None
-            else (api.retry_after if api else None),
-            api.user_message if api else None,
+            else (getattr(api, "retry_after", None) if api else None),
+            getattr(api, "user_message", None) if api else None,
             extensions,
             exc,
             self.debug,
         )
+
+
+def _type_name(tp: type) -> str:
+    """``module.qualname``, or the qualname alone for a class with no str module."""
+    module = module_name(tp)
+    return f"{module}.{tp.__qualname__}" if module else tp.__qualname__

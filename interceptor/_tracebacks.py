@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import traceback
 from types import TracebackType
+from typing import cast
+
+from interceptor._http import module_name
 
 __all__ = ["MAX_CHAIN", "MAX_FRAMES", "MAX_MESSAGE", "MAX_TEXT", "format_bounded"]
 
@@ -84,8 +87,8 @@ def _one(exc: BaseException, tb: TracebackType | None) -> list[str]:
         parts.append("Traceback (most recent call last):\n")
         parts.extend(frames.format())
     parts.append(_header(exc))
-    if isinstance(exc, BaseExceptionGroup):
-        members = exc.exceptions
+    if issubclass(type(exc), BaseExceptionGroup):  # type(), not a __class__ that may lie
+        members = cast("BaseExceptionGroup[BaseException]", exc).exceptions
         for number, member in enumerate(members[:MAX_CHAIN], start=1):
             parts.append(f"+---------------- {number} ----------------\n")
             parts.extend(_indented(_one(member, member.__traceback__)))
@@ -97,8 +100,9 @@ def _one(exc: BaseException, tb: TracebackType | None) -> list[str]:
 def _header(exc: BaseException) -> str:
     """``Type: message``, the message cut at `MAX_MESSAGE`, whatever ``__str__`` does."""
     tp = type(exc)
-    module = tp.__module__ if isinstance(tp.__module__, str) else "?"
-    name = tp.__qualname__ if isinstance(tp.__qualname__, str) else "?"
+    module = module_name(tp) or "?"
+    name = getattr(tp, "__qualname__", None)
+    name = name if isinstance(name, str) else "?"
     if module not in ("builtins", "__main__"):
         name = f"{module}.{name}"
     try:

@@ -27,6 +27,7 @@ which Flask itself never sends to blueprint handlers (Flask issues #1498 and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import weakref
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard, TypeVar, cast
 
 try:
-    from flask import Blueprint, Flask, current_app, request
+    from flask import Blueprint, Flask, current_app, request, request_started
     from flask.sansio.blueprints import BlueprintSetupState
     from werkzeug.wrappers import Response as WerkzeugResponse
 except ImportError as error:
@@ -137,15 +138,16 @@ def init_app(app_or_blueprint: Flask | Blueprint, errors: Interceptor) -> None:
     blueprint's views and ``before_request`` functions, including those of
     blueprints nested in it, and 404/405 routing errors for paths under its
     ``url_prefix``. A blueprint registered twice (under two names) is covered
-    at both places. Calling it again for the same app or blueprint replaces
-    the interceptor.
+    at both places. Calling it again for the same app or blueprint with the
+    same interceptor changes nothing; with another one it raises
+    ``ValueError``: one scope takes one interceptor.
 
     Exceptions no interceptor matches get Flask's usual treatment: its
     ``errorhandler``s, ``got_request_exception``, ``PROPAGATE_EXCEPTIONS``.
 
     Raises ``TypeError`` when given something else than a `Flask` app or
     `Blueprint` and an `Interceptor`. For a blueprint, call it before the
-    blueprint is registered; Flask raises ``AssertionError`` otherwise.
+    blueprint is registered; after, it raises ``RuntimeError`` saying so.
 
     Example::
 
@@ -155,18 +157,47 @@ def init_app(app_or_blueprint: Flask | Blueprint, errors: Interceptor) -> None:
     """
     _check_interceptor(errors)
     if isinstance(app_or_blueprint, Flask):
-        _install(app_or_blueprint).set_app_errors(errors)
+        state = _install(app_or_blueprint)
+        _check_once(app_or_blueprint, state.app_errors, errors)
+        state.set_app_errors(errors)
     elif isinstance(app_or_blueprint, Blueprint):
-        app_or_blueprint.record(functools.partial(_on_blueprint_registered, errors))
+        blueprint = app_or_blueprint
+        if getattr(blueprint, "_got_registered_once", False):
+            raise RuntimeError(
+                f"init_app() for blueprint {blueprint.name!r} must come before "
+                f"app.register_blueprint({blueprint.name}): Flask lets a blueprint record "
+                "nothing more once it is registered"
+            )
+        _check_once(blueprint, _BLUEPRINT_SCOPES.get(blueprint), errors)
+        if blueprint not in _BLUEPRINT_SCOPES:
+            _BLUEPRINT_SCOPES[blueprint] = errors
+            blueprint.record(functools.partial(_on_blueprint_registered, errors))
     else:
         raise TypeError(f"init_app() takes a Flask app or a Blueprint, got {app_or_blueprint!r}")
+
+
+# The interceptor each blueprint was given, held no longer than the blueprint.
+_BLUEPRINT_SCOPES: weakref.WeakKeyDictionary[Blueprint, Interceptor] = weakref.WeakKeyDictionary()
+
+
+def _check_once(target: Flask | Blueprint, current: Interceptor | None, new: Interceptor) -> None:
+    """One interceptor per app or blueprint: a second, different one is a mistake."""
+    if current is not None and current is not new:
+        raise ValueError(
+            f"init_app() was already called for {target!r} with {current!r}; one app or "
+            "blueprint takes one Interceptor: register the other handlers on it "
+            "(errors.add_handler) or scope them to a blueprint or view"
+        )
 
 
 def intercept(errors: Interceptor) -> Callable[[F], F]:
     """Decorate one view so ``errors`` handles what it raises, before any other scope.
 
-    Works on sync and ``async`` views (the wrapper stays a coroutine function).
-    Put it below ``@app.route``. Unmatched exceptions are re-raised unchanged,
+    Works on sync and ``async`` views (the wrapper stays a coroutine function),
+    below or above the route decorator: above it, the route registered the
+    view itself, so the app's dispatcher (installed by `init_app`, or at the
+    app's first request when no `init_app` is called) applies ``errors`` to
+    that view first. Unmatched exceptions are re-raised unchanged,
     so the blueprint and app scopes and Flask's own handlers still see them.
     Raises ``TypeError`` if ``errors`` is not an `Interceptor`.
 
@@ -178,8 +209,13 @@ def intercept(errors: Interceptor) -> Callable[[F], F]:
             return USERS[user_id]
     """
     _check_interceptor(errors)
+    _watch_for_views_decorated_too_late()
 
     def decorate(view: F) -> F:
+        # Above the route decorator, the view registered is `view` itself, not
+        # the wrapper made here: remember its scope, for the app's dispatcher.
+        with contextlib.suppress(TypeError):  # not weakly referable: nothing to find later
+            _VIEW_SCOPES[view] = errors
         if inspect.iscoroutinefunction(view):
 
             @functools.wraps(view)
@@ -224,6 +260,44 @@ async def _async_view_response(errors: Interceptor, exc: Exception) -> WerkzeugR
     app = _current_app()
     result = await handle_async(errors, exc, _request_info, _direct_call(), _is_response)
     return None if result is None else _to_response(app, result)
+
+
+# -- @intercept above the route decorator ------------------------------------------
+
+# Views decorated with @intercept, by the function as it was before (what the
+# route decorator registered, if it ran first), held no longer than it.
+_VIEW_SCOPES: weakref.WeakKeyDictionary[Callable[..., Any], Interceptor] = (
+    weakref.WeakKeyDictionary()
+)
+# Apps whose views were looked at for such a view, at their first request.
+_CHECKED_APPS: weakref.WeakSet[Flask] = weakref.WeakSet()
+
+
+def _view_scope(app: Flask, req: Any) -> Interceptor | None:
+    """The view's interceptor, when @intercept went above the route decorator."""
+    view = app.view_functions.get(req.endpoint) if req.endpoint else None
+    try:
+        return _VIEW_SCOPES.get(view) if view is not None else None
+    except TypeError:  # a view that cannot be weakly referred to was never decorated
+        return None
+
+
+@functools.cache  # once per process
+def _watch_for_views_decorated_too_late() -> None:
+    # An app whose view got @intercept above its route decorator needs the
+    # dispatcher, which init_app installs, even where init_app is never called.
+    request_started.connect(_check_views, weak=False)
+
+
+def _check_views(sender: Flask, **extra: Any) -> None:
+    if sender in _CHECKED_APPS:
+        return
+    _CHECKED_APPS.add(sender)
+    for view in list(sender.view_functions.values()):
+        with contextlib.suppress(TypeError):
+            if view in _VIEW_SCOPES:
+                _install(sender)
+                return
 
 
 # -- the per-app dispatcher -------------------------------------------------------
@@ -277,9 +351,13 @@ def _handle_user_exception(state: _AppState, *args: Any, **kwargs: Any) -> Any:
         return original(*head, unmatched, **kwargs)
 
     req = _current_request()
+    scopes = state.scopes(exc, req)
+    view_errors = _view_scope(app, req)
+    if view_errors is not None:  # @intercept above the route decorator
+        scopes = (view_errors, *(errors for errors in scopes if errors is not view_errors))
     return _resolve(
         app,
-        state.scopes(exc, req),
+        scopes,
         exc,
         lambda: _request_info(req),
         call=_sync_call(app),

@@ -9,13 +9,18 @@ asks, and the server aborts the response.
 
 Handlers receive a ``werkzeug.wrappers.Request``. Werkzeug is imported only
 when a handler function is about to be called; values the core renders itself
-(an ``int`` status, a `Problem`) work without it.
+(an ``int`` status, a `Problem`) work without it. Async handlers run to
+completion on an event loop of their own, as Flask's ``ensure_sync`` runs them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import inspect
 import sys
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeGuard
 
@@ -244,7 +249,10 @@ class _HandlerCaller:
                 raise ImportError(_INSTALL_HINT) from error
             self._request = Request(self._environ)
             self._response_type = Response
-        return handler(self._request, exc)
+        result = handler(self._request, exc)
+        if inspect.isawaitable(result):  # async def, async __call__, a partial of either
+            result = _run_to_completion(result)
+        return result
 
     def is_response(self, value: object) -> TypeGuard[Callable[..., Iterable[bytes]]]:
         return self._response_type is not None and isinstance(value, self._response_type)
@@ -266,6 +274,44 @@ def _abort_started(
         start_response("500 Internal Server Error", [("Content-Type", "text/plain")], exc_info)
     finally:
         del exc_info
+
+
+def _run_to_completion(awaitable: Awaitable[object]) -> object:
+    """What an async handler's ``awaitable`` gives, run from this sync code.
+
+    On a new event loop in this thread, which is not made the thread's
+    current loop, so one the thread had set stays set. When a loop already
+    runs in this thread (a WSGI app called straight from async code), it
+    cannot be entered again: the awaitable runs on a new loop in a thread of
+    its own, with this thread's context, while this thread waits, as
+    asgiref's ``async_to_sync`` does. Like a sync handler under WSGI, it has
+    no time limit.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        running = False
+    else:
+        running = True
+    # Not run inside that `except`: its RuntimeError would become the
+    # __context__ of whatever the handler raises.
+    if not running:
+        return _run_on_new_loop(awaitable, None)
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(1, thread_name_prefix="interceptor-async-handler") as thread:
+        return thread.submit(_run_on_new_loop, awaitable, context).result()
+
+
+def _run_on_new_loop(awaitable: Awaitable[object], context: contextvars.Context | None) -> object:
+    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+        return runner.run(_settled(awaitable), context=context)
+
+
+async def _settled(awaitable: Awaitable[object]) -> object:
+    result = await awaitable
+    while inspect.isawaitable(result):  # a coroutine may hand back another one
+        result = await result
+    return result
 
 
 def _close(iterable: object) -> None:

@@ -51,3 +51,24 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("measured figures")
         for line in _FIGURES:
             terminalreporter.write_line(line)
+
+
+# Handlers' own (body, status[, headers]) answers, for every adapter's tests: what
+# the handler returns, the body the client gets (less the error_id), where the
+# error_id goes ("body", "header", or None for a 4xx), and the id if the handler chose it.
+TUPLE_ANSWERS: list[tuple[Any, Any, str | None, str | None]] = [
+    (({"error": "db down"}, 500), {"error": "db down"}, "body", None),
+    ((["a", "b"], 503), ["a", "b"], "header", None),
+    (({"error_id": "mine-1", "error": "x"}, 502), {"error": "x"}, "body", "mine-1"),
+    (("down", 500, {"X-Error-Id": "hdr-1"}), "down", "header", "hdr-1"),
+    (({"error": "bad"}, 400), {"error": "bad"}, None, None),
+]
+
+
+def split_error_id(body: Any, headers: Any, where: str | None) -> tuple[Any, str | None]:
+    """The body as the handler gave it, and the error_id the client can see."""
+    if where == "body":
+        body = dict(body)
+        return body, body.pop("error_id")
+    assert not (isinstance(body, dict) and "error_id" in body)
+    return body, headers.get("x-error-id")

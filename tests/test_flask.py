@@ -34,6 +34,7 @@ from examples.flask_app import DEMO_REQUESTS
 from examples.flask_app import app as example_app
 from interceptor import ApiError, Interceptor, Problem
 from interceptor.flask import init_app, intercept
+from tests.conftest import TUPLE_ANSWERS, split_error_id
 
 # -- an app with every scope ------------------------------------------------------------
 
@@ -514,8 +515,10 @@ def test_stateful_callable_object_handler() -> None:
 
     app = make_app(Interceptor({TimeoutError: Budget()}), TimeoutError())
     http = app.test_client()
-    assert http.get("/bp/x").get_json() == {"left": 1}
-    assert http.get("/bp/x").get_json() == {"left": 0}
+    for left in (1, 0):
+        body = http.get("/bp/x").get_json()
+        assert body.pop("error_id")  # a 5xx answer always shows its error_id
+        assert body == {"left": left}
     assert http.get("/bp/x").status_code == 500
 
 
@@ -553,11 +556,12 @@ def test_request_info_never_carries_credentials(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(adapter, "_request_info", spy)
     app = make_app(Interceptor({KeyError: 404}), KeyError())
-    app.test_client().get(
+    client = app.test_client()
+    client.set_cookie("session", "secret")  # the test client sends its own jar, not a header
+    client.get(
         "/bp/x?a=1",
         headers={
             "Authorization": "Bearer secret",
-            "Cookie": "session=secret",
             "Proxy-Authorization": "secret",
             "X-Api-Key": "secret",
             "X-Trace": "t1",
@@ -567,10 +571,11 @@ def test_request_info_never_carries_credentials(monkeypatch: pytest.MonkeyPatch)
     assert info.method == "GET"
     assert info.path == "/bp/x"
     assert info.query_string == "a=1"
-    names = {name.lower() for name, _ in info.headers}
-    assert "x-trace" in names
-    assert not names & {"authorization", "cookie", "proxy-authorization", "x-api-key"}
-    assert "secret" not in repr(info)
+    headers = {name.lower(): value for name, value in info.headers}
+    assert headers["x-trace"] == "t1"
+    for name in ("authorization", "cookie", "proxy-authorization", "x-api-key"):
+        assert headers[name] == "[Filtered]"
+    assert "secret" not in repr(info) + repr(info.headers)
 
 
 # -- async views and handlers (flask[async]) --------------------------------------------------
@@ -685,12 +690,21 @@ def test_blueprint_registered_twice_and_nested_names() -> None:
     assert http.get("/p/nope").content_type.startswith("text/html")  # not the child's space
 
 
-def test_init_app_replaces_and_validates() -> None:
+def test_init_app_validates_and_takes_one_interceptor_per_scope() -> None:
     app = Flask(__name__)
     app.add_url_rule("/", "index", lambda: {}[0])
-    init_app(app, Interceptor({KeyError: 404}))
-    init_app(app, Interceptor({KeyError: 410}))
-    assert app.test_client().get("/").status_code == 410
+    errors = Interceptor({KeyError: 404})
+    init_app(app, errors)
+    init_app(app, errors)  # the same one again changes nothing
+    with pytest.raises(ValueError, match=r"already called .* one app or blueprint takes one"):
+        init_app(app, Interceptor({KeyError: 410}))
+    assert app.test_client().get("/").status_code == 404
+
+    bp = Blueprint("bp", __name__)
+    init_app(bp, errors)
+    init_app(bp, errors)
+    with pytest.raises(ValueError, match="already called"):
+        init_app(bp, Interceptor())
 
     with pytest.raises(TypeError, match="Flask app or a Blueprint"):
         init_app(object(), Interceptor())  # type: ignore[arg-type]
@@ -698,26 +712,30 @@ def test_init_app_replaces_and_validates() -> None:
         init_app(app, {KeyError: 404})  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="Interceptor"):
         intercept({KeyError: 404})  # type: ignore[arg-type]
+
+
+def test_init_app_after_register_blueprint_names_the_order() -> None:
     app = Flask(__name__)
     bp = Blueprint("late", __name__)
     app.register_blueprint(bp)
-    with pytest.raises(AssertionError):
+    with pytest.raises(RuntimeError, match=r"must come before app\.register_blueprint\(late\)"):
         init_app(bp, Interceptor())
 
 
-def test_init_app_replaces_after_requests_were_served() -> None:
+def test_handlers_registered_after_requests_were_served_apply() -> None:
     app = Flask(__name__)
     bp = Blueprint("items", __name__, url_prefix="/items")
     bp.add_url_rule("/", "index", lambda: {}[0])
     init_app(bp, Interceptor({LookupError: 404}))
     app.register_blueprint(bp)
     app.add_url_rule("/", "index", lambda: {}[0])
-    init_app(app, Interceptor({KeyError: 400}))
+    app_errors = Interceptor({KeyError: 400})
+    init_app(app, app_errors)
     http = app.test_client()
     assert http.get("/items/").status_code == 404
     assert http.get("/").status_code == 400
 
-    init_app(app, Interceptor({KeyError: 410}))
+    app_errors.add_handler(KeyError, 410)
 
     assert http.get("/").status_code == 410
     assert http.get("/items/").status_code == 404  # the blueprint's scope still comes first
@@ -1043,3 +1061,62 @@ def test_flask_example_under_waitress(served_example: str) -> None:
         assert int(head.headers["content-length"]) > 0
         assert http.delete("/shop/items/apple").headers["allow"]
         assert http.get("/nope").json()["handled_by"] == "flask errorhandler(404)"
+
+
+# -- a handler's own 5xx tuple ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("result", "body", "where", "chosen"), TUPLE_ANSWERS)
+def test_a_5xx_tuple_answer_shows_the_error_id_the_report_gets(
+    result: Any, body: Any, where: str | None, chosen: str | None
+) -> None:
+    reports: list[Any] = []
+    events: list[Any] = []
+    reported = threading.Event()
+
+    def reporter(report: Any) -> None:
+        reports.append(report)
+        reported.set()
+
+    errors = Interceptor({KeyError: lambda req, exc: result}, reporter=reporter)
+    errors.add_observer(events.append)
+    response = make_app(errors, KeyError("k")).test_client().get("/bp/x")
+    assert response.status_code == result[1]
+    seen_body, seen_id = split_error_id(response.get_json(), response.headers, where)
+    assert seen_body == body
+    (event,) = events
+    if where is None:
+        assert seen_id is None
+        assert event.error_id is None
+        return
+    assert seen_id == event.error_id == (chosen or seen_id)
+    assert reported.wait(5)
+    assert reports[0].error_id == seen_id
+
+
+@pytest.mark.parametrize("with_init_app", [False, True])
+def test_intercept_above_the_route_decorator_works_too(with_init_app: bool) -> None:
+    app = Flask(__name__)
+    if with_init_app:
+        init_app(app, Interceptor({LookupError: 418}))
+
+    @intercept(Interceptor({KeyError: Problem(status=404, code="VIEW")}))
+    @app.get("/above")
+    def above() -> str:
+        raise KeyError("k")
+
+    @app.get("/below")
+    @intercept(Interceptor({KeyError: Problem(status=404, code="VIEW")}))
+    def below() -> str:
+        raise KeyError("k")
+
+    @app.get("/plain")
+    def plain() -> str:
+        raise KeyError("k")
+
+    http = app.test_client()
+    for path in ("/above", "/below"):
+        response = http.get(path)
+        assert (response.status_code, response.get_json()["code"]) == (404, "VIEW"), path
+    # Other views are untouched: the app's scope, or Flask's own 500.
+    assert http.get("/plain").status_code == (418 if with_init_app else 500)

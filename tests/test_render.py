@@ -639,14 +639,16 @@ class CountingHeaders(list[tuple[bytes, bytes]]):
 
 def test_request_info_decodes_headers_once_and_only_when_read() -> None:
     raw = CountingHeaders([(b"x-trace", b"t1"), (b"authorization", b"Bearer secret")])
+    raw_auth = ("authorization", "Bearer secret")  # the constructor scrubs it too
     scope = {"type": "http", "method": "GET", "path": "/a", "query_string": b"q=1", "headers": raw}
     info = RequestInfo.from_scope(scope)
     assert CountingHeaders.reads == 0
     assert (info.method, info.path, info.query_string) == ("GET", "/a", "q=1")
-    assert info.headers == (("x-trace", "t1"),)
-    assert info.headers == (("x-trace", "t1"),)
+    scrubbed = (("x-trace", "t1"), ("authorization", "[Filtered]"))
+    assert info.headers == scrubbed
+    assert info.headers == scrubbed
     assert CountingHeaders.reads == 1
-    assert info == RequestInfo("GET", "/a", "q=1", None, [("x-trace", "t1")])
+    assert info == RequestInfo("GET", "/a", "q=1", None, [("x-trace", "t1"), raw_auth])
     assert "secret" not in repr(info)
 
 
@@ -689,7 +691,11 @@ def test_request_info_from_an_environ() -> None:
 
     assert (info.method, info.path, info.query_string) == ("PUT", "/app/items/1", "v=2")
     assert info.client == "192.0.2.7:4242"
-    assert dict(info.headers) == {"Content-Type": "application/json", "X-Trace": "t1"}
+    assert dict(info.headers) == {
+        "Content-Type": "application/json",
+        "X-Trace": "t1",
+        "Cookie": "[Filtered]",
+    }
     assert RequestInfo.from_environ({"REMOTE_ADDR": "192.0.2.7"}).client == "192.0.2.7"
     assert RequestInfo.from_environ({"REMOTE_PORT": "4242"}).client is None
 

@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket
 
 from interceptor import ApiError, Interceptor, Problem
 from interceptor.starlette import InterceptorMiddleware
-from tests.conftest import http_scope
+from tests.conftest import TUPLE_ANSWERS, http_scope, split_error_id
 
 
 class Shared(Exception):
@@ -751,3 +751,35 @@ async def test_without_a_handler_timeout_a_slow_handler_still_answers() -> None:
 def test_handler_timeout_must_be_positive_seconds_or_none(value: object, error: type) -> None:
     with pytest.raises(error, match="handler_timeout"):
         Interceptor(handler_timeout=value)  # type: ignore[arg-type]
+
+
+# -- a handler's own 5xx tuple ------------------------------------------------------------
+
+@pytest.mark.parametrize(("result", "body", "where", "chosen"), TUPLE_ANSWERS)
+async def test_a_5xx_tuple_answer_shows_the_error_id_the_report_gets(
+    result: Any, body: Any, where: str | None, chosen: str | None
+) -> None:
+    reports: list[Any] = []
+    events: list[Any] = []
+    reported = threading.Event()
+
+    def reporter(report: Any) -> None:
+        reports.append(report)
+        reported.set()
+
+    errors = Interceptor({KeyError: lambda request, exc: result}, reporter=reporter)
+    errors.add_observer(events.append)
+    app = Starlette(routes=[Route("/x", raiser(KeyError("k")))], middleware=mw(errors))
+    async with client_for(app) as client:
+        response = await client.get("/x")
+    assert response.status_code == result[1]
+    seen_body, seen_id = split_error_id(response.json(), response.headers, where)
+    assert seen_body == body
+    (event,) = events
+    if where is None:
+        assert seen_id is None
+        assert event.error_id is None
+        return
+    assert seen_id == event.error_id == (chosen or seen_id)
+    assert reported.wait(5)
+    assert reports[0].error_id == seen_id

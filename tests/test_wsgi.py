@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import io
 import json
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from wsgiref.handlers import SimpleHandler
@@ -20,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 
 from interceptor import ApiError, Interceptor, Problem
 from interceptor.wsgi import InterceptorMiddleware
+from tests.conftest import TUPLE_ANSWERS, split_error_id
 
 # -- helpers --------------------------------------------------------------------
 
@@ -641,3 +646,135 @@ def test_start_response_misuse_is_an_app_error() -> None:
         assert server.status == "500 Internal Server Error"
     with pytest.raises(AssertionError, match="before calling start_response"):
         Server().run(InterceptorMiddleware(body_first, interceptor=Interceptor()))
+
+
+# -- async handlers ------------------------------------------------------------------------
+
+
+async def async_teapot(request: Request, exc: Exception) -> tuple[dict[str, str], int]:
+    await asyncio.sleep(0)
+    return {"answered": type(request).__name__}, 418
+
+
+class AsyncCallable:
+    """A stateful handler whose ``__call__`` is a coroutine function."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, request: Request, exc: Exception) -> Problem:
+        await asyncio.sleep(0)
+        self.calls += 1
+        return Problem(status=418, code=f"CALL_{self.calls}")
+
+
+async def async_response(request: Request, exc: Exception, *, text: str) -> Response:
+    await asyncio.sleep(0)
+    return Response(text, status=418)
+
+
+def sync_returning_a_coroutine(request: Request, exc: Exception) -> Any:
+    return async_teapot(request, exc)
+
+
+ASYNC_HANDLERS: dict[str, Callable[[], Any]] = {
+    "async def": lambda: async_teapot,
+    "async __call__": AsyncCallable,
+    "partial": lambda: functools.partial(async_response, text="partial"),
+    "sync returning a coroutine": lambda: sync_returning_a_coroutine,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ASYNC_HANDLERS))
+def test_async_handlers_are_run_to_completion(kind: str) -> None:
+    errors = Interceptor({Boom: ASYNC_HANDLERS[kind]()})
+    http = client(InterceptorMiddleware(raising_app(Boom()), interceptor=errors))
+    for _ in range(2):  # the second time too: a fresh loop each time
+        response = http.get("/")
+        assert response.status_code == 418, response.text
+    if kind == "partial":
+        assert response.text == "partial"
+    elif kind == "async __call__":
+        assert response.json()["code"] == "CALL_2"
+    else:
+        assert response.json() == {"answered": "Request"}
+
+
+def test_async_handler_under_wsgiref() -> None:
+    errors = Interceptor({KeyError: AsyncCallable()})
+    app, made = streaming_app(KeyError("k"))
+    output, logged = run_wsgiref(InterceptorMiddleware(validator(app), interceptor=errors))
+    head, _, body = output.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 418")
+    assert json.loads(body)["code"] == "CALL_1"
+    assert logged == ""
+    assert made[0].closed == 1
+
+
+def test_an_async_handler_that_declines_or_raises() -> None:
+    async def decline(request: Request, exc: Exception) -> None:
+        await asyncio.sleep(0)
+
+    async def explode(request: Request, exc: Exception) -> None:
+        await asyncio.sleep(0)
+        raise ValueError("handler failed")
+
+    original = Boom()
+    declining = Interceptor({Boom: decline, Exception: 503})
+    assert client(InterceptorMiddleware(raising_app(original), interceptor=declining)).get(
+        "/"
+    ).status_code == 503
+    raising = InterceptorMiddleware(raising_app(original), interceptor=Interceptor({Boom: explode}))
+    with pytest.raises(ValueError, match="handler failed") as caught:
+        client(raising).get("/")
+    assert caught.value.__context__ is original
+
+
+def test_an_async_handler_leaves_the_threads_event_loop_alone() -> None:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        errors = Interceptor({Boom: async_teapot})
+        assert client(InterceptorMiddleware(raising_app(Boom()), interceptor=errors)).get(
+            "/"
+        ).status_code == 418
+        assert asyncio.get_event_loop() is loop
+        assert not loop.is_closed()
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+async def test_an_async_handler_under_a_running_loop_in_the_same_thread() -> None:
+    # A WSGI app called straight from async code: the running loop cannot be
+    # re-entered, so the handler runs to completion on a loop of its own.
+    async def handler(request: Request, exc: Exception) -> tuple[dict[str, Any], int]:
+        await asyncio.sleep(0)
+        return {"thread": threading.get_ident(), "request_id": REQUEST_ID.get()}, 418
+
+    REQUEST_ID.set("r-1")
+    errors = Interceptor({Boom: handler})
+    response = client(InterceptorMiddleware(raising_app(Boom()), interceptor=errors)).get("/")
+    assert response.status_code == 418
+    assert response.json()["request_id"] == "r-1"  # the caller's context goes along
+    assert response.json()["thread"] != threading.get_ident()
+
+
+@pytest.mark.parametrize(("result", "body", "where", "chosen"), TUPLE_ANSWERS)
+def test_a_5xx_tuple_answer_shows_the_error_id_the_log_gets(
+    result: Any, body: Any, where: str | None, chosen: str | None
+) -> None:
+    events: list[Any] = []
+    errors = Interceptor({Boom: lambda request, exc: result})
+    errors.add_observer(events.append)
+    response = client(InterceptorMiddleware(raising_app(Boom()), interceptor=errors)).get("/")
+    assert response.status_code == result[1]
+    seen_body, seen_id = split_error_id(response.json(), response.headers, where)
+    assert seen_body == body
+    (event,) = events
+    assert seen_id == event.error_id
+    if chosen is not None:
+        assert seen_id == chosen
