@@ -8,6 +8,7 @@ each result back to `Interceptor.outcome`. Nothing here does I/O.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import logging
 import threading
@@ -18,7 +19,14 @@ from typing import Any, Final, TypeGuard, TypeVar
 from interceptor._callables import callable_name, is_async_callable
 from interceptor._delivery import EXIT_FLUSH_SECONDS, DeliveryCounts, delivery
 from interceptor._errors import ApiError
-from interceptor._http import KINDS_BY_TYPE, HttpKind, http_kind, http_status, kind_of_type
+from interceptor._http import (
+    KINDS_BY_TYPE,
+    HttpKind,
+    http_kind,
+    http_status,
+    is_http_exception_type,
+    kind_of_type,
+)
 from interceptor._observe import (
     ErrorCounts,
     ErrorEvent,
@@ -48,6 +56,7 @@ from interceptor._render import (
     safe_headers,
 )
 from interceptor._typecache import remember
+from interceptor._validation import is_missing_field, validation_problem_for
 
 __all__ = [
     "INLINE_TYPES",
@@ -125,7 +134,10 @@ class Interceptor:
     to 599), a `Problem` template, or a callable ``handler(request, exc)``,
     sync or async.
 
-    ``debug`` shows 5xx details and tracebacks in bodies. ``body`` picks the
+    ``debug`` shows 5xx details and tracebacks in bodies. Left ``None``, it
+    follows the framework's own flag for each request (``Starlette(debug=...)``,
+    ``FastAPI(debug=...)``, Flask's ``app.debug``; off under plain WSGI); a bool
+    given here wins. Only a real bool or ``None`` is accepted. ``body`` picks the
     body shape: ``"problem"`` (RFC 9457, the default), ``"flat"``, or a
     callable taking an `ErrorInfo` and returning the JSON object.
     ``rewrite_body(body, info)`` may rewrite every body before it is sent.
@@ -154,7 +166,7 @@ class Interceptor:
         self,
         handlers: Mapping[Key, HandlerValue] | None = None,
         *,
-        debug: bool = False,
+        debug: bool | None = None,
         body: BodyShape = "problem",
         rewrite_body: Callable[[dict[str, Any], ErrorInfo], Mapping[str, Any]] | None = None,
         detail_limit: int = 4096,
@@ -198,9 +210,13 @@ class Interceptor:
             )
         if scrub_report is not None and not callable(scrub_report):
             raise TypeError(f"scrub_report must be callable, got {scrub_report!r}")
+        if debug is not None and not isinstance(debug, bool):
+            raise TypeError(
+                f"debug must be True, False or None (follow the framework), got {debug!r}"
+            )
         self.report_client_address = report_client_address
         self.scrub_report = scrub_report
-        self.debug = bool(debug)
+        self.debug = debug
         self.reporter = reporter
         self.name = name
         self.report_timeout = float(report_timeout)
@@ -212,12 +228,13 @@ class Interceptor:
         for observer in observers:
             self.add_observer(observer)
         self._renderer = Renderer(
-            debug=self.debug,
+            debug=False,
             body=builder,
             content_type=content_type,
             rewrite=rewrite_body,
             detail_limit=detail_limit,
         )
+        self._debug_renderer = dataclasses.replace(self._renderer, debug=True)
         self._tables = _Tables(by_class={ApiError: _API_ERROR_DEFAULT}, by_status={})
         if handlers is not None:
             if not isinstance(handlers, Mapping):
@@ -491,9 +508,22 @@ class Interceptor:
         values = tables.cache.get(tp)
         if values is None:
             seen: list[HandlerValue] = []
+            # An HTTP exception matched only through a base class that declares
+            # no status (Exception, LookupError, KeyError) keeps its own status:
+            # a plain value there gives the default body at that status. A
+            # callable still receives it and decides.
+            keeps_status = is_http_exception_type(tp)
             for cls in tp.__mro__:
                 value = tables.by_class.get(cls)
-                if value is not None and not any(value is s for s in seen):
+                if value is None:
+                    continue
+                if (
+                    keeps_status
+                    and isinstance(value, INLINE_TYPES)
+                    and not is_http_exception_type(cls)
+                ):
+                    value = _API_ERROR_DEFAULT
+                if not any(value is s for s in seen):
                     seen.append(value)
             values = tuple(seen)
             # A group's instance may resolve by its leaf instead, so a group
@@ -521,17 +551,22 @@ class Interceptor:
         """
         if value is None:
             return None
+        renderer = self._renderer_for(request)
         if handler is None:
             # A registered value: it lives as long as the tables, and so may its plan.
-            planned = self._renderer.render_planned(self._tables.plans, value, exc, request)
+            planned = renderer.render_planned(self._tables.plans, value, exc, request)
             if planned is not None:
                 return planned
         if isinstance(value, InlineHandler):
             value = value.problem(exc)
+        if isinstance(value, Problem | int) and _is_validation(exc):
+            # The errors array, and never the exception's text (a repr of the input).
+            template = value if isinstance(value, Problem) else Problem(status=value)
+            value = validation_problem_for(exc, template)
         if isinstance(value, Problem):
-            return self._renderer.render(value, exc, request)
+            return renderer.render(value, exc, request)
         if _is_status(value):
-            return self._renderer.render(_API_ERROR_DEFAULT, exc, request, status=value)
+            return renderer.render(_API_ERROR_DEFAULT, exc, request, status=value)
         if isinstance(value, tuple) and 2 <= len(value) <= 3:
             status = value[1]
             # A 1xx is never a final response, so it is no answer a handler can give.
@@ -540,7 +575,7 @@ class Interceptor:
                 body, error_id = value[0], None
                 if status >= 500:
                     body, error_id = _with_error_id(body, headers)
-                return self._renderer.outcome(
+                return renderer.outcome(
                     status,
                     headers,
                     encode_json(body),
@@ -558,7 +593,13 @@ class Interceptor:
         logger.error(
             "interceptor handler %s %s; answering 500", name, what, extra={"handler": name}
         )
-        return self._renderer.render(_API_ERROR_DEFAULT, exc, request, status=500)
+        return renderer.render(_API_ERROR_DEFAULT, exc, request, status=500)
+
+    def _renderer_for(self, request: RequestInfo) -> Renderer:
+        debug = self.debug
+        if debug is None:
+            debug = request.debug
+        return self._debug_renderer if debug else self._renderer
 
     def mark_raised(self, exc: BaseException) -> None:
         """Record that one of this interceptor's handlers raised ``exc``."""
@@ -580,6 +621,11 @@ INLINE_TYPES = (int, Problem, InlineHandler)
 def is_inline(value: HandlerValue) -> bool:
     """Whether the core renders ``value`` itself (no call into a handler)."""
     return isinstance(value, INLINE_TYPES)
+
+
+def _is_validation(exc: BaseException) -> bool:
+    kind = http_kind(exc)
+    return kind is HttpKind.VALIDATION or (kind is HttpKind.WERKZEUG and is_missing_field(exc))
 
 
 def _is_status(value: object) -> TypeGuard[int]:

@@ -13,14 +13,17 @@ from typing import Any
 
 from interceptor._errors import ApiError
 from interceptor._typecache import remember
+from interceptor._validation import VALIDATION_DETAIL, is_validation_names
 
 __all__ = [
     "KINDS_BY_TYPE",
     "HttpKind",
     "http_detail",
+    "http_detail_value",
     "http_headers",
     "http_kind",
     "http_status",
+    "is_http_exception_type",
     "is_plain",
     "kind_of_type",
     "module_name",
@@ -36,6 +39,9 @@ class HttpKind(enum.Enum):
     # Starlette's ClientDisconnect (no one is left to answer): never turned
     # into error bodies, whatever is registered.
     PASSTHROUGH = enum.auto()
+    # FastAPI's and pydantic's validation errors: the client's input was
+    # wrong, 422, rendered with an ``errors`` array (`interceptor._validation`).
+    VALIDATION = enum.auto()
 
 
 _STARLETTE_HTTP = ("starlette.exceptions", "HTTPException")
@@ -79,7 +85,20 @@ def kind_of_type(tp: type) -> HttpKind:
         return HttpKind.WERKZEUG
     if _STARLETTE_HTTP in names:
         return HttpKind.STARLETTE
+    if is_validation_names(names):
+        return HttpKind.VALIDATION
     return HttpKind.PLAIN
+
+
+def is_http_exception_type(tp: type) -> bool:
+    """Whether ``tp`` is a class that declares an HTTP status of its own.
+
+    A framework's HTTP exception, an `ApiError` or a validation error: one
+    matched only through a base class that is none of these (``Exception``,
+    ``KeyError``) keeps its own status, where a plain value is registered.
+    """
+    kind = kind_of_type(tp)
+    return kind is not HttpKind.PLAIN and kind is not HttpKind.PASSTHROUGH
 
 
 def module_name(cls: type) -> str:
@@ -104,6 +123,8 @@ def http_status(exc: BaseException, kind: HttpKind) -> int | None:
             status = getattr(exc, "status_code", None)
         elif kind is HttpKind.WERKZEUG:
             status = getattr(exc, "code", None)
+        elif kind is HttpKind.VALIDATION:
+            return 422
         else:
             return None
     except Exception:  # noqa: BLE001 - a subclass's broken property declares no status
@@ -122,6 +143,8 @@ def http_detail(exc: BaseException, kind: HttpKind) -> str:
             ):
                 return str(exc.args[0])  # str(KeyError("k")) is "'k'", the key's repr
             return str(exc)
+        if kind is HttpKind.VALIDATION:
+            return VALIDATION_DETAIL  # its str() is a repr of the client's input
         if kind is HttpKind.STARLETTE or kind is HttpKind.API_ERROR:
             detail: Any = getattr(exc, "detail", "")
         elif kind is HttpKind.WERKZEUG:
@@ -133,6 +156,21 @@ def http_detail(exc: BaseException, kind: HttpKind) -> str:
         return detail if isinstance(detail, str) else str(detail)
     except Exception:  # noqa: BLE001 - a broken __str__ must not break the error response
         return ""
+
+
+def http_detail_value(exc: BaseException, kind: HttpKind) -> object:
+    """`http_detail`, but a Starlette ``detail`` that JSON can carry stays as it is.
+
+    ``HTTPException(400, detail={"field": "email"})`` answers with that object,
+    as FastAPI's own handler does, not with its repr.
+    """
+    if kind is HttpKind.STARLETTE:
+        detail = getattr(exc, "detail", None)
+        if isinstance(detail, dict | list) or (
+            isinstance(detail, int | float) and not isinstance(detail, bool)
+        ):
+            return detail
+    return http_detail(exc, kind)
 
 
 def http_headers(exc: BaseException, kind: HttpKind) -> Mapping[str, str]:

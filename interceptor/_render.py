@@ -22,6 +22,7 @@ from interceptor._errors import ApiError
 from interceptor._http import (
     HttpKind,
     http_detail,
+    http_detail_value,
     http_headers,
     http_kind,
     http_status,
@@ -62,13 +63,17 @@ class RequestInfo:
     client's address, for code that needs it; what goes into a report is
     `scrubbed_client`, ``None`` unless asked for.
 
+    ``debug`` is the framework's own debug flag for the request (the ASGI
+    scope's ``app.debug`` under Starlette and FastAPI, Flask's ``app.debug``),
+    which an interceptor made with ``debug=None`` follows.
+
     `from_scope` and `from_environ` take the method and path at once, and
     read (and scrub) the query string, client address and headers only when
     something reads them (a log line, a crash report, an observer), so an
     error nobody logs does not pay for them.
     """
 
-    __slots__ = ("_client", "_headers", "_query", "_unread", "method", "path")
+    __slots__ = ("_client", "_headers", "_query", "_unread", "debug", "method", "path")
 
     def __init__(
         self,
@@ -77,9 +82,12 @@ class RequestInfo:
         query_string: str = "",
         client: str | None = None,
         headers: Iterable[tuple[str, str]] = (),
+        *,
+        debug: bool = False,
     ) -> None:
         self.method = method
         self.path = path
+        self.debug = debug
         self._query = scrub_query(query_string)
         self._client = client
         self._headers = scrub_headers(headers)
@@ -91,13 +99,16 @@ class RequestInfo:
         info = cls.__new__(cls)
         info.method = scope.get("method", "GET")
         info.path = scope.get("path", "")  # ASGI's path includes the root_path
+        # Starlette and FastAPI put the app in the scope; its debug flag is theirs.
+        info.debug = getattr(scope.get("app"), "debug", False) is True
         info._unread = (_read_scope, scope)
         return info
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, Any]) -> RequestInfo:
-        """From a WSGI environ."""
+    def from_environ(cls, environ: Mapping[str, Any], *, debug: bool = False) -> RequestInfo:
+        """From a WSGI environ; ``debug`` is the framework's flag (Flask's ``app.debug``)."""
         info = cls.__new__(cls)
+        info.debug = debug
         info.method = environ.get("REQUEST_METHOD", "GET")
         info.path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         info._unread = (_read_environ, environ)
@@ -238,7 +249,9 @@ class ErrorInfo(NamedTuple):
 
     status: int
     title: str
-    detail: str | None
+    # A str; a JSON object, array or number where a Starlette HTTPException's
+    # own detail is one (FastAPI users write HTTPException(400, detail={...})).
+    detail: Any
     type: str
     instance: str | None
     code: str | None
@@ -603,6 +616,8 @@ class Renderer:
         empty or overlong detail). ``value`` must be one the interceptor holds
         (a registered one): ``plans`` keeps an entry per value, up to a bound.
         """
+        if self.debug:
+            return None  # a debug body shows the exception: never planned
         entry = plans.get(id(value))
         if entry is None:
             if isinstance(value, Problem):
@@ -709,9 +724,9 @@ class Renderer:
     ) -> ErrorInfo:
         # By `kind`, which goes by type(): isinstance() believes a `__class__` property.
         api = cast("ApiError", exc) if kind is HttpKind.API_ERROR else None
-        detail = template.detail
+        detail: Any = template.detail
         if detail is None and (self.debug or not server_error):
-            detail = http_detail(exc, kind)
+            detail = http_detail_value(exc, kind)
         extensions: dict[str, Any] = {}
         # An ApiError whose __init__ skips super().__init__() has no instance
         # attributes: getattr() with a default for those.
@@ -719,7 +734,7 @@ class Renderer:
             extensions.update(api_extensions)
         if template.extensions:
             extensions.update(template.extensions)
-        if detail and len(detail) > self.detail_limit:
+        if isinstance(detail, str) and len(detail) > self.detail_limit:
             detail = detail[: self.detail_limit] + _TRUNCATED_MARK
             extensions["detail_truncated"] = True
         if self.debug and server_error:

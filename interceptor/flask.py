@@ -393,7 +393,7 @@ def _request_info(req: Any = None) -> RequestInfo:
     """What the core needs of ``req``, by default the current request."""
     if req is None:
         req = _current_request()
-    return RequestInfo.from_environ(req.environ)
+    return RequestInfo.from_environ(req.environ, debug=_current_app().debug)
 
 
 def _current_app() -> Flask:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from interceptor import ApiError, Interceptor, Problem
+from interceptor import ApiError, Interceptor, Problem, classified
 from interceptor._core import is_inline, single_leaf
 from interceptor._render import RequestInfo
 
@@ -44,11 +44,22 @@ def on_any(request: object, exc: BaseException) -> None:
 
 
 def reference(registry: Mapping[type, object], tp: type) -> tuple[object, ...]:
-    """Every registered value along the MRO, most specific first, each once."""
+    """Every registered value along the MRO, most specific first, each once.
+
+    An `ApiError` (a class with a status of its own) matched through a class
+    without one keeps its status: a plain value registered there stands as
+    the default body (SPEC section 4).
+    """
     found: list[object] = []
     for cls in tp.__mro__:
-        if cls in registry and not any(registry[cls] is v for v in found):
-            found.append(registry[cls])
+        if cls not in registry:
+            continue
+        value = registry[cls]
+        plain_value = isinstance(value, int | Problem) or value is classified
+        if issubclass(tp, ApiError) and not issubclass(cls, ApiError) and plain_value:
+            value = API_DEFAULT
+        if not any(value is v for v in found):
+            found.append(value)
     return tuple(found)
 
 
@@ -202,8 +213,10 @@ def test_status_key_matches_framework_http_exceptions_by_name(fake: type[Excepti
     on_404, fallback = Problem(code="NOT_HERE"), Problem(code="FALLBACK")
     errors = Interceptor({404: on_404, Exception: fallback})
     exc = fake(404)  # type: ignore[call-arg]
-    assert same(errors.candidates(exc)[1], (on_404, fallback))
-    assert same(errors.candidates(fake(500))[1], (fallback,))  # type: ignore[call-arg]
+    # Matched through Exception alone, an HTTP exception keeps its own status:
+    # the plain value there stands as the default body (API_DEFAULT).
+    assert same(errors.candidates(exc)[1], (on_404, API_DEFAULT))
+    assert same(errors.candidates(fake(500))[1], (API_DEFAULT,))  # type: ignore[call-arg]
     subclass = type("NotFound", (fake,), {})
     assert errors.resolve(subclass(404)) is on_404
     # Only the real module and name count: a lookalike gets no status match.

@@ -1,0 +1,258 @@
+"""Right answers by default, through the real frameworks.
+
+A catch-all never turns an HTTP error into a 500; a validation error is a
+422 (400 for a missing form field) with an ``errors`` array and no repr of
+the input; a Starlette detail that JSON can carry goes out as JSON; and
+``debug`` follows the framework's own flag unless it is given.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
+from flask import Flask, abort, request
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from werkzeug.exceptions import HTTPException as WerkzeugHTTPException
+
+from interceptor import Interceptor, Problem, classified
+from interceptor.flask import init_app
+from interceptor.starlette import InterceptorMiddleware
+
+PROBLEM = "application/problem+json"
+
+
+def fastapi_app(errors: Interceptor | None, *, debug: bool = False) -> FastAPI:
+    middleware = [Middleware(InterceptorMiddleware, interceptor=errors)] if errors else []
+    app = FastAPI(middleware=middleware, debug=debug)
+
+    @app.get("/forbidden")
+    def forbidden() -> None:
+        raise HTTPException(403, "no entry", headers={"WWW-Authenticate": "Bearer"})
+
+    @app.get("/conflict")
+    def conflict() -> None:
+        raise HTTPException(409, "taken")
+
+    @app.get("/field")
+    def field() -> None:
+        raise HTTPException(400, detail={"field": "email", "problem": "taken"})
+
+    @app.get("/items")
+    def items(limit: int) -> dict[str, int]:
+        return {"limit": limit}
+
+    @app.post("/items")
+    def create(item: dict[str, int]) -> dict[str, int]:
+        return item
+
+    @app.get("/crash")
+    def crash() -> None:
+        raise RuntimeError("secret database detail")
+
+    return app
+
+
+def client_for(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_a_catch_all_keeps_fastapi_http_errors_at_their_status(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reports: list[Any] = []
+    errors = Interceptor({Exception: 500}, reporter=reports.append)
+    with caplog.at_level(logging.INFO, logger="interceptor"):
+        async with client_for(fastapi_app(errors)) as client:
+            forbidden = await client.get("/forbidden")
+            conflict = await client.get("/conflict")
+            invalid = await client.get("/items", params={"limit": "many"})
+            missing = await client.get("/nope")
+        assert errors.flush(5)
+    assert forbidden.status_code == 403
+    assert forbidden.headers["content-type"] == PROBLEM
+    assert forbidden.headers["www-authenticate"] == "Bearer"
+    assert forbidden.json()["detail"] == "no entry"
+    assert (conflict.status_code, conflict.json()["detail"]) == (409, "taken")
+    assert invalid.status_code == 422
+    assert invalid.json()["errors"] == [
+        {"detail": "Input should be a valid integer, unable to parse string as an integer",
+         "parameter": "limit"}
+    ]
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == PROBLEM
+    assert reports == []  # no 5xx: no crash report
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_validation_error_is_a_422_with_errors_and_no_repr_of_the_input() -> None:
+    for value in (422, Problem(code="INVALID"), classified):
+        errors = Interceptor({RequestValidationError: value})
+        async with client_for(fastapi_app(errors)) as client:
+            response = await client.post("/items", json={"a": "secret-input-x"})
+        assert response.status_code == 422, value
+        body = response.json()
+        assert "secret-input-x" not in response.text
+        assert ".py" not in response.text  # no source path of the server
+        assert body["detail"] == "The request is not valid: 1 error."
+        assert body["errors"] == [
+            {"detail": "Input should be a valid integer, unable to parse string as an integer",
+             "pointer": "/a"}
+        ]
+        if isinstance(value, Problem):
+            assert body["code"] == "INVALID"
+
+
+async def test_a_catch_all_classified_answers_validation_errors_with_422() -> None:
+    errors = Interceptor({Exception: classified})
+    async with client_for(fastapi_app(errors)) as client:
+        response = await client.get("/items", params={"limit": "x"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["parameter"] == "limit"
+
+
+async def test_a_starlette_detail_json_can_carry_goes_out_as_json() -> None:
+    errors = Interceptor({HTTPException: Problem()})
+    async with client_for(fastapi_app(errors)) as client:
+        response = await client.get("/field")
+    assert response.status_code == 400
+    assert response.json()["detail"] == {"field": "email", "problem": "taken"}
+
+
+async def test_the_one_liner_renders_every_starlette_http_error_as_problem_json() -> None:
+    def gone(request: Request) -> Response:
+        raise StarletteHTTPException(410, "gone")
+
+    app = Starlette(
+        routes=[Mount("/api", routes=[Route("/gone", gone)])],
+        middleware=[
+            Middleware(
+                InterceptorMiddleware, interceptor=Interceptor({StarletteHTTPException: Problem()})
+            )
+        ],
+    )
+    async with client_for(app) as client:
+        answers = [
+            await client.get("/api/gone"),
+            await client.get("/api/nope"),
+            await client.post("/api/gone"),
+            await client.get("/elsewhere"),
+        ]
+    assert [a.status_code for a in answers] == [410, 404, 405, 404]
+    assert all(a.headers["content-type"] == PROBLEM for a in answers)
+    assert answers[0].json()["detail"] == "gone"
+    assert "allow" in answers[2].headers
+
+
+@pytest.mark.parametrize(("app_debug", "given", "shown"), [
+    (False, None, False), (True, None, True), (True, False, False), (False, True, True),
+])
+async def test_debug_follows_the_framework_unless_given(
+    app_debug: bool, given: bool | None, shown: bool
+) -> None:
+    errors = Interceptor({RuntimeError: 500}, debug=given)
+    async with client_for(fastapi_app(errors, debug=app_debug)) as client:
+        body = (await client.get("/crash")).json()
+    assert ("secret database detail" in str(body.get("detail"))) is shown
+    assert ("traceback" in body) is shown
+
+
+def test_debug_takes_only_a_bool_or_none() -> None:
+    for value in ("no", 0, 1, "false"):
+        with pytest.raises(TypeError, match="debug must be True, False or None"):
+            Interceptor(debug=value)  # type: ignore[arg-type]
+
+
+# -- Flask -------------------------------------------------------------------------------
+
+
+def flask_app(errors: Interceptor) -> Flask:
+    app = Flask(__name__)
+    init_app(app, errors)
+
+    @app.get("/missing")
+    def missing() -> str:
+        abort(404)
+
+    @app.get("/auth")
+    def auth() -> str:
+        abort(401)
+
+    @app.post("/form")
+    def form() -> str:
+        return request.form["email"]
+
+    @app.get("/crash")
+    def crash() -> str:
+        raise RuntimeError("secret database detail")
+
+    return app
+
+
+def test_a_catch_all_keeps_flask_abort_at_its_status(caplog: pytest.LogCaptureFixture) -> None:
+    errors = Interceptor({Exception: 500})
+    http = flask_app(errors).test_client()
+    with caplog.at_level(logging.INFO, logger="interceptor"):
+        answers = {path: http.get(path) for path in ("/missing", "/auth", "/no-such-url")}
+        assert errors.flush(5)
+    assert {path: a.status_code for path, a in answers.items()} == {
+        "/missing": 404,
+        "/auth": 401,
+        "/no-such-url": 404,
+    }
+    assert all(a.content_type == PROBLEM for a in answers.values())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_missing_form_field_is_a_400_not_the_keyerror_mapping() -> None:
+    app = flask_app(Interceptor({KeyError: Problem(status=404, code="NO_SUCH_ITEM")}))
+    response = app.test_client().post("/form", data={"name": "x"})
+    assert response.status_code == 400
+    body = response.get_json()
+    assert "code" not in body
+    assert body["errors"] == [{"detail": "This field is required.", "pointer": "/email"}]
+
+
+def test_the_one_liner_renders_every_werkzeug_http_error_as_problem_json() -> None:
+    app = flask_app(Interceptor({WerkzeugHTTPException: Problem()}))
+    http = app.test_client()
+    answers = [http.get("/missing"), http.get("/auth"), http.get("/nope"), http.put("/missing")]
+    assert [a.status_code for a in answers] == [404, 401, 404, 405]
+    assert all(a.content_type == PROBLEM for a in answers)
+
+
+@pytest.mark.parametrize(("app_debug", "shown"), [(False, False), (True, True)])
+def test_flask_debug_is_followed(app_debug: bool, shown: bool) -> None:
+    app = flask_app(Interceptor({RuntimeError: 500}))
+    app.debug = app_debug
+    body = app.test_client().get("/crash").get_json()
+    assert ("traceback" in body) is shown
+
+
+# -- do no harm: an interceptor that matches nothing changes none of it --------------------
+
+
+async def test_with_and_without_a_noop_interceptor_fastapi_answers_alike() -> None:
+    class NeverRaised(Exception):
+        pass
+
+    bare = fastapi_app(None)
+    noop = fastapi_app(Interceptor({NeverRaised: 500}))
+    paths = ["/forbidden", "/conflict", "/field", "/items?limit=x", "/nope"]
+    async with client_for(bare) as plain, client_for(noop) as wrapped:
+        for path in paths:
+            a, b = await plain.get(path), await wrapped.get(path)
+            assert (a.status_code, a.text, a.headers.get("www-authenticate")) == (
+                b.status_code,
+                b.text,
+                b.headers.get("www-authenticate"),
+            ), path
