@@ -14,8 +14,9 @@ from interceptor._classify import (
     classify,
     register_classifier,
 )
-from interceptor._core import Interceptor
+from interceptor._core import ExceptionHandler, Interceptor, validation_problem
 from interceptor._errors import ApiError, define_errors
+from interceptor._observe import ErrorEvent, Report
 from interceptor._problem import Problem
 from interceptor._render import ErrorInfo, RequestInfo
 
@@ -23,12 +24,16 @@ __all__ = [
     "ApiError",
     "Category",
     "Classification",
+    "ErrorEvent",
     "ErrorInfo",
+    "ExceptionHandler",
     "Interceptor",
     "Problem",
+    "Report",
     "RequestInfo",
     "classified",
     "classify",
     "define_errors",
     "register_classifier",
+    "validation_problem",
 ]

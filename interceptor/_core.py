@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeGuard, TypeVar
+from typing import Any, Final, Protocol, TypeGuard, TypeVar, overload
 
 from interceptor._callables import callable_name, is_async_callable
 from interceptor._delivery import EXIT_FLUSH_SECONDS, DeliveryCounts, delivery
@@ -76,7 +76,29 @@ Handler = Callable[[Any, Any], Any]
 HandlerValue = int | Problem | Handler
 Key = type[Exception] | tuple[type[Exception], ...] | int
 
-F = TypeVar("F", bound=Handler)
+E = TypeVar("E", bound=Exception)
+E_contra = TypeVar("E_contra", bound=Exception, contravariant=True)
+R = TypeVar("R")
+
+
+class ExceptionHandler(Protocol[E_contra]):
+    """A handler for exceptions of type ``E_contra``: ``handler(request, exc)``.
+
+    ``request`` is the framework's own request object; the result is one of
+    those `Interceptor` accepts (a response, a `Problem`, an ``int`` status,
+    a ``(body, status[, headers])`` tuple, or ``None`` to decline), or an
+    awaitable of one. With it a type checker sees that a handler registered
+    for ``KeyError`` takes a ``KeyError``.
+
+    Example::
+
+        def on_missing(request: Request, exc: KeyError) -> Problem:
+            return Problem(status=404, detail=f"no {exc.args[0]}")
+
+        handler: ExceptionHandler[KeyError] = on_missing
+    """
+
+    def __call__(self, request: Any, exc: E_contra, /) -> Any: ...
 
 # Set on an exception a handler raised, naming the interceptors it came out of,
 # so the same interceptor never handles it again at another scope.
@@ -372,6 +394,14 @@ class Interceptor:
 
     # -- registration -----------------------------------------------------
 
+    @overload
+    def add_handler(
+        self, key: type[E], value: int | Problem | ExceptionHandler[E]
+    ) -> None: ...
+
+    @overload
+    def add_handler(self, key: tuple[type[Exception], ...] | int, value: HandlerValue) -> None: ...
+
     def add_handler(self, key: Key, value: HandlerValue) -> None:
         """Register ``value`` for ``key``, replacing what the key had.
 
@@ -385,7 +415,19 @@ class Interceptor:
         """
         self._register([(key, value)])
 
-    def handler(self, key: Key) -> Callable[[F], F]:
+    @overload
+    def handler(
+        self, key: type[E]
+    ) -> Callable[[Callable[[Any, E], R]], Callable[[Any, E], R]]: ...
+
+    @overload
+    def handler(
+        self, key: tuple[type[Exception], ...] | int
+    ) -> Callable[[Callable[[Any, Any], R]], Callable[[Any, Any], R]]: ...
+
+    def handler(
+        self, key: Key
+    ) -> Callable[[Callable[[Any, Any], R]], Callable[[Any, Any], R]]:
         """Decorator form of `add_handler`; returns the function unchanged.
 
         Example::
@@ -395,8 +437,8 @@ class Interceptor:
                 return 504
         """
 
-        def register(func: F) -> F:
-            self.add_handler(key, func)
+        def register(func: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
+            self._register([(key, func)])
             return func
 
         return register
@@ -607,6 +649,38 @@ class Interceptor:
         # __setattr__ or __getattr__ misbehaves must not swap itself for that error.
         with contextlib.suppress(Exception):
             setattr(exc, _RAISED_BY, (*getattr(exc, _RAISED_BY, ()), self))
+
+
+class _ValidationProblem(InlineHandler):
+    """The ready rendering of validation errors; see `validation_problem`."""
+
+    __slots__ = ()
+
+    def problem(self, exc: BaseException) -> Problem:
+        return validation_problem_for(exc)
+
+    def __repr__(self) -> str:
+        return "validation_problem"
+
+
+validation_problem: InlineHandler = _ValidationProblem()
+"""A handler value for validation errors: RFC 9457 ``errors``, never the input.
+
+For FastAPI's ``RequestValidationError``, pydantic's ``ValidationError`` and
+Werkzeug's missing form field: 422 (400 for the form field), a fixed
+``detail`` and an ``errors`` array of ``{"detail", "pointer"}`` (an RFC 6901
+JSON Pointer into the body) or ``{"detail", "parameter"}`` /
+``{"detail", "header"}`` for query, path and header values. The client's
+input is never echoed. A registered ``int`` or `Problem` for those
+exceptions renders the same way, with its own status and members.
+
+Example::
+
+    errors = Interceptor({RequestValidationError: validation_problem})
+    # POST {"price": "x"} ->
+    # 422 {"title": "Unprocessable Content", "detail": "The request is not valid: 1 error.",
+    #      "errors": [{"detail": "Input should be a valid number, ...", "pointer": "/price"}]}
+"""
 
 
 # What an adapter hands back as a handler's result when the handler did not

@@ -115,3 +115,31 @@ def test_importing_interceptor_imports_no_framework_or_client() -> None:
     # Nor any of the package's own adapters, which import their framework.
     adapters = {"interceptor.starlette", "interceptor.fastapi", "interceptor.flask"}
     assert adapters & set(imported) == set()
+
+
+def test_a_type_checker_sees_what_a_handler_takes(tmp_path: Path) -> None:
+    mypy_api = __import__("mypy.api", fromlist=["run"])
+    snippet = tmp_path / "handlers.py"
+    snippet.write_text(
+        "from typing import Any\n"
+        "from interceptor import ExceptionHandler, Interceptor, Problem\n"
+        "errors = Interceptor()\n"
+        "def on_key(request: Any, exc: KeyError) -> Problem:\n"
+        "    return Problem(status=404)\n"
+        "def on_value(request: Any, exc: ValueError) -> int:\n"
+        "    return 400\n"
+        "errors.add_handler(KeyError, on_key)\n"
+        "errors.add_handler(LookupError, on_key)  # line 9: a LookupError is no KeyError\n"
+        "errors.add_handler((KeyError, ValueError), on_value)\n"
+        "errors.add_handler(404, on_value)\n"
+        "@errors.handler(ValueError)\n"
+        "def typed(request: Any, exc: ValueError) -> int:\n"
+        "    return 400\n"
+        "@errors.handler(ValueError)  # line 15: a ValueError is no KeyError\n"
+        "def mistyped(request: Any, exc: KeyError) -> int:\n"
+        "    return 400\n"
+        "h: ExceptionHandler[KeyError] = on_key\n"
+    )
+    stdout, _, _ = mypy_api.run(["--strict", "--no-incremental", str(snippet)])
+    lines = sorted({int(line.split(":")[1]) for line in stdout.splitlines() if ": error:" in line})
+    assert lines == [9, 15], stdout
