@@ -19,7 +19,7 @@ from interceptor._core import HANDLER_TIMED_OUT, Handler
 from interceptor._delivery import EXIT_FLUSH_SECONDS, delivery
 from interceptor._render import Outcome
 
-__all__ = ["flush_at_shutdown", "run_handler", "send_outcome"]
+__all__ = ["flush_at_shutdown", "send_outcome", "start_handler"]
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
@@ -48,40 +48,42 @@ def flush_at_shutdown(send: Send) -> Send:
     return flushing_send
 
 
-async def run_handler(
+def start_handler(
     handler: Handler, is_async: bool, seconds: float | None, conn: object, exc: BaseException
 ) -> object:
-    """``handler(conn, exc)``'s result, or `HANDLER_TIMED_OUT` past ``seconds`` (if set).
+    """Call ``handler(conn, exc)``: its result, or an awaitable of it (or of `HANDLER_TIMED_OUT`).
 
-    Async handlers are awaited on the loop; sync ones run in a worker thread,
-    as Starlette runs sync endpoints and handlers, abandoned (not killed:
-    Python cannot) when they overrun, so that the client still gets its
-    answer. A timeout scope costs about as much as a whole request, so an
-    async handler runs its first step outside one: most answer without ever
-    waiting, and only one that waits goes on inside the scope.
+    Async handlers run on the loop; sync ones in a worker thread, as Starlette
+    runs sync endpoints and handlers, abandoned (not killed: Python cannot)
+    past ``seconds``, so that the client still gets its answer. A timeout
+    scope costs about as much as a whole request, so an async handler's first
+    step runs here, outside one: most answer without ever waiting, and then
+    their result comes back as it is, with no coroutine of ours in between.
+    Only one that waits goes on inside the scope.
     """
     if not is_async:
-        with anyio.move_on_after(seconds):
-            call = functools.partial(handler, conn, exc)
-            result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
-            while inspect.isawaitable(result):  # a sync handler may hand back a coroutine
-                result = await result
-            return result
-        return HANDLER_TIMED_OUT
+        return _within(seconds, _in_thread(handler, conn, exc))
     awaitable = handler(conn, exc)
     if inspect.iscoroutine(awaitable):
         try:
             waiting_on = awaitable.send(None)
         except StopIteration as done:  # answered without waiting
             result = done.value
-            if not inspect.isawaitable(result):
-                return result
-            awaitable = result
-        else:
-            awaitable = _Resumed(awaitable, waiting_on)
+            return _within(seconds, result) if inspect.isawaitable(result) else result
+        return _within(seconds, _Resumed(awaitable, waiting_on))
+    return _within(seconds, awaitable) if inspect.isawaitable(awaitable) else awaitable
+
+
+async def _in_thread(handler: Handler, conn: object, exc: BaseException) -> object:
+    call = functools.partial(handler, conn, exc)
+    return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
+async def _within(seconds: float | None, awaitable: Awaitable[object]) -> object:
+    """What ``awaitable`` gives (awaited through), or `HANDLER_TIMED_OUT` past ``seconds``."""
     with anyio.move_on_after(seconds):
         result = await awaitable
-        while inspect.isawaitable(result):
+        while inspect.isawaitable(result):  # a sync handler may hand back a coroutine
             result = await result
         return result
     return HANDLER_TIMED_OUT

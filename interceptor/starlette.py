@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
-from interceptor._asgi import flush_at_shutdown, run_handler, send_outcome
+from interceptor._asgi import flush_at_shutdown, send_outcome, start_handler
 from interceptor._callables import is_async_callable
 from interceptor._core import Handler, Interceptor
 from interceptor._render import Outcome, RequestInfo
@@ -415,12 +415,12 @@ class _HandlerCall:
         self.conn = conn
         self.connection = connection
 
-    def __call__(self, handler: Handler, leaf: BaseException) -> Awaitable[object]:
+    def __call__(self, handler: Handler, leaf: BaseException) -> object:
         conn = self.conn
         if conn is None:
             conn = self.conn = self.connection()  # type: ignore[misc]
         errors = self.errors
-        return run_handler(handler, errors.is_async(handler), errors.handler_timeout, conn, leaf)
+        return start_handler(handler, errors.is_async(handler), errors.handler_timeout, conn, leaf)
 
 
 def _is_response(value: object) -> TypeGuard[Response]:
