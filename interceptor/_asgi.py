@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from interceptor._callables import is_awaitable
 from interceptor._core import HANDLER_TIMED_OUT, Handler
 from interceptor._delivery import EXIT_FLUSH_SECONDS, delivery
 from interceptor._render import Outcome
@@ -69,9 +70,9 @@ def start_handler(
             waiting_on = awaitable.send(None)
         except StopIteration as done:  # answered without waiting
             result = done.value
-            return _within(seconds, result) if inspect.isawaitable(result) else result
+            return _within(seconds, result) if is_awaitable(result) else result
         return _within(seconds, _Resumed(awaitable, waiting_on))
-    return _within(seconds, awaitable) if inspect.isawaitable(awaitable) else awaitable
+    return _within(seconds, awaitable) if is_awaitable(awaitable) else awaitable
 
 
 async def _in_thread(handler: Handler, conn: object, exc: BaseException) -> object:
@@ -83,7 +84,7 @@ async def _within(seconds: float | None, awaitable: Awaitable[object]) -> object
     """What ``awaitable`` gives (awaited through), or `HANDLER_TIMED_OUT` past ``seconds``."""
     with anyio.move_on_after(seconds):
         result = await awaitable
-        while inspect.isawaitable(result):  # a sync handler may hand back a coroutine
+        while is_awaitable(result):  # a sync handler may hand back a coroutine
             result = await result
         return result
     return HANDLER_TIMED_OUT

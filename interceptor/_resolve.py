@@ -13,10 +13,10 @@ thread) drives the same three calls itself. Nothing here imports a framework.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import TypeGuard, TypeVar
 
+from interceptor._callables import is_awaitable
 from interceptor._core import INLINE_TYPES, Handler, HandlerValue, Interceptor
 from interceptor._render import Outcome, RequestInfo
 
@@ -159,7 +159,7 @@ async def finish_async(
     while isinstance(answer, Pending):
         try:
             result = call(answer.handler, answer.leaf)
-            while inspect.isawaitable(result):  # a sync handler may hand back a coroutine
+            while is_awaitable(result):  # a sync handler may hand back a coroutine
                 result = await result
         except Exception as new:
             answer.raised(new)

@@ -539,3 +539,40 @@ def test_resolve_of_a_redirect_class_agrees_with_its_instances() -> None:
     errors = Interceptor({Exception: 500})
     assert errors.resolve(redirect) is None
     assert errors.candidates(redirect())[1] == ()
+
+
+def test_is_awaitable_agrees_with_inspect() -> None:
+    import asyncio  # noqa: PLC0415
+    import inspect  # noqa: PLC0415
+    import types  # noqa: PLC0415
+
+    from interceptor._callables import is_awaitable  # noqa: PLC0415
+
+    async def coro() -> None:
+        pass
+
+    @types.coroutine
+    def legacy() -> Any:
+        yield
+
+    def plain_generator() -> Any:
+        yield
+
+    class Awaits:
+        def __await__(self) -> Any:
+            return iter(())
+
+    loop = asyncio.new_event_loop()
+    values: list[object] = [
+        coro(), legacy(), plain_generator(), Awaits(), loop.create_future(),
+        None, 404, Problem(), object(), "text", b"", {}, [],
+    ]
+    try:
+        for value in values:
+            assert is_awaitable(value) is inspect.isawaitable(value), value
+    finally:
+        for value in values:
+            close = getattr(value, "close", None)
+            if callable(close):
+                close()
+        loop.close()
