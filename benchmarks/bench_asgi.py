@@ -4,6 +4,8 @@
 - a mapped error: interceptor / Starlette's own async exception handler doing
   the same mapping
 - a declarative ``int`` mapping / Starlette's sync handler (run in a thread)
+- for reference, Starlette's own async handler reached through one more
+  await (the least a layer between Starlette's lookup and the handler costs)
 - for reference, the same app against a copy of itself: how far from 1.0 a
   ratio of two equal workloads lands on this machine
 - for reference, what any middleware on the Mount costs a request that
@@ -67,6 +69,11 @@ async def async_handler(request: Request, exc: Exception) -> Response:
 
 def sync_handler(request: Request, exc: Exception) -> Response:
     return problem(exc)
+
+
+async def behind_one_await(request: Request, exc: Exception) -> Response:
+    """The least any layer between Starlette and the handler costs: one more await."""
+    return await async_handler(request, exc)
 
 
 class PassThrough:
@@ -265,6 +272,13 @@ def ratios(rounds: int = 31) -> dict[str, float]:
                         loop, nested(interceptors=False, handlers={KeyError: async_handler}),
                         deep + "/fail",
                     ),
+                    rounds=rounds,
+                )
+            ),
+            "ASGI reference: Starlette handler behind one more await / Starlette handler": (
+                interleaved_ratio(
+                    runner(loop, app(handlers={KeyError: behind_one_await}), path),
+                    runner(loop, with_async_handler, path),
                     rounds=rounds,
                 )
             ),
