@@ -68,8 +68,9 @@ def serve(target: str, server: str, *, timeout: float = 30.0) -> Iterator[Served
     """Run ``target`` (``module:attribute``) under ``server``; yield (base URL, log file).
 
     The server runs in its own process group, stopped on exit from the block,
-    whatever ends it (an error or Ctrl-C included). The yielded pair also
-    carries the server's process id as ``.pid``.
+    whatever ends it (an error or Ctrl-C included), and its log file is then
+    removed: read it inside the block. The yielded pair also carries the
+    server's process id as ``.pid``.
     """
     port = free_port()
     log = Path(tempfile.mkstemp(prefix=f"interceptor-{server}-", suffix=".log")[1])
@@ -87,6 +88,8 @@ def serve(target: str, server: str, *, timeout: float = 30.0) -> Iterator[Served
         yield Served(f"http://127.0.0.1:{port}", log, process.pid)
     finally:
         _stop(process)
+        # The log is read inside the block (a failed start puts it in the error).
+        log.unlink(missing_ok=True)
 
 
 def _wait_until_listening(
