@@ -20,12 +20,23 @@ What `classify` consults, first answer wins::
          OSError                             by errno; other errnos fall through
        (ssl and socket errors carry library codes in ``errno``, so their own
        rules, being more specific, must and do run before the errno rule.)
-         httpx, requests, SQLAlchemy         interceptor.integrations.*
+         httpx, requests, aiohttp,
+         SQLAlchemy                          interceptor.integrations.*
        A function in the registry may answer None: the walk goes on.
-    2. duck typing: a declared HTTP status (ApiError, Starlette, Werkzeug,
-       or a ``status``/``status_code`` int), then ``timeout``, then
-       ``temporary`` (attribute or method), then ``retry_after`` alone.
+    2. duck typing: a declared HTTP status (ApiError, Starlette, Werkzeug);
+       else an HTTP client's error about an answer it received (it carries
+       ``request_info``, or a ``response`` that names its ``request`` or
+       ``url``), whose ``status``/``status_code`` is the upstream's and maps
+       by `upstream`; else a ``status``/``status_code`` int of its own, then
+       ``timeout``, then ``temporary`` (attribute or method), then
+       ``retry_after`` alone.
     3. PERMANENT, 500.
+
+Every answer carries a fixed ``detail``, the text a body shows instead of the
+exception's message: a library's message names internal hosts, URLs with
+their credentials, SQL and its parameters (SPEC 5). The rules above give the
+cause's own ("The upstream service timed out."), others the category's
+(`Category.detail`). The message itself still goes to the log and the report.
 
 A ``retry_after`` attribute (seconds or ``timedelta``) on the exception also
 fills in the delay of any retryable answer that has none.
@@ -51,18 +62,31 @@ from typing import Any, TypeAlias, TypeVar, overload
 
 from interceptor._core import InlineHandler, single_leaf
 from interceptor._errors import ApiError
-from interceptor._http import HttpKind, http_kind, http_status, module_name
+from interceptor._http import HttpKind, http_kind, http_status, is_plain, module_name
 from interceptor._problem import Problem, check_error_status, seconds
 from interceptor._render import retryable_for_status
 from interceptor._typecache import remember
 
 __all__ = [
+    "UPSTREAM_CONNECTION_FAILED",
+    "UPSTREAM_HUNG_UP",
+    "UPSTREAM_INCOMPLETE",
+    "UPSTREAM_REFUSED_US",
+    "UPSTREAM_REJECTED",
+    "UPSTREAM_REQUEST_INVALID",
+    "UPSTREAM_THROTTLED",
+    "UPSTREAM_TIMED_OUT",
+    "UPSTREAM_TLS",
+    "UPSTREAM_UNAVAILABLE",
+    "UPSTREAM_UNREACHABLE",
+    "UPSTREAM_UNUSABLE",
     "Category",
     "Classification",
     "ClassifierFunction",
     "classified",
     "classify",
     "classify_status",
+    "header",
     "parse_retry_after",
     "register_builtin",
     "register_classifier",
@@ -94,10 +118,28 @@ class Category(enum.StrEnum):
     CONFLICT           409     no
     =================  ======  =========
 
+    Each also has a default ``detail``, the fixed text a body shows when the
+    rule that classified an error gives none of its own:
+
+    =================  ==============================================================
+    Category           detail
+    =================  ==============================================================
+    TIMEOUT            The operation timed out.
+    THROTTLED          Too many requests; retry later.
+    TEMPORARY          The service is temporarily unavailable.
+    PERMANENT          The request could not be completed.
+    INVALID_ARGUMENT   The request is not valid.
+    NOT_FOUND          The requested resource was not found.
+    PERMISSION_DENIED  Access to the resource is denied.
+    UNAUTHENTICATED    Authentication is required.
+    CONFLICT           The request conflicts with the current state of the resource.
+    =================  ==============================================================
+
     Example::
 
         Category.THROTTLED.status     # 429
         Category.TEMPORARY.retryable  # True
+        Category.TIMEOUT.detail       # "The operation timed out."
     """
 
     TIMEOUT = "TIMEOUT"
@@ -120,42 +162,75 @@ class Category(enum.StrEnum):
         """Whether a caller may retry an error of this category."""
         return _DEFAULTS[self][1]
 
+    @property
+    def detail(self) -> str:
+        """The fixed text a body shows for this category when its rule gives none."""
+        return _DEFAULTS[self][2]
 
-_DEFAULTS: Mapping[Category, tuple[int, bool]] = {
-    Category.TIMEOUT: (504, True),
-    Category.THROTTLED: (429, True),
-    Category.TEMPORARY: (503, True),
-    Category.PERMANENT: (500, False),
-    Category.INVALID_ARGUMENT: (400, False),
-    Category.NOT_FOUND: (404, False),
-    Category.PERMISSION_DENIED: (403, False),
-    Category.UNAUTHENTICATED: (401, False),
-    Category.CONFLICT: (409, False),
+
+_DEFAULTS: Mapping[Category, tuple[int, bool, str]] = {
+    Category.TIMEOUT: (504, True, "The operation timed out."),
+    Category.THROTTLED: (429, True, "Too many requests; retry later."),
+    Category.TEMPORARY: (503, True, "The service is temporarily unavailable."),
+    Category.PERMANENT: (500, False, "The request could not be completed."),
+    Category.INVALID_ARGUMENT: (400, False, "The request is not valid."),
+    Category.NOT_FOUND: (404, False, "The requested resource was not found."),
+    Category.PERMISSION_DENIED: (403, False, "Access to the resource is denied."),
+    Category.UNAUTHENTICATED: (401, False, "Authentication is required."),
+    Category.CONFLICT: (
+        409,
+        False,
+        "The request conflicts with the current state of the resource.",
+    ),
 }
+
+# -- fixed details of causes ------------------------------------------------------
+# What a body says about an upstream's failure instead of the library's message,
+# which names the upstream's host, a URL with its credentials, its own text. The
+# integrations and the stdlib rules share them, so one cause reads the same
+# whichever client met it.
+UPSTREAM_THROTTLED = "The upstream service answered 429 Too Many Requests."
+UPSTREAM_TIMED_OUT = "The upstream service timed out."
+UPSTREAM_UNAVAILABLE = "The upstream service is unavailable."
+UPSTREAM_REFUSED_US = "The upstream service refused our credentials."
+UPSTREAM_REJECTED = "The upstream service rejected our request."
+UPSTREAM_UNUSABLE = "The upstream service gave an answer that could not be used."
+UPSTREAM_INCOMPLETE = "The upstream service sent an incomplete answer."
+UPSTREAM_UNREACHABLE = "The upstream service could not be reached."
+UPSTREAM_HUNG_UP = "The upstream service closed the connection."
+UPSTREAM_CONNECTION_FAILED = "The connection to the upstream service failed."
+UPSTREAM_TLS = "The secure connection to the upstream service failed."
+# Our own request was malformed (a bad URL, an unsupported scheme): a 500.
+UPSTREAM_REQUEST_INVALID = "The request to the upstream service could not be made."
 
 
 @dataclass(frozen=True, slots=True, init=False)
 class Classification:
     """The answer of `classify`: category, HTTP status, and whether and when to retry.
 
-    ``status`` and ``retryable`` default to the category's; ``retry_after`` is
-    the delay in seconds (a number or ``timedelta``) when one is known.
-    ``slo`` says whether the error counts against the availability SLO (any
-    5xx does, no 4xx does).
+    ``status``, ``retryable`` and ``detail`` default to the category's;
+    ``retry_after`` is the delay in seconds (a number or ``timedelta``) when
+    one is known. ``detail`` is the fixed text `classified` puts in the body
+    instead of the exception's message (``""`` for none): a library's message
+    names internal hosts, URLs, SQL and its parameters, so it goes to the log
+    and the report only. ``slo`` says whether the error counts against the
+    availability SLO (any 5xx does, no 4xx does).
 
-    Raises ``TypeError`` for a category that is not a `Category` and
-    ``ValueError`` for a status outside 400 to 599 or a negative delay.
+    Raises ``TypeError`` for a category that is not a `Category` or a detail
+    that is not a string, and ``ValueError`` for a status outside 400 to 599
+    or a negative delay.
 
     Example::
 
         Classification(Category.TEMPORARY, 502)   # an upstream that is down
-        Classification(Category.THROTTLED, retry_after=30)
+        Classification(Category.THROTTLED, retry_after=30, detail="Quota exceeded.")
     """
 
     category: Category
     status: int
     retryable: bool
     retry_after: float | None
+    detail: str
 
     def __init__(
         self,
@@ -164,11 +239,14 @@ class Classification:
         *,
         retryable: bool | None = None,
         retry_after: float | timedelta | None = None,
+        detail: str | None = None,
     ) -> None:
         if not isinstance(category, Category):
             raise TypeError(f"Classification category must be a Category, got {category!r}")
         if retryable is not None and not isinstance(retryable, bool):
             raise TypeError(f"Classification retryable must be a bool or None, got {retryable!r}")
+        if detail is not None and not isinstance(detail, str):
+            raise TypeError(f"Classification detail must be a str or None, got {detail!r}")
         setattr_ = object.__setattr__
         setattr_(self, "category", category)
         setattr_(
@@ -180,6 +258,7 @@ class Classification:
         )
         setattr_(self, "retryable", category.retryable if retryable is None else retryable)
         setattr_(self, "retry_after", seconds(retry_after, what="Classification retry_after"))
+        setattr_(self, "detail", category.detail if detail is None else str(detail))
 
     @property
     def slo(self) -> bool:
@@ -194,7 +273,11 @@ class Classification:
     def with_retry_after(self, delay: float | None) -> Classification:
         """The same classification with ``retry_after`` set to ``delay`` seconds."""
         return Classification(
-            self.category, self.status, retryable=self.retryable, retry_after=delay
+            self.category,
+            self.status,
+            retryable=self.retryable,
+            retry_after=delay,
+            detail=self.detail,
         )
 
 
@@ -340,7 +423,7 @@ def _rules(tp: type[BaseException]) -> tuple[_Rule, ...]:
 
 # -- lazily registered rule sets ---------------------------------------------------
 
-_INTEGRATIONS = ("httpx", "requests", "sqlalchemy")
+_INTEGRATIONS = ("aiohttp", "httpx", "requests", "sqlalchemy")
 _loaded: set[str] = set()
 # Held while a rule set registers, so a concurrent first classification of the
 # same library waits for its rules instead of caching an answer without them.
@@ -375,12 +458,13 @@ def _load_ssl() -> None:
 
     # Before OSError: an SSLError's errno is an SSL library code (1, 2, 8, ...)
     # that would read as EPERM, ENOENT, ... to the errno rule.
-    tls = Classification(Category.PERMANENT, 502)  # handshake/protocol: config, not luck
+    # Handshake and protocol failures: configuration, not luck.
+    tls = Classification(Category.PERMANENT, 502, detail=UPSTREAM_TLS)
     register_builtin(ssl.SSLError, tls)
     register_builtin(ssl.SSLCertVerificationError, tls)  # also ssl.CertificateError
     register_builtin(
         (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError),
-        Classification(Category.TEMPORARY, 502),  # the connection went away mid-stream
+        _HUNG_UP,  # the connection went away mid-stream
     )
     register_builtin((ssl.SSLWantReadError, ssl.SSLWantWriteError), Category.TEMPORARY)
 
@@ -390,19 +474,22 @@ def _load_socket() -> None:
 
     def dns(exc: BaseException) -> Classification:
         again = getattr(exc, "errno", None) == socket.EAI_AGAIN
-        return Classification(Category.TEMPORARY if again else Category.PERMANENT, 502)
+        return Classification(
+            Category.TEMPORARY if again else Category.PERMANENT, 502, detail=UPSTREAM_UNREACHABLE
+        )
 
     # Before OSError: their errno values are resolver codes, not errno codes.
     register_builtin(socket.gaierror, dns)
-    register_builtin(socket.herror, Classification(Category.PERMANENT, 502))
+    register_builtin(
+        socket.herror, Classification(Category.PERMANENT, 502, detail=UPSTREAM_UNREACHABLE)
+    )
 
 
 def _load_urllib() -> None:
     from urllib.error import HTTPError, URLError  # noqa: PLC0415 - as for ssl
 
     def http_error(exc: BaseException) -> Classification:
-        headers = getattr(exc, "headers", None)
-        return upstream(getattr(exc, "code", None), headers.get("Retry-After") if headers else None)
+        return upstream(getattr(exc, "code", None), header(getattr(exc, "headers", None)))
 
     def url_error(exc: BaseException) -> Classification | None:
         reason = getattr(exc, "reason", None)
@@ -424,16 +511,18 @@ _LOADERS: Mapping[str, Callable[[], None]] = {
 
 # -- the built-in table for builtins (always loaded, no import needed) -----------------
 
-_TEMPORARY_502 = Classification(Category.TEMPORARY, 502)
+_UNREACHABLE = Classification(Category.TEMPORARY, 502, detail=UPSTREAM_UNREACHABLE)
+_HUNG_UP = Classification(Category.TEMPORARY, 502, detail=UPSTREAM_HUNG_UP)
+_CONNECTION_FAILED = Classification(Category.TEMPORARY, 502, detail=UPSTREAM_CONNECTION_FAILED)
 
 _BY_ERRNO: Mapping[int, Classification] = {
     errno.ETIMEDOUT: Classification(Category.TIMEOUT),
-    errno.ECONNREFUSED: _TEMPORARY_502,
-    errno.ECONNRESET: _TEMPORARY_502,
-    errno.ECONNABORTED: _TEMPORARY_502,
-    errno.EPIPE: _TEMPORARY_502,
-    errno.ENETUNREACH: _TEMPORARY_502,
-    errno.EHOSTUNREACH: _TEMPORARY_502,
+    errno.ECONNREFUSED: _UNREACHABLE,
+    errno.ECONNRESET: _HUNG_UP,
+    errno.ECONNABORTED: _HUNG_UP,
+    errno.EPIPE: _HUNG_UP,
+    errno.ENETUNREACH: _UNREACHABLE,
+    errno.EHOSTUNREACH: _UNREACHABLE,
     errno.EAGAIN: Classification(Category.TEMPORARY),  # also EWOULDBLOCK
     errno.EINTR: Classification(Category.TEMPORARY),
     errno.EMFILE: Classification(Category.TEMPORARY),
@@ -452,16 +541,9 @@ def _by_errno(exc: BaseException) -> Classification | None:
 register_builtin(TimeoutError, Category.TIMEOUT)
 register_builtin(PermissionError, Category.PERMISSION_DENIED)
 register_builtin(FileNotFoundError, Category.NOT_FOUND)
-register_builtin(
-    (
-        ConnectionError,
-        ConnectionRefusedError,
-        ConnectionResetError,
-        ConnectionAbortedError,
-        BrokenPipeError,
-    ),
-    _TEMPORARY_502,
-)
+register_builtin(ConnectionError, _CONNECTION_FAILED)
+register_builtin(ConnectionRefusedError, _UNREACHABLE)
+register_builtin((ConnectionResetError, ConnectionAbortedError, BrokenPipeError), _HUNG_UP)
 register_builtin((InterruptedError, BlockingIOError), Category.TEMPORARY)
 register_builtin(OSError, _by_errno)
 
@@ -474,22 +556,61 @@ def upstream(status: object, retry_after: object = None) -> Classification:
 
     ``status`` is the upstream's status and ``retry_after`` its ``Retry-After``
     header, if any. Our answer is never the upstream's own 4xx: a 401 or 403
-    from a dependency is our failure (502), not the caller's.
+    from a dependency is our failure (502), not the caller's. The detail is
+    fixed, never the upstream's text or URL.
 
     - 429: THROTTLED, 429, with the upstream's delay;
     - 408: TIMEOUT, 504;
     - 5xx: TEMPORARY, 502, retryable (with the delay when one is given);
+    - 401, 403, 407: PERMANENT, 502, "refused our credentials";
     - anything else: PERMANENT, 502.
     """
     if isinstance(status, bool) or not isinstance(status, int):
-        return Classification(Category.PERMANENT, 502)
+        return _UPSTREAM_UNUSABLE
     if status == 429:
-        return Classification(Category.THROTTLED, retry_after=parse_retry_after(retry_after))
+        return Classification(
+            Category.THROTTLED,
+            retry_after=parse_retry_after(retry_after),
+            detail=UPSTREAM_THROTTLED,
+        )
     if status == 408:
-        return Classification(Category.TIMEOUT)
+        return _UPSTREAM_TIMEOUT
     if 500 <= status <= 599:
-        return Classification(Category.TEMPORARY, 502, retry_after=parse_retry_after(retry_after))
-    return Classification(Category.PERMANENT, 502)
+        return Classification(
+            Category.TEMPORARY,
+            502,
+            retry_after=parse_retry_after(retry_after),
+            detail=UPSTREAM_UNAVAILABLE,
+        )
+    if status in (401, 403, 407):
+        return _UPSTREAM_REFUSED_US
+    if 400 <= status <= 499:
+        return _UPSTREAM_REJECTED
+    return _UPSTREAM_UNUSABLE
+
+
+_UPSTREAM_TIMEOUT = Classification(Category.TIMEOUT, detail=UPSTREAM_TIMED_OUT)
+_UPSTREAM_REFUSED_US = Classification(Category.PERMANENT, 502, detail=UPSTREAM_REFUSED_US)
+_UPSTREAM_REJECTED = Classification(Category.PERMANENT, 502, detail=UPSTREAM_REJECTED)
+_UPSTREAM_UNUSABLE = Classification(Category.PERMANENT, 502, detail=UPSTREAM_UNUSABLE)
+
+
+def header(headers: object, name: str = "Retry-After") -> object:
+    """``headers[name]`` from any headers object (case-blind ones, a dict); else ``None``.
+
+    Never raises: a headers object that fails to answer has no such header.
+    """
+    get = _attr(headers, "get")
+    if not callable(get):
+        return None
+    for key in (name, name.lower()):
+        try:
+            value = get(key)
+        except Exception:  # noqa: BLE001 - a foreign headers object's lookup says nothing
+            return None
+        if value is not None:
+            return value
+    return None
 
 
 def parse_retry_after(value: object, *, now: datetime | None = None) -> float | None:
@@ -628,22 +749,64 @@ def _from_status(status: int) -> Classification:
 
 def _duck(exc: BaseException) -> Classification | None:
     """Go-style duck typing, in order: status, ``timeout``, ``temporary``, ``retry_after``."""
-    status = _status(exc)
-    if status is not None:
-        found = _from_status(status)
-    elif _flag(exc, "timeout") is True:
-        found = Classification(Category.TIMEOUT)
-    elif (temporary := _flag(exc, "temporary")) is not None:
-        found = Classification(Category.TEMPORARY if temporary else Category.PERMANENT)
-    elif _delay(exc) is not None:
-        found = Classification(Category.TEMPORARY)
-    else:
-        return None
+    found = _declared(exc)
+    if found is None:
+        if _flag(exc, "timeout") is True:
+            found = Classification(Category.TIMEOUT)
+        elif (temporary := _flag(exc, "temporary")) is not None:
+            found = Classification(Category.TEMPORARY if temporary else Category.PERMANENT)
+        elif _delay(exc) is not None:
+            found = Classification(Category.TEMPORARY)
+        else:
+            return None
     return _with_delay(found, exc)
 
 
-def _status(exc: BaseException) -> int | None:
+def _declared(exc: BaseException) -> Classification | None:
+    """By the status ``exc`` declares: a framework's, an upstream's answer, or an int of its own."""
     kind = http_kind(exc)
+    if kind is HttpKind.PLAIN and (answer := _received_answer(exc)) is not None:
+        return answer
+    status = _status(exc, kind)
+    return None if status is None else _from_status(status)
+
+
+# Where an HTTP client's error keeps the upstream's status, first found wins.
+_ANSWER_STATUSES = (
+    ("exc", "status"),
+    ("exc", "status_code"),
+    ("response", "status_code"),
+    ("response", "status"),
+)
+
+
+def _received_answer(exc: BaseException) -> Classification | None:
+    """An HTTP client's error about an answer it received, by `upstream`; else ``None``.
+
+    Such an error carries ``request_info`` (aiohttp), or a ``response`` that
+    names its ``request`` or ``url`` (httpx, requests, and the SDKs built on
+    them), which a response the application sends itself does not. Its
+    ``status`` is the upstream's, never ours: taken as ours, an upstream's
+    401 would tell the caller that *their* credentials were wrong.
+    """
+    response = _attr(exc, "response")
+    received = _attr(exc, "request_info") is not None or (
+        response is not None
+        and any(_attr(response, name) is not None for name in ("request", "request_info", "url"))
+    )
+    if not received:
+        return None
+    for owner, name in _ANSWER_STATUSES:
+        status = _attr(exc if owner == "exc" else response, name)
+        if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+            headers = _attr(exc, "headers")
+            if headers is None:
+                headers = _attr(response, "headers")
+            return upstream(int(status), header(headers))
+    return None
+
+
+def _status(exc: BaseException, kind: HttpKind) -> int | None:
     candidates: list[object] = []
     if kind is not HttpKind.PLAIN and kind is not HttpKind.PASSTHROUGH:
         candidates.append(http_status(exc, kind))
@@ -679,7 +842,7 @@ def _seconds(value: object) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
-def _attr(exc: BaseException, name: str) -> object:
+def _attr(exc: object, name: str) -> object:
     try:
         return getattr(exc, name, None)
     except Exception:  # noqa: BLE001 - a property that raises says nothing
@@ -697,14 +860,19 @@ class _Classified(InlineHandler):
     def problem(self, exc: BaseException) -> Problem:
         found = classify(exc)
         code: str | None = found.code
-        detail: str | None = None
+        # The classification's fixed text, never the message: a library's
+        # names hosts, URLs, SQL and parameters, and a system error's names
+        # server paths. The message goes to the log and the report.
+        detail: str | None = found.detail
         tp = type(exc)  # not isinstance(): a property can make `__class__` claim ApiError
-        if issubclass(tp, ApiError) and tp.code is not None:
-            code = None  # the error's own code is more precise than its category
-        elif issubclass(tp, OSError) and found.status < 500:
-            # A 4xx shows its detail, but system error messages name server
-            # paths; the code says enough. (A 5xx shows it only in debug mode.)
-            detail = ""
+        if issubclass(tp, ApiError):
+            detail = None  # the application's own text, shown as for any ApiError
+            if tp.code is not None:
+                code = None  # the error's own code is more precise than its category
+        elif not is_plain(exc):
+            # A framework HTTP exception's detail is written for the client, and
+            # a validation error has its own fixed one, with its error count.
+            detail = None
         return Problem(
             status=found.status,
             code=code,
@@ -723,9 +891,15 @@ classified: InlineHandler = _Classified()
 The status comes from the classification, the body carries ``retryable`` and
 a ``code`` naming the category (``"TIMEOUT"``, ``"THROTTLED"``, ...), and a
 known delay becomes a ``Retry-After`` header. The core renders it inline (no
-thread hop). The message of an ``OSError`` is left out of a 4xx body (such as
-the 404 for ``FileNotFoundError``), since it names server paths; an `ApiError`
-keeps its own code.
+thread hop). The body's ``detail`` is the classification's fixed text
+(`Classification.detail`, such as "The upstream service timed out."), never
+the exception's message: a library's message names internal hosts, URLs with
+their credentials, SQL and its parameters, and a system error's names server
+paths. The message goes to the log line and the crash report, and a debug
+5xx body shows it in its traceback. An `ApiError` keeps its own code and
+message, and a Starlette or Werkzeug ``HTTPException`` its own detail: those
+are the application's text. A validation error gets its own fixed detail and
+``errors`` array (see `interceptor.validation_problem`).
 
 Example::
 

@@ -113,6 +113,28 @@ def test_classification_refuses_bad_values(
         Classification(*args, **kwargs)
 
 
+def test_every_category_has_a_fixed_detail_and_a_classification_takes_it() -> None:
+    details = {category: category.detail for category in Category}
+    assert all(text and text.endswith(".") for text in details.values())
+    assert len(set(details.values())) == len(details)  # each says something of its own
+    for category in Category:
+        assert Classification(category).detail == category.detail
+    assert Category.TIMEOUT.detail == "The operation timed out."
+    assert Category.CONFLICT.detail == (
+        "The request conflicts with the current state of the resource."
+    )
+
+
+def test_a_classification_detail_is_its_own_and_survives_a_delay() -> None:
+    found = Classification(Category.THROTTLED, detail="Quota exceeded.")
+    assert found.detail == "Quota exceeded."
+    assert found.with_retry_after(5).detail == "Quota exceeded."
+    assert Classification(Category.PERMANENT, detail="").detail == ""  # say nothing
+    assert found != Classification(Category.THROTTLED)
+    with pytest.raises(TypeError, match="detail"):
+        Classification(Category.PERMANENT, detail=42)  # type: ignore[arg-type]
+
+
 # -- the built-in table --------------------------------------------------------------
 
 
@@ -175,6 +197,38 @@ def test_builtin_table(
     check(exc, category, status, retryable)
 
 
+UNREACHABLE = "The upstream service could not be reached."
+HUNG_UP = "The upstream service closed the connection."
+TLS = "The secure connection to the upstream service failed."
+
+
+@pytest.mark.parametrize(
+    ("exc", "detail"),
+    [
+        (TimeoutError("db.internal:5432 slow"), "The operation timed out."),
+        (PermissionError(errno.EACCES, "denied", "/srv/x"), "Access to the resource is denied."),
+        (FileNotFoundError(errno.ENOENT, "missing", "/srv/x"), Category.NOT_FOUND.detail),
+        (ConnectionRefusedError(), UNREACHABLE),
+        (ConnectionResetError(), HUNG_UP),
+        (ConnectionAbortedError(), HUNG_UP),
+        (BrokenPipeError(), HUNG_UP),
+        (ConnectionError(), "The connection to the upstream service failed."),
+        (_OwnOSError(errno.ECONNREFUSED, "x"), UNREACHABLE),
+        (_OwnOSError(errno.ECONNRESET, "x"), HUNG_UP),
+        (_OwnOSError(errno.EMFILE, "x"), Category.TEMPORARY.detail),
+        (ssl.SSLCertVerificationError(1, "certificate verify failed"), TLS),
+        (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), TLS),
+        (ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), HUNG_UP),
+        (socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"), UNREACHABLE),
+        (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), UNREACHABLE),
+        (KeyError("secret"), "The request could not be completed."),
+    ],
+    ids=repr,
+)
+def test_builtin_details(exc: BaseException, detail: str) -> None:
+    assert classify(exc).detail == detail
+
+
 def test_subclass_is_checked_before_its_base() -> None:
     # Each of these would get the OSError/ConnectionError answer if the base came first.
     assert issubclass(ConnectionRefusedError, OSError)
@@ -219,6 +273,9 @@ def test_urllib_http_error_is_an_upstream_answer() -> None:
     check(urllib.error.URLError(ConnectionRefusedError()), TE, 502, True)
     check(urllib.error.URLError(TimeoutError()), T, 504, True)
     check(urllib.error.URLError("unknown url type: foo"), P, 500, False)
+    assert classify(throttled).detail == "The upstream service answered 429 Too Many Requests."
+    assert classify(forbidden).detail == "The upstream service refused our credentials."
+    assert classify(urllib.error.URLError(ConnectionRefusedError())).detail == UNREACHABLE
 
 
 def test_exception_group_with_one_leaf_is_classified_by_the_leaf() -> None:
@@ -321,6 +378,114 @@ def test_broken_duck_typing_says_nothing() -> None:
             return True
 
     check(Broken(), P, 500, False)
+
+
+class _Sent:
+    """A response the application sends itself: a status, and no request or URL."""
+
+    def __init__(self, status_code: int) -> None:
+        self.status_code = status_code
+        self.headers = {"Retry-After": "9"}
+
+
+class _Received(_Sent):
+    """A response an HTTP client received: it names the request and URL it answers."""
+
+    def __init__(self, status_code: int, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code)
+        self.headers = headers or {}
+        self.url = "http://billing.internal/charge?api_key=SECRET"
+        self.request = object()
+
+
+class ClientAnswerError(Exception):
+    """Shaped like an SDK's error for an upstream's answer (openai's ``APIStatusError``)."""
+
+    def __init__(self, response: object, status_code: int | None = None) -> None:
+        super().__init__("Error code: 401 - {'error': 'invalid api key sk-...'}")
+        self.response = response
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class RequestInfoError(Exception):
+    """Shaped like aiohttp's ``ClientResponseError``: ``status``, ``request_info``, ``headers``."""
+
+    __module__ = "someclient.errors"
+
+    def __init__(self, status: int, headers: object = None) -> None:
+        super().__init__(f"{status}, url='http://billing.internal/?api_key=SECRET'")
+        self.status = status
+        self.request_info = object()
+        self.headers = headers
+
+
+@pytest.mark.parametrize(
+    ("exc", "category", "status", "retryable", "detail"),
+    [
+        (ClientAnswerError(_Received(401), 401), P, 502, False, "refused our credentials."),
+        (ClientAnswerError(_Received(403)), P, 502, False, "refused our credentials."),
+        (ClientAnswerError(_Received(404)), P, 502, False, "rejected our request."),
+        (ClientAnswerError(_Received(503)), TE, 502, True, "is unavailable."),
+        (ClientAnswerError(_Received(408)), T, 504, True, "timed out."),
+        (RequestInfoError(401), P, 502, False, "refused our credentials."),
+        (RequestInfoError(400), P, 502, False, "rejected our request."),
+        (RequestInfoError(500), TE, 502, True, "is unavailable."),
+        (RequestInfoError(200), P, 502, False, "gave an answer that could not be used."),
+    ],
+    ids=repr,
+)
+def test_an_http_clients_error_carries_the_upstreams_status_not_ours(
+    exc: Exception, category: Category, status: int, retryable: bool, detail: str
+) -> None:
+    found = classify(exc)
+    assert (found.category, found.status, found.retryable) == (category, status, retryable)
+    assert found.detail == f"The upstream service {detail}"
+
+
+def test_an_http_clients_429_carries_the_upstreams_retry_after() -> None:
+    found = classify(RequestInfoError(429, {"retry-after": "11"}))
+    assert (found.category, found.status, found.retry_after) == (TH, 429, 11.0)
+    found = classify(ClientAnswerError(_Received(429, {"Retry-After": "4"})))
+    assert (found.category, found.status, found.retry_after) == (TH, 429, 4.0)
+
+
+def test_a_response_the_application_sends_is_no_upstreams_answer() -> None:
+    # No request, no URL: the status is the exception's own, as duck typing says.
+    check(ClientAnswerError(_Sent(404), 404), Category.NOT_FOUND, 404, False)
+    check(ClientAnswerError(None, 409), Category.CONFLICT, 409, False)
+    # An upstream's answer with no status anywhere says nothing; the rest decides.
+    check(RequestInfoError(0), P, 500, False)
+
+    class OurOwn(ApiError):
+        status = 404
+        response = _Received(503)
+
+    check(OurOwn(), Category.NOT_FOUND, 404, False)  # an ApiError's status is ours
+
+
+def test_a_hostile_upstream_answer_says_nothing_and_never_raises() -> None:
+    class Headers:
+        def get(self, name: str) -> str:
+            raise RuntimeError("boom")
+
+    class Lying:
+        @property
+        def url(self) -> str:
+            raise RuntimeError("boom")
+
+        @property
+        def request(self) -> object:
+            return object()
+
+        @property
+        def status_code(self) -> int:
+            raise RuntimeError("boom")
+
+    found = classify(RequestInfoError(429, Headers()))
+    assert (found.category, found.retry_after) == (TH, None)
+    check(ClientAnswerError(Lying(), 401), P, 502, False)  # status from the exception
+    check(ClientAnswerError(Lying()), P, 500, False)  # none readable: nothing declared
 
 
 def test_declared_http_statuses() -> None:
@@ -540,6 +705,26 @@ def test_upstream(status: int | None, category: Category, our_status: int, retry
     assert (found.category, found.status, found.retryable) == (category, our_status, retryable)
 
 
+@pytest.mark.parametrize(
+    ("status", "detail"),
+    [
+        (429, "The upstream service answered 429 Too Many Requests."),
+        (408, "The upstream service timed out."),
+        (500, "The upstream service is unavailable."),
+        (503, "The upstream service is unavailable."),
+        (401, "The upstream service refused our credentials."),
+        (403, "The upstream service refused our credentials."),
+        (407, "The upstream service refused our credentials."),
+        (404, "The upstream service rejected our request."),
+        (422, "The upstream service rejected our request."),
+        (302, "The upstream service gave an answer that could not be used."),
+        (None, "The upstream service gave an answer that could not be used."),
+    ],
+)
+def test_upstream_details_are_fixed(status: int | None, detail: str) -> None:
+    assert upstream(status, "5").detail == detail
+
+
 # -- classified -------------------------------------------------------------------------
 
 
@@ -555,7 +740,9 @@ def test_classified_is_an_inline_handler() -> None:
     assert isinstance(classified, InlineHandler)
     Interceptor({OSError: classified})  # accepted as a handler value
     problem = classified.problem(TimeoutError())
-    assert problem == Problem(status=504, code="TIMEOUT", retryable=True)
+    assert problem == Problem(
+        status=504, code="TIMEOUT", retryable=True, detail="The operation timed out."
+    )
     assert classified(object(), TimeoutError()) == problem
     assert repr(classified) == "interceptor.classified"
 
@@ -566,7 +753,8 @@ def test_classified_renders_the_classification() -> None:
     assert headers["Content-Type"] == "application/problem+json"
     assert body["code"] == "TIMEOUT"
     assert body["retryable"] is True
-    assert "detail" not in body  # a 5xx shows no message
+    assert body["detail"] == "The operation timed out."  # fixed: never the message
+    assert "upstream slow" not in json.dumps(body)
     assert "error_id" in body
     assert "Retry-After" not in headers
 
@@ -580,12 +768,13 @@ def test_classified_sends_retry_after_when_a_delay_is_known() -> None:
 
 
 def test_classified_non_retryable_and_4xx() -> None:
+    # A foreign exception's message may be a library's: the category's detail instead.
     status, _, body = render(Ducky(status_code=404))
     assert (status, body["code"], body["retryable"], body["detail"]) == (
         404,
         "NOT_FOUND",
         False,
-        "ducky",
+        "The requested resource was not found.",
     )
     status, _, body = render(KeyError("secret"))
     assert (status, body["code"], body["retryable"]) == (500, "PERMANENT", False)
@@ -610,6 +799,35 @@ def test_classified_keeps_an_api_errors_own_code() -> None:
         True,
         "10",
     )
+
+
+def test_classified_keeps_an_api_errors_own_message() -> None:
+    class Taken(ApiError):
+        status = 409
+
+    status, _, body = render(Taken("email already registered"), Interceptor({Taken: classified}))
+    assert (status, body["code"], body["detail"]) == (409, "CONFLICT", "email already registered")
+
+
+def test_classified_shows_a_users_own_classification_detail() -> None:
+    class QuotaExceeded(Exception):
+        pass
+
+    register_classifier(
+        QuotaExceeded, Classification(Category.THROTTLED, retry_after=60, detail="Quota exceeded.")
+    )
+    status, headers, body = render(QuotaExceeded("tenant 7 at 10001/10000"))
+    assert (status, headers["Retry-After"], body["detail"]) == (429, "60", "Quota exceeded.")
+    register_classifier(QuotaExceeded, Classification(Category.THROTTLED, detail=""))
+    assert "detail" not in render(QuotaExceeded("tenant 7"))[2]  # "" says nothing
+
+
+def test_classified_never_shows_a_foreign_message_in_a_4xx() -> None:
+    status, _, body = render(RequestInfoError(429, {"Retry-After": "3"}))
+    assert (status, body["detail"]) == (429, "The upstream service answered 429 Too Many Requests.")
+    assert "billing.internal" not in json.dumps(body)
+    status, _, body = render(Ducky(status=409))
+    assert (status, body["detail"]) == (409, Category.CONFLICT.detail)
 
 
 def test_parse_retry_after_minus_zero_zone_means_utc() -> None:

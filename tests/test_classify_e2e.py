@@ -120,6 +120,8 @@ def assert_problem(
     assert body["status"] == status
     assert body["code"] == code
     assert body["retryable"] is retryable
+    assert "127.0.0.1" not in response.text  # the upstream's URL is httpx's text, not ours
+    assert '"upstream"' not in response.text  # nor is the upstream's own body
     return body
 
 
@@ -132,15 +134,17 @@ async def test_throttled_then_unavailable_then_timeout(
     body = assert_problem(throttled, 429, "THROTTLED", retryable=True)
     assert throttled.headers["retry-after"] == "7"
     assert "error_id" not in body  # a 4xx
+    assert body["detail"] == "The upstream service answered 429 Too Many Requests."
 
     unavailable = await client.get("/items")
     body = assert_problem(unavailable, 502, "TEMPORARY", retryable=True)
     assert "retry-after" not in unavailable.headers
-    assert "detail" not in body  # a production 5xx shows no exception message
+    assert body["detail"] == "The upstream service is unavailable."  # never httpx's message
     assert body["error_id"]
 
     timed_out = await client.get("/items", params={"timeout": HANG_CLIENT_TIMEOUT})
     body = assert_problem(timed_out, 504, "TIMEOUT", retryable=True)
+    assert body["detail"] == "The upstream service timed out."
     assert body["error_id"]
 
     fine = await client.get("/items")

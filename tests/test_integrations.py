@@ -1,4 +1,5 @@
-"""The httpx, requests and SQLAlchemy classification rules, with the libraries' real objects."""
+"""The httpx, requests, aiohttp and SQLAlchemy classification rules, with the libraries'
+real objects."""
 
 from __future__ import annotations
 
@@ -12,18 +13,39 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 import requests
 import sqlalchemy
+from multidict import CIMultiDict, CIMultiDictProxy
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
+from yarl import URL
 
 from interceptor import _classify as classify_module
 from interceptor._classify import Category, Classification, classify, register_classifier
 
 T, TH, TE, P = Category.TIMEOUT, Category.THROTTLED, Category.TEMPORARY, Category.PERMANENT
 UPSTREAM = "http://upstream.test/items"
+# The fixed details, by their endings: "The upstream service ..."
+THROTTLED = "answered 429 Too Many Requests."
+TIMED_OUT = "timed out."
+UNAVAILABLE = "is unavailable."
+REFUSED_US = "refused our credentials."
+REJECTED = "rejected our request."
+UNUSABLE = "gave an answer that could not be used."
+UNREACHABLE = "could not be reached."
+HUNG_UP = "closed the connection."
+INCOMPLETE = "sent an incomplete answer."
+CONNECTION = "The connection to the upstream service failed."
+TLS = "The secure connection to the upstream service failed."
+REQUEST_INVALID = "The request to the upstream service could not be made."
+
+
+def detail_of(exc: BaseException) -> str:
+    """The classification's detail, with "The upstream service " taken off its front."""
+    return classify(exc).detail.removeprefix("The upstream service ")
 
 
 @pytest.fixture(autouse=True)
@@ -134,6 +156,30 @@ def test_httpx_exceptions(exc: Exception, category: Category, status: int, retry
     check(exc, category, status, retryable)
 
 
+@pytest.mark.parametrize(
+    ("exc", "detail"),
+    [
+        (httpx_status_error(429), THROTTLED),
+        (httpx_status_error(408), TIMED_OUT),
+        (httpx_status_error(503), UNAVAILABLE),
+        (httpx_status_error(401), REFUSED_US),
+        (httpx_status_error(403), REFUSED_US),
+        (httpx_status_error(404), REJECTED),
+        (httpx.ReadTimeout("read"), TIMED_OUT),
+        (httpx.ConnectError("refused"), UNREACHABLE),
+        (httpx.ProxyError("proxy"), UNREACHABLE),
+        (httpx.ReadError("reset"), CONNECTION),
+        (httpx.RemoteProtocolError("server disconnected"), CONNECTION),
+        (httpx.DecodingError("bad gzip"), UNUSABLE),
+        (httpx.InvalidURL("bad"), REQUEST_INVALID),
+    ],
+    ids=repr,
+)
+def test_httpx_details_are_fixed(exc: Exception, detail: str) -> None:
+    assert detail_of(exc) == detail
+    assert "upstream.test" not in classify(exc).detail
+
+
 def test_httpx_real_connect_error(closed_port: int) -> None:
     with httpx.Client() as client, pytest.raises(httpx.ConnectError) as caught:
         client.get(f"http://127.0.0.1:{closed_port}/")
@@ -218,6 +264,165 @@ def test_requests_exceptions(
     check(exc, category, status, retryable)
 
 
+@pytest.mark.parametrize(
+    ("exc", "detail"),
+    [
+        (requests_http_error(429), THROTTLED),
+        (requests_http_error(503), UNAVAILABLE),
+        (requests_http_error(401), REFUSED_US),
+        (requests_http_error(404), REJECTED),
+        (requests.HTTPError("no response"), UNUSABLE),
+        (requests.ConnectTimeout(), TIMED_OUT),
+        (requests.ConnectionError(), CONNECTION),
+        (requests.exceptions.ProxyError(), UNREACHABLE),
+        (requests.exceptions.ChunkedEncodingError(), INCOMPLETE),
+        (requests.exceptions.SSLError(), TLS),
+        (requests.TooManyRedirects(), UNUSABLE),
+        (requests.exceptions.MissingSchema(), REQUEST_INVALID),
+    ],
+    ids=repr,
+)
+def test_requests_details_are_fixed(exc: Exception, detail: str) -> None:
+    assert detail_of(exc) == detail
+
+
+# -- aiohttp ------------------------------------------------------------------------------
+
+
+def request_info() -> aiohttp.RequestInfo:
+    url = URL(f"{UPSTREAM}?api_key=SECRET")
+    return aiohttp.RequestInfo(url, "GET", CIMultiDictProxy(CIMultiDict()), url)
+
+
+def aiohttp_response_error(
+    status: int, headers: dict[str, str] | None = None, tp: type = aiohttp.ClientResponseError
+) -> aiohttp.ClientResponseError:
+    exc: aiohttp.ClientResponseError = tp(
+        request_info(),
+        (),
+        status=status,
+        message="Upstream says no",
+        headers=CIMultiDictProxy(CIMultiDict(headers or {})),
+    )
+    return exc
+
+
+class _ConnectionKey:
+    """What aiohttp's connector errors read for their message."""
+
+    host, port, ssl, is_ssl = "upstream.test", 443, True, True
+
+
+def connector_error(tp: type, os_error: OSError | None = None) -> Exception:
+    exc: Exception = tp(_ConnectionKey(), os_error or ConnectionRefusedError(111, "refused"))
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("status", "category", "our_status", "retryable", "detail"),
+    [
+        (429, TH, 429, True, THROTTLED),
+        (408, T, 504, True, TIMED_OUT),
+        (500, TE, 502, True, UNAVAILABLE),
+        (503, TE, 502, True, UNAVAILABLE),
+        (401, P, 502, False, REFUSED_US),  # the upstream refused *us*: not our own 401
+        (403, P, 502, False, REFUSED_US),
+        (404, P, 502, False, REJECTED),
+        (400, P, 502, False, REJECTED),
+    ],
+)
+def test_aiohttp_upstream_status(
+    status: int, category: Category, our_status: int, retryable: bool, detail: str
+) -> None:
+    exc = aiohttp_response_error(status)
+    check(exc, category, our_status, retryable)
+    assert detail_of(exc) == detail
+
+
+def test_aiohttp_429_carries_retry_after_seconds_and_http_date() -> None:
+    found = check(aiohttp_response_error(429, {"Retry-After": "17"}), TH, 429, True)
+    assert found.retry_after == 17.0
+    found = classify(aiohttp_response_error(429, {"retry-after": in_a_minute()}))
+    assert found.retry_after is not None
+    assert 0 < found.retry_after <= 60
+    assert classify(aiohttp_response_error(503, {"Retry-After": "5"})).retry_after == 5.0
+    no_headers = aiohttp.ClientResponseError(request_info(), (), status=429)
+    assert classify(no_headers).retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("exc", "category", "status", "retryable", "detail"),
+    [
+        (aiohttp_response_error(200, tp=aiohttp.ContentTypeError), P, 502, False, UNUSABLE),
+        (aiohttp_response_error(302, tp=aiohttp.TooManyRedirects), P, 502, False, UNUSABLE),
+        (aiohttp_response_error(407, tp=aiohttp.ClientHttpProxyError), TE, 502, True, UNREACHABLE),
+        (aiohttp_response_error(403, tp=aiohttp.WSServerHandshakeError), P, 502, False, REFUSED_US),
+        (aiohttp.ServerTimeoutError("read"), T, 504, True, TIMED_OUT),
+        (aiohttp.ConnectionTimeoutError("connect"), T, 504, True, TIMED_OUT),
+        (aiohttp.SocketTimeoutError("read"), T, 504, True, TIMED_OUT),
+        (connector_error(aiohttp.ClientConnectorError), TE, 502, True, UNREACHABLE),
+        (connector_error(aiohttp.ClientProxyConnectionError), TE, 502, True, UNREACHABLE),
+        (
+            connector_error(aiohttp.ClientConnectorDNSError, OSError(-2, "Name unknown")),
+            TE,
+            502,
+            True,
+            UNREACHABLE,
+        ),
+        (aiohttp.ServerDisconnectedError(), TE, 502, True, HUNG_UP),
+        (aiohttp.ClientConnectionResetError("reset"), TE, 502, True, HUNG_UP),
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), TE, 502, True, CONNECTION),
+        (aiohttp.ClientConnectionError("Connection closed"), TE, 502, True, CONNECTION),
+        (aiohttp.ClientPayloadError("Response payload is incomplete"), TE, 502, True, INCOMPLETE),
+        (connector_error(aiohttp.ClientSSLError), P, 502, False, TLS),
+        (connector_error(aiohttp.ClientConnectorSSLError), P, 502, False, TLS),
+        (
+            connector_error(aiohttp.ClientConnectorCertificateError, ValueError("bad cert")),
+            P,
+            502,
+            False,
+            TLS,
+        ),
+        (aiohttp.ServerFingerprintMismatch(b"a", b"b", "upstream.test", 443), P, 502, False, TLS),
+        (aiohttp.InvalidURL("http://"), P, 500, False, REQUEST_INVALID),
+        (aiohttp.InvalidUrlClientError("http://"), P, 500, False, REQUEST_INVALID),
+        (aiohttp.NonHttpUrlClientError("ftp://upstream.test/"), P, 500, False, REQUEST_INVALID),
+        (aiohttp.InvalidUrlRedirectClientError("http://"), P, 502, False, UNUSABLE),
+        (aiohttp.NonHttpUrlRedirectClientError("ftp://x/"), P, 502, False, UNUSABLE),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else repr(value),
+)
+def test_aiohttp_exceptions(
+    exc: Exception, category: Category, status: int, retryable: bool, detail: str
+) -> None:
+    check(exc, category, status, retryable)
+    assert detail_of(exc) == detail
+
+
+def test_aiohttp_errors_that_are_oserrors_or_timeouts_get_aiohttps_answer() -> None:
+    # ClientOSError is an OSError and ServerTimeoutError a TimeoutError; ClientSSLError
+    # is a ClientConnectorError, and the certificate error an SSLCertVerificationError.
+    refused = aiohttp.ClientOSError(13, "an errno that reads as EACCES")
+    assert isinstance(refused, OSError)
+    check(refused, TE, 502, True)
+    assert isinstance(aiohttp.ServerTimeoutError(), TimeoutError)
+    assert issubclass(aiohttp.ClientSSLError, aiohttp.ClientConnectorError)
+    check(connector_error(aiohttp.ClientSSLError), P, 502, False)
+
+
+async def test_aiohttp_real_connect_refused_and_invalid_url(closed_port: int) -> None:
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientConnectorError) as refused:
+            await session.get(f"http://127.0.0.1:{closed_port}/")
+        check(refused.value, TE, 502, True)
+        with pytest.raises(aiohttp.InvalidURL) as invalid:
+            await session.get("http://")
+        check(invalid.value, P, 500, False)
+        with pytest.raises(aiohttp.NonHttpUrlClientError) as scheme:
+            await session.get("ftp://upstream.test/")
+        check(scheme.value, P, 500, False)
+
+
 def test_requests_real_errors(closed_port: int) -> None:
     with requests.Session() as session:
         with pytest.raises(requests.ConnectionError) as refused:
@@ -254,6 +459,52 @@ def test_sqlalchemy_integrity_error_is_a_conflict() -> None:
     finally:
         engine.dispose()
     check(caught.value, Category.CONFLICT, 409, False)
+    assert classify(caught.value).detail == "A conflicting record already exists."
+
+
+def test_sqlalchemy_other_integrity_errors_are_conflicts_with_their_own_detail() -> None:
+    engine = sqlalchemy.create_engine("sqlite://")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("CREATE TABLE users (email TEXT NOT NULL)"))
+            with pytest.raises(sa_exc.IntegrityError) as caught:
+                conn.execute(sqlalchemy.text("INSERT INTO users VALUES (NULL)"))
+    finally:
+        engine.dispose()
+    found = check(caught.value, Category.CONFLICT, 409, False)
+    assert found.detail == "The request conflicts with the data already stored."
+
+
+EXISTS = "A conflicting record already exists."
+STORED = "The request conflicts with the data already stored."
+
+
+class _PgError(Exception):
+    def __init__(self, sqlstate: object) -> None:
+        super().__init__("duplicate key value violates unique constraint")
+        self.sqlstate = self.pgcode = sqlstate
+
+
+class _BrokenDriverError(Exception):
+    @property
+    def sqlite_errorname(self) -> str:
+        raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize(
+    ("orig", "detail"),
+    [
+        (_PgError("23505"), EXISTS),  # unique_violation
+        (_PgError("23503"), STORED),  # foreign_key_violation
+        (Exception(1062, "Duplicate entry 'a' for key 'email'"), EXISTS),  # MySQL
+        (Exception([1062], "unhashable"), STORED),
+        (_BrokenDriverError(), STORED),
+    ],
+    ids=repr,
+)
+def test_sqlalchemy_integrity_error_detail_by_driver_code(orig: Exception, detail: str) -> None:
+    found = check(sa_exc.IntegrityError("INSERT", {}, orig), Category.CONFLICT, 409, False)
+    assert found.detail == detail
 
 
 def test_sqlalchemy_operational_error_is_temporary(tmp_path: Path) -> None:
@@ -264,6 +515,7 @@ def test_sqlalchemy_operational_error_is_temporary(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     check(caught.value, TE, 503, True)
+    assert classify(caught.value).detail == "The database is temporarily unavailable."
 
 
 def test_sqlalchemy_pool_timeout_is_temporary(tmp_path: Path) -> None:
@@ -315,7 +567,7 @@ _ISOLATION = textwrap.dedent(
     import interceptor, interceptor._classify, interceptor.integrations
     from interceptor._classify import Category, classify, register_classifier
 
-    libraries = ("httpx", "requests", "sqlalchemy")
+    libraries = ("aiohttp", "yarl", "multidict", "httpx", "requests", "sqlalchemy")
     report = {"after_import": sorted(m for m in sys.modules if m.split(".")[0] in libraries)}
     classify(TimeoutError())
     classify(KeyError("x"))
@@ -331,6 +583,12 @@ _ISOLATION = textwrap.dedent(
     report["loaded_after"] = "interceptor.integrations.httpx" in sys.modules
     report["user_wins"] = classify(httpx.ReadTimeout("x")).category.value
     report["requests_loaded"] = "interceptor.integrations.requests" in sys.modules
+    report["aiohttp_loaded"] = "interceptor.integrations.aiohttp" in sys.modules
+
+    import aiohttp
+    report["aiohttp_before"] = "interceptor.integrations.aiohttp" in sys.modules
+    report["disconnected"] = classify(aiohttp.ServerDisconnectedError()).status
+    report["aiohttp_after"] = "interceptor.integrations.aiohttp" in sys.modules
     print(json.dumps(report))
     """
 )
@@ -349,3 +607,21 @@ def test_import_interceptor_imports_no_integration_library() -> None:
     assert report["loaded_after"] is True
     assert report["user_wins"] == "THROTTLED"
     assert report["requests_loaded"] is False
+    assert report["aiohttp_loaded"] is False
+    assert report["aiohttp_before"] is False
+    assert report["disconnected"] == 502
+    assert report["aiohttp_after"] is True
+
+
+def test_the_aiohttp_rules_module_imports_aiohttp_only_to_register() -> None:
+    script = (
+        "import sys\n"
+        "import interceptor.integrations.aiohttp as rules\n"
+        "print('aiohttp' in sys.modules)\n"
+        "rules.register()\n"
+        "print('aiohttp' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == ["False", "True"]

@@ -8,7 +8,15 @@ library exists, so the library is imported already and this costs nothing.
 A user's `interceptor.register_classifier` for the same type beats these rules.
 
 Modules: `interceptor.integrations.httpx`, `interceptor.integrations.requests`,
-`interceptor.integrations.sqlalchemy`.
+`interceptor.integrations.aiohttp`, `interceptor.integrations.sqlalchemy`.
+
+Every rule gives a fixed ``detail`` (`interceptor.Classification.detail`),
+which `interceptor.classified` shows instead of the library's message: that
+message names the upstream's host and URL (credentials in its query too), or
+holds the SQL and its bound parameters, so it goes to the log line and the
+crash report only. The upstream texts are shared, in ``interceptor._classify``
+(``UPSTREAM_TIMED_OUT``, ``UPSTREAM_UNREACHABLE``, ...), so one cause reads the
+same whichever client met it.
 
 Adding the next one (say ``botocore`` or ``redis``):
 
@@ -23,9 +31,14 @@ Adding the next one (say ``botocore`` or ``redis``):
 2. Add the package name to ``_INTEGRATIONS`` in ``interceptor/_classify.py``.
 3. For an upstream HTTP answer, reuse ``upstream(status, retry_after_header)``:
    429 THROTTLED with the delay, 408 TIMEOUT, 5xx TEMPORARY 502, and 502 for
-   the rest, so a dependency's 401 or 403 never becomes our own.
-4. Test with the library's real exception instances, and extend the
-   subprocess test that ``import interceptor`` imports no library.
+   the rest, so a dependency's 401 or 403 never becomes our own. It gives the
+   fixed details too; ``header(headers)`` reads a ``Retry-After`` from any
+   headers object without raising. For other causes give a
+   ``Classification(..., detail=...)``: a shared ``UPSTREAM_*`` text, or one
+   of the library's own that names no host, URL, query or value.
+4. Test with the library's real exception instances (that no body carries
+   their message, too), and extend the subprocess tests that ``import
+   interceptor`` imports no library.
 
 Sketches::
 
@@ -46,7 +59,8 @@ Sketches::
         register_builtin(ClientError, client_error)
 
     # redis.py: redis.exceptions.TimeoutError -> TIMEOUT;
-    # ConnectionError (and BusyLoadingError) -> Classification(TEMPORARY, 502);
-    # ReadOnlyError (a replica after failover) -> TEMPORARY. Note that
+    # ConnectionError (and BusyLoadingError) -> Classification(TEMPORARY, 502,
+    # detail="The cache is unavailable."); ReadOnlyError (a replica after
+    # failover) -> TEMPORARY. Note that
     # redis's TimeoutError/ConnectionError are not the builtins of that name.
 """

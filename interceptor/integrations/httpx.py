@@ -15,38 +15,72 @@ InvalidURL, UnsupportedProtocol,           PERMANENT          500     no
 LocalProtocolError
 =========================================  =================  ======  =========
 
-Registered by `classify` the first time it sees an httpx exception; calling
-`register` again is harmless.
+Each answer's ``detail``, what `interceptor.classified` shows instead of
+httpx's message (which names the upstream's URL, query and credentials
+included), is the upstream table's (see `interceptor._classify.upstream`:
+"The upstream service answered 429 Too Many Requests.", "... timed out.",
+"... is unavailable.", "... refused our credentials." for 401, 403 and 407,
+"... rejected our request." for other 4xx), and for the rest:
+
+- timeouts: "The upstream service timed out."
+- ConnectError, ProxyError: "The upstream service could not be reached."
+- ReadError, WriteError, CloseError, RemoteProtocolError: "The connection to
+  the upstream service failed."
+- DecodingError, TooManyRedirects: "The upstream service gave an answer that
+  could not be used."
+- InvalidURL, UnsupportedProtocol, LocalProtocolError: "The request to the
+  upstream service could not be made."
+
+An upstream's 401 or 403 is never our own: our client failed to authenticate,
+not the caller. Registered by `classify` the first time it sees an httpx
+exception; calling `register` again is harmless.
 """
 
 from __future__ import annotations
 
-from interceptor._classify import Category, Classification, register_builtin, upstream
+from interceptor._classify import (
+    UPSTREAM_CONNECTION_FAILED,
+    UPSTREAM_REQUEST_INVALID,
+    UPSTREAM_TIMED_OUT,
+    UPSTREAM_UNREACHABLE,
+    UPSTREAM_UNUSABLE,
+    Category,
+    Classification,
+    header,
+    register_builtin,
+    upstream,
+)
 
 __all__ = ["register"]
 
 
 def _status_error(exc: BaseException) -> Classification:
     response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
     headers = getattr(response, "headers", None)
-    return upstream(status, headers.get("Retry-After") if headers is not None else None)
+    return upstream(getattr(response, "status_code", None), header(headers))
 
 
 def register() -> None:
     """Register the httpx rules (imports httpx)."""
     import httpx  # noqa: PLC0415 - the library is imported only once it is in use
 
-    temporary_502 = Classification(Category.TEMPORARY, 502)
     register_builtin(httpx.HTTPStatusError, _status_error)
-    register_builtin(httpx.TimeoutException, Category.TIMEOUT)
     register_builtin(
-        (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError), temporary_502
+        httpx.TimeoutException, Classification(Category.TIMEOUT, detail=UPSTREAM_TIMED_OUT)
     )
     register_builtin(
-        (httpx.DecodingError, httpx.TooManyRedirects), Classification(Category.PERMANENT, 502)
+        (httpx.ConnectError, httpx.ProxyError),
+        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_UNREACHABLE),
+    )
+    register_builtin(
+        (httpx.NetworkError, httpx.RemoteProtocolError),  # ReadError, WriteError, CloseError
+        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_CONNECTION_FAILED),
+    )
+    register_builtin(
+        (httpx.DecodingError, httpx.TooManyRedirects),
+        Classification(Category.PERMANENT, 502, detail=UPSTREAM_UNUSABLE),
     )
     register_builtin(
         (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError),
-        Category.PERMANENT,
+        Classification(Category.PERMANENT, detail=UPSTREAM_REQUEST_INVALID),
     )

@@ -16,6 +16,22 @@ InvalidURL, MissingSchema, InvalidSchema,  PERMANENT          500     no
 URLRequired
 =========================================  =================  ======  =========
 
+Each answer's ``detail``, what `interceptor.classified` shows instead of
+requests' message (which names the upstream's URL, credentials included), is
+the upstream table's for an ``HTTPError`` (see `interceptor._classify.upstream`),
+and for the rest:
+
+- timeouts: "The upstream service timed out."
+- ConnectionError (refused, reset, aborted: requests says which only in its
+  text): "The connection to the upstream service failed."
+- ProxyError: "The upstream service could not be reached."
+- ChunkedEncodingError: "The upstream service sent an incomplete answer."
+- SSLError: "The secure connection to the upstream service failed."
+- ContentDecodingError, TooManyRedirects: "The upstream service gave an answer
+  that could not be used."
+- InvalidURL, MissingSchema, InvalidSchema, URLRequired: "The request to the
+  upstream service could not be made."
+
 ``ConnectTimeout`` is both a ``ConnectionError`` and a ``Timeout``; it is a
 timeout. requests' exceptions subclass ``OSError``, and these rules run before
 the errno rule. Registered by `classify` the first time it sees a requests
@@ -24,16 +40,28 @@ exception; calling `register` again is harmless.
 
 from __future__ import annotations
 
-from interceptor._classify import Category, Classification, register_builtin, upstream
+from interceptor._classify import (
+    UPSTREAM_CONNECTION_FAILED,
+    UPSTREAM_INCOMPLETE,
+    UPSTREAM_REQUEST_INVALID,
+    UPSTREAM_TIMED_OUT,
+    UPSTREAM_TLS,
+    UPSTREAM_UNREACHABLE,
+    UPSTREAM_UNUSABLE,
+    Category,
+    Classification,
+    header,
+    register_builtin,
+    upstream,
+)
 
 __all__ = ["register"]
 
 
 def _http_error(exc: BaseException) -> Classification:
     response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
     headers = getattr(response, "headers", None)
-    return upstream(status, headers.get("Retry-After") if headers is not None else None)
+    return upstream(getattr(response, "status_code", None), header(headers))
 
 
 def register() -> None:
@@ -43,14 +71,27 @@ def register() -> None:
     exceptions = requests.exceptions
     register_builtin(exceptions.HTTPError, _http_error)
     # ConnectTimeout's MRO puts ConnectionError before Timeout: name it.
-    register_builtin((exceptions.Timeout, exceptions.ConnectTimeout), Category.TIMEOUT)
     register_builtin(
-        (exceptions.ConnectionError, exceptions.ChunkedEncodingError),
-        Classification(Category.TEMPORARY, 502),
+        (exceptions.Timeout, exceptions.ConnectTimeout),
+        Classification(Category.TIMEOUT, detail=UPSTREAM_TIMED_OUT),
     )
     register_builtin(
-        (exceptions.SSLError, exceptions.ContentDecodingError, exceptions.TooManyRedirects),
-        Classification(Category.PERMANENT, 502),
+        exceptions.ConnectionError,
+        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_CONNECTION_FAILED),
+    )
+    register_builtin(
+        exceptions.ProxyError, Classification(Category.TEMPORARY, 502, detail=UPSTREAM_UNREACHABLE)
+    )
+    register_builtin(
+        exceptions.ChunkedEncodingError,
+        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_INCOMPLETE),
+    )
+    register_builtin(
+        exceptions.SSLError, Classification(Category.PERMANENT, 502, detail=UPSTREAM_TLS)
+    )
+    register_builtin(
+        (exceptions.ContentDecodingError, exceptions.TooManyRedirects),
+        Classification(Category.PERMANENT, 502, detail=UPSTREAM_UNUSABLE),
     )
     register_builtin(
         (
@@ -59,5 +100,5 @@ def register() -> None:
             exceptions.InvalidSchema,
             exceptions.URLRequired,
         ),
-        Category.PERMANENT,
+        Classification(Category.PERMANENT, detail=UPSTREAM_REQUEST_INVALID),
     )

@@ -1,0 +1,146 @@
+"""`classify` rules for aiohttp's client: the same upstream table as for httpx and requests.
+
+=============================================  =========  ======  =========
+aiohttp exception                              category   status  retryable
+=============================================  =========  ======  =========
+ClientResponseError (by ``.status``), 429      THROTTLED  429     yes, with its Retry-After
+ClientResponseError, upstream 408              TIMEOUT    504     yes
+ClientResponseError, upstream 5xx              TEMPORARY  502     yes
+ClientResponseError, other (401, 403, 404...)  PERMANENT  502     no
+ContentTypeError, TooManyRedirects,            PERMANENT  502     no
+RedirectClientError (a bad redirect)
+ServerTimeoutError (ConnectionTimeoutError,    TIMEOUT    504     yes
+SocketTimeoutError)
+ClientConnectorError (refused, DNS...),        TEMPORARY  502     yes
+ClientHttpProxyError
+ServerDisconnectedError,                       TEMPORARY  502     yes
+ClientConnectionResetError, ClientOSError,
+other ClientConnectionError, UploadAbortedError
+ClientPayloadError                             TEMPORARY  502     yes
+ClientSSLError (ClientConnectorSSLError,       PERMANENT  502     no
+ClientConnectorCertificateError),
+ServerFingerprintMismatch
+InvalidURL, NonHttpUrlClientError              PERMANENT  500     no
+=============================================  =========  ======  =========
+
+aiohttp raises the builtin ``TimeoutError`` (``asyncio.TimeoutError``) when a
+request's ``total`` budget runs out: the stdlib rule makes it a TIMEOUT, 504.
+Register it next to ``aiohttp.ClientError`` to handle both:
+``Interceptor({aiohttp.ClientError: classified, TimeoutError: classified})``.
+
+Each answer's ``detail``, what `interceptor.classified` shows instead of
+aiohttp's message (which names the upstream's URL, credentials included, and
+its reason text), is the upstream table's for a ``ClientResponseError`` (see
+`interceptor._classify.upstream`), and for the rest:
+
+- timeouts: "The upstream service timed out."
+- ClientConnectorError, ClientHttpProxyError: "The upstream service could not
+  be reached."
+- ServerDisconnectedError, ClientConnectionResetError: "The upstream service
+  closed the connection."
+- ClientOSError, other ClientConnectionError, UploadAbortedError: "The
+  connection to the upstream service failed."
+- ClientPayloadError: "The upstream service sent an incomplete answer."
+- TLS errors: "The secure connection to the upstream service failed."
+- ContentTypeError, TooManyRedirects, a bad redirect: "The upstream service
+  gave an answer that could not be used."
+- InvalidURL, NonHttpUrlClientError: "The request to the upstream service
+  could not be made."
+
+The aiohttp exceptions that ``OSError`` or ``TimeoutError`` also subclass get
+these rules, not the errno or timeout ones, and a subclass is always named
+before its base (``ClientSSLError`` is a ``ClientConnectorError``;
+``InvalidUrlRedirectClientError`` an ``InvalidURL``). Names that only newer
+aiohttp versions have are registered when present. Registered by `classify`
+the first time it sees an aiohttp exception; calling `register` again is
+harmless.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from interceptor._classify import (
+    UPSTREAM_CONNECTION_FAILED,
+    UPSTREAM_HUNG_UP,
+    UPSTREAM_INCOMPLETE,
+    UPSTREAM_REQUEST_INVALID,
+    UPSTREAM_TIMED_OUT,
+    UPSTREAM_TLS,
+    UPSTREAM_UNREACHABLE,
+    UPSTREAM_UNUSABLE,
+    Category,
+    Classification,
+    header,
+    register_builtin,
+    upstream,
+)
+
+__all__ = ["register"]
+
+
+def _response_error(exc: BaseException) -> Classification:
+    return upstream(getattr(exc, "status", None), header(getattr(exc, "headers", None)))
+
+
+def _present(module: ModuleType, *names: str) -> tuple[type[Exception], ...]:
+    """The named exception classes ``module`` has (older aiohttp versions lack some)."""
+    found = (getattr(module, name, None) for name in names)
+    return tuple(tp for tp in found if isinstance(tp, type) and issubclass(tp, Exception))
+
+
+def register() -> None:
+    """Register the aiohttp rules (imports aiohttp)."""
+    import aiohttp  # noqa: PLC0415 - the library is imported only once it is in use
+
+    def rule(names: tuple[str, ...], value: Classification) -> None:
+        types = _present(aiohttp, *names)
+        if types:
+            register_builtin(types, value)
+
+    register_builtin(aiohttp.ClientResponseError, _response_error)
+    rule(
+        ("ContentTypeError", "TooManyRedirects", "RedirectClientError"),
+        Classification(Category.PERMANENT, 502, detail=UPSTREAM_UNUSABLE),
+    )
+    # Before their bases: each is also an InvalidURL or a NonHttpUrlClientError.
+    rule(
+        ("InvalidUrlRedirectClientError", "NonHttpUrlRedirectClientError"),
+        Classification(Category.PERMANENT, 502, detail=UPSTREAM_UNUSABLE),
+    )
+    rule(
+        ("InvalidURL", "NonHttpUrlClientError"),
+        Classification(Category.PERMANENT, detail=UPSTREAM_REQUEST_INVALID),
+    )
+    # A ServerConnectionError (retryable 502) as well as a TimeoutError: name it.
+    rule(
+        ("ServerTimeoutError", "ConnectionTimeoutError", "SocketTimeoutError"),
+        Classification(Category.TIMEOUT, detail=UPSTREAM_TIMED_OUT),
+    )
+    rule(
+        ("ClientConnectorError", "ClientHttpProxyError"),
+        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_UNREACHABLE),
+    )
+    rule(
+        ("ServerDisconnectedError", "ClientConnectionResetError"),
+        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_HUNG_UP),
+    )
+    rule(
+        ("ClientConnectionError", "ClientOSError", "UploadAbortedError"),
+        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_CONNECTION_FAILED),
+    )
+    rule(
+        ("ClientPayloadError",),
+        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_INCOMPLETE),
+    )
+    # ClientSSLError is a ClientConnectorError, and a certificate error also
+    # an ssl.SSLCertVerificationError: neither is retryable.
+    rule(
+        (
+            "ClientSSLError",
+            "ClientConnectorSSLError",
+            "ClientConnectorCertificateError",
+            "ServerFingerprintMismatch",
+        ),
+        Classification(Category.PERMANENT, 502, detail=UPSTREAM_TLS),
+    )
