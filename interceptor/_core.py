@@ -26,6 +26,7 @@ from interceptor._http import (
     http_status,
     is_http_exception_type,
     kind_of_type,
+    module_name,
 )
 from interceptor._observe import (
     ErrorCounts,
@@ -39,7 +40,7 @@ from interceptor._observe import (
     request_info_of,
     status_category,
 )
-from interceptor._problem import Problem, check_error_status
+from interceptor._problem import Problem, check_error_status, replaced
 from interceptor._render import (
     BODY_SHAPES,
     EMPTY_PROBLEM,
@@ -594,13 +595,16 @@ class Interceptor:
         if value is None:
             return None
         renderer = self._renderer_for(request)
-        if handler is None:
+        foreign = not renderer.debug and _is_foreign(exc)
+        if handler is None and not foreign:
             # A registered value: it lives as long as the tables, and so may its plan.
             planned = renderer.render_planned(self._tables.plans, value, exc, request)
             if planned is not None:
                 return planned
         if isinstance(value, InlineHandler):
             value = value.problem(exc)
+        if foreign and isinstance(value, Problem | int):
+            value = _with_library_detail(value, exc)
         if isinstance(value, Problem | int) and _is_validation(exc):
             # The errors array, and never the exception's text (a repr of the input).
             template = value if isinstance(value, Problem) else Problem(status=value)
@@ -695,6 +699,39 @@ INLINE_TYPES = (int, Problem, InlineHandler)
 def is_inline(value: HandlerValue) -> bool:
     """Whether the core renders ``value`` itself (no call into a handler)."""
     return isinstance(value, INLINE_TYPES)
+
+
+# The libraries whose messages are theirs, not the application's: an upstream's
+# error text and URL, a driver's SQL and parameters. Never shown in a body.
+_LIBRARIES = frozenset(
+    {
+        "aiohttp", "asyncpg", "boto3", "botocore", "google", "grpc", "httpcore", "httpx",
+        "psycopg", "psycopg2", "pymysql", "redis", "requests", "sqlalchemy", "urllib3",
+    }
+)
+# Whether each exception type seen comes from one of them; bounded like every per-type cache.
+_FOREIGN: dict[type, bool] = {}
+
+
+def _is_foreign(exc: BaseException) -> bool:
+    tp = type(exc)
+    foreign = _FOREIGN.get(tp)
+    if foreign is None:
+        foreign = any(module_name(cls).partition(".")[0] in _LIBRARIES for cls in tp.__mro__)
+        remember(_FOREIGN, tp, foreign, "foreign")
+    return foreign
+
+
+def _with_library_detail(value: Problem | int, exc: BaseException) -> Problem | int:
+    """``value`` with a fixed detail of ours where the library's message would go (4xx)."""
+    template = value if isinstance(value, Problem) else Problem(status=value)
+    status = template.status or 500
+    if template.detail is not None or status >= 500:
+        return value  # a 5xx shows no detail; a template's own detail is the application's
+    from interceptor._classify import classify  # noqa: PLC0415 - import cycle (issue 15)
+
+    detail = classify(exc).detail or "The request could not be completed."
+    return replaced(template, detail=detail)
 
 
 def _is_validation(exc: BaseException) -> bool:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Problem"]
+__all__ = ["Problem", "replaced"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -136,3 +136,26 @@ def seconds(value: object, *, what: str) -> float | None:
     if not 0 <= delay < math.inf:  # also refuses NaN, and infinity (no Retry-After for it)
         raise ValueError(f"{what} must be a finite number of seconds, zero or more, got {value!r}")
     return delay
+
+
+def replaced(problem: Problem, **changes: Any) -> Problem:
+    """A copy of ``problem`` with ``changes`` to its named members (its extensions kept).
+
+    ``dataclasses.replace`` would pass ``extensions`` back as one extension
+    member of that name.
+    """
+    members: dict[str, Any] = {
+        "title": problem.title,
+        "detail": problem.detail,
+        "type": problem.type,
+        "instance": problem.instance,
+        "code": problem.code,
+        "headers": problem.headers,
+        "retry_after": problem.retry_after,
+        "retryable": problem.retryable,
+    }
+    members.update(changes)
+    status = members.pop("status", problem.status)
+    extensions = {**problem.extensions, **members.pop("extensions", {})}
+    return Problem(status, **members, **extensions)
+

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from interceptor._problem import Problem
+from interceptor._problem import Problem, replaced
 
 __all__ = [
     "MAX_ERRORS",
@@ -105,19 +105,11 @@ def validation_problem_for(exc: BaseException, template: Problem | None = None) 
     else:
         detail = VALIDATION_DETAIL
     base = template if template is not None else Problem()
-    extensions = dict(base.extensions)
-    extensions.setdefault("errors", items)
-    return Problem(
+    return replaced(
+        base,
         status=status,
-        title=base.title,
         detail=base.detail or detail,
-        type=base.type,
-        instance=base.instance,
-        code=base.code,
-        headers=base.headers,
-        retry_after=base.retry_after,
-        retryable=base.retryable,
-        **extensions,
+        extensions={"errors": items, **base.extensions},
     )
 
 

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from interceptor import ApiError, Interceptor, classified, classify
+from interceptor import ApiError, Interceptor, Problem, classified, classify
 from interceptor.flask import init_app
 from interceptor.starlette import InterceptorMiddleware
 
@@ -291,3 +291,32 @@ async def test_a_framework_http_exception_keeps_its_own_detail() -> None:
     init_app(flask, Interceptor({Exception: classified}))
     answer = flask.test_client().get("/")
     assert (answer.status_code, answer.get_json()["detail"]) == (409, "That name is taken.")
+
+
+@pytest.mark.parametrize("value", [429, Problem(status=429, code="SLOW_DOWN")])
+def test_a_registered_value_for_a_library_error_shows_no_library_text(value: object) -> None:
+    # Not `classified`: a plain int or Problem registered for httpx's own error.
+    request = httpx.Request("GET", BILLING)
+    response = httpx.Response(429, request=request, text=UPSTREAM_TEXT)
+    error = httpx.HTTPStatusError("429 from billing", request=request, response=response)
+    errors = Interceptor({httpx.HTTPStatusError: value})
+
+    def endpoint(req: Any) -> Any:
+        raise error
+
+    app = Starlette(
+        routes=[Route("/x", endpoint)],
+        middleware=[Middleware(InterceptorMiddleware, interceptor=errors)],
+    )
+    import anyio  # noqa: PLC0415
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get("/x")
+
+    answer = anyio.run(get)
+    assert answer.status_code == 429
+    assert "billing.internal" not in answer.text
+    assert "SECRET" not in answer.text
+    assert answer.json()["detail"] == "The upstream service answered 429 Too Many Requests."
