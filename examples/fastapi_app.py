@@ -1,5 +1,8 @@
 """A FastAPI app with router-scoped interceptors and an app-level one.
 
+Its OpenAPI document (/openapi.json, /docs, /redoc) lists the errors each
+operation can answer, as problem details.
+
 Run it:  uvicorn examples.fastapi_app:app
 """
 
@@ -11,7 +14,12 @@ from fastapi.responses import JSONResponse
 from starlette.middleware import Middleware
 
 from interceptor import ApiError, Interceptor, Problem
-from interceptor.fastapi import intercepted_route
+from interceptor.fastapi import (
+    declare_answers,
+    error_responses,
+    install_openapi,
+    intercepted_route,
+)
 from interceptor.starlette import InterceptorMiddleware
 
 
@@ -29,6 +37,7 @@ users_errors = Interceptor({AccountLocked: Problem(status=423, code="ACCOUNT_LOC
 
 
 @users_errors.handler(RequestValidationError)
+@declare_answers(Problem(status=422, code="INVALID_REQUEST"))  # for the OpenAPI document
 def on_invalid(request: Request, exc: RequestValidationError) -> Problem:
     fields = [".".join(map(str, error["loc"])) for error in exc.errors()]
     return Problem(
@@ -47,7 +56,7 @@ billing = APIRouter(
 )
 
 
-@users.get("/{user_id}")
+@users.get("/{user_id}", responses=error_responses(UserNotFound))
 async def get_user(user_id: int) -> dict[str, object]:
     if user_id == 7:
         raise AccountLocked("account 7 is locked")
@@ -87,6 +96,7 @@ async def items(limit: int) -> dict[str, int]:
 
 
 app.include_router(users)
+install_openapi(app)  # after the routes: /openapi.json lists each operation's errors
 
 DEMO_REQUESTS = [
     ("GET", "/users/1", "no error"),

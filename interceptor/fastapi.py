@@ -18,26 +18,40 @@ including FastAPI's ``RequestValidationError`` (register it to answer 422s as
 problem details). What it does not match goes on to FastAPI's own handlers
 unchanged. Routing errors (404, 405) happen before any route is chosen: an
 app-level `interceptor.starlette.InterceptorMiddleware` handles those.
+
+The OpenAPI document can say which errors each operation answers: call
+`install_openapi` once, and name what an endpoint raises on purpose with
+`error_responses`::
+
+    install_openapi(app)
+
+    @users.get("/{user_id}", responses=error_responses(UserNotFound, AccountLocked))
+    async def get_user(user_id: int): ...
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import json
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, ClassVar
 
+from interceptor import _openapi
 from interceptor._core import Interceptor
+from interceptor._errors import ApiError
+from interceptor._openapi import declare_answers
 
 try:
-    from fastapi import Request, Response
+    from fastapi import FastAPI, HTTPException, Request, Response
+    from fastapi.exceptions import RequestValidationError
     from fastapi.routing import APIRoute
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        "interceptor.fastapi needs FastAPI: pip install 'interceptor[fastapi]'"
+        "interceptor.fastapi needs FastAPI: pip install 'exception-interceptor[fastapi]'"
     ) from exc
 
-from interceptor.starlette import outcome_response, resolve
+from interceptor.starlette import InterceptorMiddleware, outcome_response, resolve
 
-__all__ = ["intercepted_route"]
+__all__ = ["declare_answers", "error_responses", "install_openapi", "intercepted_route"]
 
 RouteHandler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -96,3 +110,256 @@ def intercepted_route(
         bases,
         {"interceptors": (interceptor, *inherited), "__module__": __name__},
     )
+
+
+# -- OpenAPI ------------------------------------------------------------------------
+
+_PROBLEM_COMPONENT = "Problem"
+_FALLBACK_COMPONENT = "interceptor.Problem"  # when the app has a schema named Problem
+_REF_PREFIX = "#/components/schemas/"
+_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+# What the validation rendering is probed with: a body field and a query parameter.
+_VALIDATION_SAMPLE = RequestValidationError(
+    [
+        {"type": "missing", "loc": ("body", "name"), "msg": "Field required", "input": {}},
+        {
+            "type": "int_parsing",
+            "loc": ("query", "limit"),
+            "msg": "Input should be a valid integer, unable to parse string as an integer",
+            "input": "x",
+        },
+    ]
+)
+
+
+class _Declared(dict[str, Any]):
+    """One entry of `error_responses`: a plain response dict that remembers its errors.
+
+    FastAPI keeps the objects given in ``responses=`` (routers merge the
+    mappings, not the entries), so `install_openapi` finds them on the route
+    and documents those errors with the interceptors in scope.
+    """
+
+    api_errors: tuple[type[ApiError], ...] = ()
+
+
+def error_responses(
+    *api_errors: type[ApiError], interceptor: Interceptor | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries for the `ApiError` classes an endpoint raises on purpose.
+
+    Each status gets a self-contained problem details entry, with the codes
+    and an example of each error, so the document is right even without
+    `install_openapi`; with it, the errors are rendered by the interceptors
+    in the operation's scope and share the ``Problem`` component.
+    ``interceptor`` renders the self-contained entries (its body shape); by
+    default a plain `Interceptor`'s. Merge it with your own entries, which
+    are left as they are: ``{**error_responses(UserNotFound), 200: {...}}``.
+    Raises ``TypeError`` for anything that is not an `ApiError` subclass.
+
+    Example::
+
+        @router.get("/users/{user_id}", responses=error_responses(UserNotFound, OrderLocked))
+        async def get_user(user_id: int): ...
+    """
+    for cls in api_errors:
+        if not (isinstance(cls, type) and issubclass(cls, ApiError)):
+            raise TypeError(f"error_responses takes ApiError subclasses, got {cls!r}")
+    if interceptor is not None and not isinstance(interceptor, Interceptor):
+        raise TypeError(f"interceptor must be an Interceptor, got {interceptor!r}")
+    chain = (interceptor if interceptor is not None else Interceptor(),)
+    answers = [
+        answer
+        for cls in dict.fromkeys(api_errors)
+        for answer in _openapi.answers_for(chain, _openapi.sample_api_error(cls), cls.__qualname__)
+    ]
+    generated = _openapi.responses(answers, problem=_openapi.problem_schema())
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status, entry in generated.items():
+        item = _Declared(entry)
+        item.api_errors = tuple(
+            cls for cls in dict.fromkeys(api_errors) if str(_status_of(chain, cls)) == status
+        )
+        declared[int(status)] = item
+    return declared
+
+
+def _status_of(chain: tuple[Interceptor, ...], cls: type[ApiError]) -> int | None:
+    found = _openapi.answers_for(chain, _openapi.sample_api_error(cls), cls.__qualname__)
+    return found[0].status if found else None
+
+
+def install_openapi(app: FastAPI) -> FastAPI:
+    """Make ``app``'s OpenAPI document say which errors each operation can answer.
+
+    Wraps ``app.openapi`` (whatever it is when called, so a custom one of
+    yours keeps working): each operation under an interceptor, from its
+    `intercepted_route` class or an app-level `InterceptorMiddleware`, gets
+    the statuses those interceptors can answer, as ``application/problem+json``
+    with a shared ``Problem`` schema, the known codes and examples. Where the
+    validation rendering is in scope it replaces FastAPI's 422. A status you
+    declare in ``responses=`` (or ``openapi_extra``) is left as you declared
+    it, and an operation with no interceptor in scope is not touched. The
+    document is built once and kept in ``app.openapi_schema``, as FastAPI
+    does, so register handlers before it is first served. Calling it again
+    does nothing. Returns ``app``.
+
+    Example::
+
+        app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=errors)])
+        install_openapi(app)
+    """
+    if not isinstance(app, FastAPI):
+        raise TypeError(f"install_openapi takes a FastAPI app, got {app!r}")
+    original = app.openapi
+    if getattr(original, _INSTALLED, False):
+        return app
+    done: list[dict[str, Any]] = []  # the document last completed, to do it once
+
+    def openapi() -> dict[str, Any]:
+        document = original()
+        if not done or done[0] is not document:
+            _add_errors(app, document)
+            done[:] = [document]
+            app.openapi_schema = document
+        return document
+
+    setattr(openapi, _INSTALLED, True)
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+_INSTALLED = "__interceptor_openapi__"
+
+
+def _app_interceptors(app: FastAPI) -> tuple[Interceptor, ...]:
+    """The app-level interceptors, nearest the routes first."""
+    found = []
+    for middleware in reversed(app.user_middleware):
+        cls = getattr(middleware, "cls", None)
+        interceptor = getattr(middleware, "kwargs", {}).get("interceptor")
+        if (
+            isinstance(cls, type)
+            and issubclass(cls, InterceptorMiddleware)
+            and isinstance(interceptor, Interceptor)
+        ):
+            found.append(interceptor)
+    return tuple(found)
+
+
+def _add_errors(app: FastAPI, document: dict[str, Any]) -> None:
+    outer = _app_interceptors(app)
+    paths = document.get("paths") or {}
+    schemas = document.get("components", {}).get("schemas", {})
+    name = _PROBLEM_COMPONENT
+    if schemas.get(name, None) not in (None, _openapi.problem_schema()):
+        name = _FALLBACK_COMPONENT
+    problem = {"$ref": _REF_PREFIX + name}
+    used = replaced = False
+    for original, route in _api_routes(app):
+        inner = original.interceptors if isinstance(original, _InterceptedRoute) else ()
+        chain = (*inner, *outer)
+        if not chain:
+            continue
+        operations = paths.get(route.path_format) or {}
+        for method in sorted(route.methods or ()):
+            operation = operations.get(method.lower())
+            if isinstance(operation, dict):
+                touched, dropped = _add_to_operation(route, chain, operation, problem)
+                used |= touched
+                replaced |= dropped
+    if used:
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        components[name] = _openapi.problem_schema()
+        document["components"]["schemas"] = dict(sorted(components.items()))
+    if replaced:
+        _drop_unused(document, _FASTAPI_VALIDATION)
+
+
+def _api_routes(app: FastAPI) -> Iterator[tuple[APIRoute, Any]]:
+    """Each API route in the document: (the route as declared, as the document sees it).
+
+    FastAPI 0.13x and later keep an included router's routes in place and
+    give the document a context combining the include's prefix and
+    responses with the route; earlier ones copy the routes into the app.
+    """
+    try:
+        from fastapi.routing import iter_route_contexts  # noqa: PLC0415 - newer FastAPI only
+    except ImportError:  # pragma: no cover - older FastAPI
+        contexts: Iterable[tuple[Any, Any]] = ((route, route) for route in app.routes)
+    else:
+        contexts = ((c.original_route, c) for c in iter_route_contexts(app.routes))
+    for original, route in contexts:
+        if isinstance(original, APIRoute) and route.include_in_schema:
+            yield original, route
+
+
+def _add_to_operation(
+    route: Any,
+    chain: tuple[Interceptor, ...],
+    operation: dict[str, Any],
+    problem: dict[str, Any],
+) -> tuple[bool, bool]:
+    """Add the answers of ``chain`` to one operation: (added any, dropped FastAPI's 422)."""
+    ours: dict[str, _Declared] = {}
+    declared: set[str] = set()
+    for status, entry in route.responses.items():
+        key = str(status).upper()
+        if isinstance(entry, _Declared):
+            ours[key] = entry
+        else:
+            declared.add("default" if key == "DEFAULT" else key)
+    extra = (route.openapi_extra or {}).get("responses")
+    if isinstance(extra, dict):
+        declared.update(str(status) for status in extra)
+    raises = [cls for entry in ours.values() for cls in entry.api_errors]
+    general, validation = _openapi.scope_answers(
+        chain,
+        raises=raises,
+        validation=_VALIDATION_SAMPLE,
+        http_error=lambda status: HTTPException(status_code=status),
+    )
+    responses = operation.setdefault("responses", {})
+    dropped = False
+    if validation and "422" in responses and "422" not in declared and "422" not in ours:
+        # FastAPI's own 422: what the interceptor in scope answers instead.
+        del responses["422"]
+        general += validation
+        dropped = True
+    generated = _openapi.responses(general, problem=problem)
+    touched = dropped
+    for status, entry in generated.items():
+        if status in declared:
+            continue
+        current = responses.get(status)
+        if current is None or status in ours:
+            responses[status] = entry
+        else:  # one FastAPI made: add our content types next to its own
+            content = current.setdefault("content", {})
+            for media_type, media in entry["content"].items():
+                content.setdefault(media_type, media)
+            if "headers" in entry:
+                current.setdefault("headers", {}).update(
+                    {k: v for k, v in entry["headers"].items() if k not in current["headers"]}
+                )
+        touched = True
+    if touched:
+        operation["responses"] = dict(sorted(responses.items(), key=_status_order))
+    return touched, dropped
+
+
+def _status_order(item: tuple[str, Any]) -> tuple[int, str]:
+    status = item[0]
+    return (1, status) if status == "default" else (0, status)
+
+
+def _drop_unused(document: dict[str, Any], names: Iterable[str]) -> None:
+    """Drop FastAPI's validation components once nothing refers to them."""
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in names:
+        if name not in schemas:
+            continue
+        rest = {k: v for k, v in schemas.items() if k != name}
+        text = json.dumps({**document, "components": {**document["components"], "schemas": rest}})
+        if f'"{_REF_PREFIX}{name}"' not in text:
+            del schemas[name]

@@ -1,0 +1,413 @@
+"""What the interceptors in scope can answer, as OpenAPI ``responses`` data.
+
+No framework is imported here: adapters hand over the interceptors that
+cover an operation, nearest first, and the framework's own exceptions to
+probe with, and get back plain dicts for the document.
+
+The answers come from the core's own rendering (`Interceptor.candidates` and
+`Interceptor.outcome`), so the document shows the statuses, content types
+and bodies the interceptors really send:
+
+- an `ApiError` class registered as a key, or named by the endpoint
+  (``raises``), resolved through the scopes as a raised instance would be;
+- a status key (``404: Problem(...)``), probed with the framework's HTTP
+  exception at that status;
+- the validation rendering, probed with the framework's validation error;
+- any other class key with an ``int`` or `Problem` value, at the value's status;
+- `classified`, the statuses classification can give: 429 (with
+  ``Retry-After``), 500, 502, 503, 504, and what the key class itself
+  classifies as;
+- a callable only what `declare_answers` says it returns.
+
+The default registration of `ApiError` every interceptor has is no answer by
+itself: an interceptor with no registered status-bearing value adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from interceptor._classify import Category, classified, classify
+from interceptor._core import INLINE_TYPES, HandlerValue, Interceptor
+from interceptor._errors import ApiError
+from interceptor._http import is_http_exception_type
+from interceptor._problem import Problem
+from interceptor._render import EMPTY_PROBLEM, PROBLEM_JSON, RequestInfo, reason_phrase
+
+__all__ = [
+    "ANSWERS_ATTRIBUTE",
+    "Answer",
+    "answers_for",
+    "declare_answers",
+    "problem_schema",
+    "responses",
+    "sample_api_error",
+    "scope_answers",
+]
+
+# The attribute `declare_answers` sets on a handler: what it may return.
+ANSWERS_ATTRIBUTE = "__interceptor_answers__"
+# What an example shows where a 5xx body carries its random error_id, so the
+# document is the same every time it is generated.
+EXAMPLE_ERROR_ID = "5f0c7e4b9a3d4e2f8b1a6c9d0e7f3a21"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def declare_answers(*answers: int | Problem) -> Callable[[_F], _F]:
+    """Say what a handler callable may return, for the OpenAPI document.
+
+    A callable's answers cannot be known without calling it, so it adds
+    nothing to the document unless declared. Returns the function unchanged.
+    Raises ``TypeError`` for a value that is not an ``int`` or a `Problem`.
+
+    Example::
+
+        @errors.handler(RequestValidationError)
+        @declare_answers(Problem(status=422, code="INVALID_REQUEST"))
+        def on_invalid(request, exc): ...
+    """
+    for answer in answers:
+        if isinstance(answer, bool) or not isinstance(answer, int | Problem):
+            raise TypeError(f"declared answers must be int statuses or Problems, got {answer!r}")
+    templates = tuple(a if isinstance(a, Problem) else Problem(status=a) for a in answers)
+
+    def declare(func: _F) -> _F:
+        setattr(func, ANSWERS_ATTRIBUTE, (*getattr(func, ANSWERS_ATTRIBUTE, ()), *templates))
+        return func
+
+    return declare
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One response an interceptor in scope can send, rendered from a sample."""
+
+    status: int
+    content_type: str
+    code: str | None
+    # The example body (a JSON object), named after what produced it.
+    example: Mapping[str, Any] | None
+    name: str
+    retry_after: bool
+
+
+# -- collecting answers -------------------------------------------------------------
+
+
+def answers_for(chain: Sequence[Interceptor], exc: BaseException, name: str) -> list[Answer]:
+    """The answers to ``exc`` raised under ``chain`` (nearest scope first).
+
+    The first value that the core renders itself settles it. A callable
+    before it adds what it declares and, since it may decline, the search
+    goes on.
+    """
+    found: list[Answer] = []
+    for interceptor in chain:
+        leaf, values = interceptor.candidates(exc)
+        for value in values:
+            if isinstance(value, INLINE_TYPES):
+                found += _rendered(interceptor, value, leaf, name)
+                return found
+            for template in getattr(value, ANSWERS_ATTRIBUTE, ()):
+                found += _rendered(interceptor, template, leaf, name, handler=value)
+    return found
+
+
+def scope_answers(
+    chain: Sequence[Interceptor],
+    *,
+    raises: Iterable[type[ApiError]] = (),
+    validation: BaseException | None = None,
+    http_error: Callable[[int], BaseException] | None = None,
+) -> tuple[list[Answer], list[Answer]]:
+    """What ``chain`` can answer for one operation: (general answers, validation answers).
+
+    ``raises`` are the `ApiError` classes the endpoint names; ``validation``
+    is a sample of the framework's request validation error, and
+    ``http_error(status)`` makes the framework's HTTP exception, to probe the
+    status keys with. The validation answers are kept apart: the adapter
+    puts them where the framework documents its own validation response.
+    """
+    samples: dict[type[ApiError], None] = dict.fromkeys(raises)
+    statuses: dict[int, None] = {}
+    plain: list[tuple[Interceptor, type[BaseException], HandlerValue]] = []
+    for interceptor in chain:
+        tables = interceptor._tables  # one consistent snapshot of the registry
+        statuses.update(dict.fromkeys(tables.by_status))
+        for key, value in tables.by_class.items():
+            if issubclass(key, ApiError):
+                if not (key is ApiError and value is EMPTY_PROBLEM):  # the default
+                    samples[key] = None
+            else:
+                plain.append((interceptor, key, value))
+    general: list[Answer] = []
+    probes: list[BaseException] = []
+    for cls in samples:
+        sample = sample_api_error(cls)
+        probes.append(sample)
+        general += answers_for(chain, sample, cls.__qualname__)
+    if http_error is not None:
+        for status in sorted(statuses):
+            exc = http_error(status)
+            probes.append(exc)
+            general += answers_for(chain, exc, f"{type(exc).__qualname__} {status}")
+    checked: list[Answer] = []
+    if validation is not None:
+        probes.append(validation)
+        checked = answers_for(chain, validation, type(validation).__qualname__)
+    for interceptor, key, value in plain:
+        if any(isinstance(probe, key) for probe in probes):
+            continue  # a sample above went through the scopes as this key's instances do
+        general += _key_answers(interceptor, key, value)
+    return general, checked
+
+
+def _key_answers(
+    interceptor: Interceptor, key: type[BaseException], value: HandlerValue
+) -> list[Answer]:
+    """A class key's answers, rendered with a stand-in for its instances."""
+    name = key.__qualname__
+    if value is classified:
+        return [
+            answer
+            for template in _classified_templates(key)
+            for answer in _rendered(
+                interceptor, template, _STAND_IN, template.code or name, handler=classified
+            )
+        ]
+    if isinstance(value, Problem | int):
+        status = value if isinstance(value, int) else value.status
+        if status is None and is_http_exception_type(key):
+            return []  # the status is the instance's own: none to show
+        return _rendered(interceptor, value, _STAND_IN, name)
+    if isinstance(value, INLINE_TYPES):  # validation_problem and other inline renderings
+        return _rendered(interceptor, value, _STAND_IN, name)
+    return [
+        answer
+        for template in getattr(value, ANSWERS_ATTRIBUTE, ())
+        for answer in _rendered(interceptor, template, _STAND_IN, name, handler=value)
+    ]
+
+
+# What classification can give to any exception: the categories' statuses that
+# do not depend on the exception type (an upstream that is down answers 502).
+_CLASSIFIED = (
+    Problem(
+        status=429,
+        code=Category.THROTTLED.value,
+        detail=Category.THROTTLED.detail,
+        retryable=True,
+        retry_after=30,
+    ),
+    Problem(status=500, code=Category.PERMANENT.value, retryable=False),
+    Problem(status=502, code=Category.TEMPORARY.value, retryable=True),
+    Problem(status=502, code=Category.PERMANENT.value, retryable=False),
+    Problem(status=503, code=Category.TEMPORARY.value, retryable=True),
+    Problem(status=504, code=Category.TIMEOUT.value, retryable=True),
+)
+
+
+def _classified_templates(key: type[BaseException]) -> list[Problem]:
+    templates = list(_CLASSIFIED)
+    try:
+        # A bare instance, never the class's own __init__: enough for the
+        # rules that go by type (PermissionError is 403), and nothing runs.
+        bare = key.__new__(key)
+    except Exception:  # noqa: BLE001 - a class that cannot be made bare has no type rule to show
+        return templates
+    found = classify(bare)
+    if not any(t.status == found.status and t.code == found.code for t in templates):
+        templates.append(
+            Problem(
+                status=found.status,
+                code=found.code,
+                detail=found.detail if found.status < 500 else None,
+                retryable=found.retryable,
+            )
+        )
+    return templates
+
+
+# Stands for an instance of a class key: the rendering reads only its status
+# (none), its message (for a 4xx detail) and headers (none).
+_STAND_IN = Exception()
+_REQUEST = RequestInfo()
+
+
+def sample_api_error(cls: type[ApiError]) -> ApiError:
+    """An instance of ``cls`` to render, made with ApiError's own ``__init__``."""
+    # ApiError's own __init__, not the subclass's, which may want arguments.
+    exc = cls.__new__(cls)
+    ApiError.__init__(exc)
+    return exc
+
+
+def _rendered(
+    interceptor: Interceptor,
+    value: object,
+    exc: BaseException,
+    name: str,
+    *,
+    handler: object = None,
+) -> list[Answer]:
+    outcome = interceptor.outcome(value, exc, _REQUEST, handler=handler)
+    if outcome is None:
+        return []
+    headers = {name.lower(): text for name, text in outcome.headers}
+    content_type = headers.get("content-type", PROBLEM_JSON)
+    example: dict[str, Any] | None = None
+    try:
+        body = json.loads(outcome.body) if outcome.body else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        example = body
+        if "error_id" in example:
+            example["error_id"] = EXAMPLE_ERROR_ID
+    code = example.get("code") if example is not None else None
+    return [
+        Answer(
+            status=outcome.status,
+            content_type=content_type,
+            code=code if isinstance(code, str) else None,
+            example=example,
+            name=name,
+            retry_after="retry-after" in headers,
+        )
+    ]
+
+
+# -- the document -----------------------------------------------------------------
+
+
+def problem_schema() -> dict[str, Any]:
+    """The JSON Schema of a problem details body (RFC 9457 and our members)."""
+    return {
+        "title": "Problem",
+        "description": "An RFC 9457 problem details object.",
+        "type": "object",
+        "properties": {
+            "type": {
+                "type": "string",
+                "format": "uri-reference",
+                "default": "about:blank",
+                "description": "A URI reference that identifies the problem type.",
+            },
+            "title": {"type": "string", "description": "A short summary of the problem type."},
+            "status": {
+                "type": "integer",
+                "minimum": 400,
+                "maximum": 599,
+                "description": "The HTTP status code.",
+            },
+            "detail": {"description": "An explanation specific to this occurrence."},
+            "instance": {
+                "type": "string",
+                "format": "uri-reference",
+                "description": "A URI reference that identifies this occurrence.",
+            },
+            "code": {"type": "string", "description": "A stable machine-readable code."},
+            "user_message": {"type": "string", "description": "A message for the end user."},
+            "error_id": {
+                "type": "string",
+                "description": "Present on every 5xx: the id in the log line and the crash report.",
+            },
+            "retryable": {
+                "type": "boolean",
+                "description": "Whether the caller may retry the request.",
+            },
+            "errors": {
+                "type": "array",
+                "description": "For a validation error: what is wrong, and where.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "detail": {"type": "string"},
+                        "pointer": {
+                            "type": "string",
+                            "description": "An RFC 6901 JSON Pointer into the request body.",
+                        },
+                        "parameter": {
+                            "type": "string",
+                            "description": "A query, path or cookie parameter's name.",
+                        },
+                        "header": {"type": "string", "description": "A header's name."},
+                    },
+                    "required": ["detail"],
+                },
+            },
+        },
+        "required": ["type", "title", "status"],
+    }
+
+
+_RETRY_AFTER = {
+    "description": "Seconds to wait before retrying.",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
+
+def responses(answers: Iterable[Answer], *, problem: Mapping[str, Any]) -> dict[str, Any]:
+    """An OpenAPI ``responses`` object for ``answers``, by status.
+
+    ``problem`` is the schema a problem details body refers to: a ``$ref``
+    to the shared component, or the schema itself for a self-contained entry.
+    """
+    by_status: dict[int, list[Answer]] = {}
+    for answer in answers:
+        by_status.setdefault(answer.status, []).append(answer)
+    document: dict[str, Any] = {}
+    for status in sorted(by_status):
+        group = by_status[status]
+        content: dict[str, Any] = {}
+        for content_type in dict.fromkeys(a.content_type for a in group):
+            same = [a for a in group if a.content_type == content_type]
+            media: dict[str, Any] = {"schema": _schema(status, same, content_type, problem)}
+            examples = _examples(same)
+            if examples:
+                media["examples"] = examples
+            content[content_type] = media
+        entry: dict[str, Any] = {"description": reason_phrase(status), "content": content}
+        if any(a.retry_after for a in group):
+            entry["headers"] = {"Retry-After": dict(_RETRY_AFTER)}
+        document[str(status)] = entry
+    return document
+
+
+def _schema(
+    status: int, answers: list[Answer], content_type: str, problem: Mapping[str, Any]
+) -> dict[str, Any]:
+    if content_type != PROBLEM_JSON:
+        return {"type": "object"}  # another body shape, shown by its examples
+    own: dict[str, Any] = {}
+    codes = sorted({a.code for a in answers if a.code is not None})
+    if codes:
+        own["properties"] = {"code": {"type": "string", "enum": codes}}
+    required = []
+    if status >= 500:
+        required.append("error_id")
+    if answers and all(a.example is not None and "errors" in a.example for a in answers):
+        required.append("errors")
+    if required:
+        own["required"] = required
+    if not own:
+        return dict(problem)
+    return {"allOf": [dict(problem), {"type": "object", **own}]}
+
+
+def _examples(answers: list[Answer]) -> dict[str, Any]:
+    examples: dict[str, Any] = {}
+    seen: list[Mapping[str, Any]] = []
+    for answer in answers:
+        if answer.example is None or answer.example in seen:
+            continue
+        seen.append(answer.example)
+        name, n = answer.name, 2
+        while name in examples:
+            name, n = f"{answer.name} ({n})", n + 1
+        examples[name] = {"summary": name, "value": answer.example}
+    return examples

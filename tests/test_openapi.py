@@ -1,0 +1,377 @@
+"""The OpenAPI document of a FastAPI app lists what its interceptors answer."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+pytest.importorskip("fastapi")
+openapi_spec_validator = pytest.importorskip("openapi_spec_validator")
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from openapi_schema_validator import OAS31Validator  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
+
+from interceptor import ApiError, Interceptor, Problem, classified, validation_problem  # noqa: E402
+from interceptor.fastapi import (  # noqa: E402
+    declare_answers,
+    error_responses,
+    install_openapi,
+    intercepted_route,
+)
+from interceptor.starlette import InterceptorMiddleware  # noqa: E402
+
+PROBLEM = "application/problem+json"
+REF = {"$ref": "#/components/schemas/Problem"}
+
+
+class UserNotFound(ApiError):
+    status = 404
+    code = "USER_NOT_FOUND"
+
+
+class OrderLocked(ApiError):
+    status = 423
+    code = "ORDER_LOCKED"
+
+
+class QuotaExceeded(ApiError):
+    status = 429
+    code = "QUOTA_EXCEEDED"
+
+
+class AccountLocked(Exception):
+    pass
+
+
+class Conflict(Exception):
+    pass
+
+
+class Teapot(Exception):
+    pass
+
+
+@declare_answers(Problem(status=418, code="TEAPOT"))
+def on_teapot(request: Request, exc: Teapot) -> Problem:
+    return Problem(status=418, code="TEAPOT", detail="short and stout")
+
+
+def undeclared(request: Request, exc: Exception) -> Problem:
+    return Problem(status=499, code="NEVER_DOCUMENTED")
+
+
+def client_for(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+# What the endpoints raise, by name; the status keys are raised as HTTPException.
+RAISABLE: dict[str, Callable[[], Exception]] = {
+    "PermissionError": PermissionError,
+    "TimeoutError": TimeoutError,
+    "ConnectionError": ConnectionError,
+    "FileNotFoundError": FileNotFoundError,
+    "Conflict": Conflict,
+    "AccountLocked": AccountLocked,
+    "LookupError": LookupError,
+    "Teapot": Teapot,
+    "ValueError": ValueError,
+    "UserNotFound": UserNotFound,
+    "OrderLocked": OrderLocked,
+    "QuotaExceeded": QuotaExceeded,
+    "404": lambda: HTTPException(404),
+    "401": lambda: HTTPException(401),
+}
+
+
+def build_app(*, app_errors: Interceptor | None = None) -> FastAPI:
+    users_errors = Interceptor(
+        {
+            RequestValidationError: validation_problem,
+            AccountLocked: Problem(status=423, code="ACCOUNT_LOCKED"),
+            LookupError: 404,
+            Teapot: on_teapot,
+            ValueError: undeclared,
+            QuotaExceeded: Problem(retry_after=60),
+        }
+    )
+    billing_errors = Interceptor(
+        {AccountLocked: Problem(status=402, code="BILLING_LOCKED"), OSError: classified}
+    )
+    users = APIRouter(prefix="/users", route_class=intercepted_route(users_errors))
+    billing = APIRouter(
+        prefix="/billing", route_class=intercepted_route(billing_errors, base=users.route_class)
+    )
+
+    @users.get("/{user_id}", responses=error_responses(UserNotFound, OrderLocked))
+    async def get_user(user_id: int) -> dict[str, int]:
+        if user_id == 0:
+            raise UserNotFound(f"user {user_id} not found")
+        if user_id == 1:
+            raise OrderLocked("locked")
+        return {"id": user_id}
+
+    @users.get("/raise/{name}")
+    async def users_raise(name: str, n: int = 0) -> None:
+        raise RAISABLE[name]()
+
+    @users.get("/declared/{name}", responses={404: {"description": "Mine, as I wrote it"}})
+    async def users_declared(name: str) -> None:
+        raise RAISABLE[name]()
+
+    @billing.get("/raise/{name}")
+    async def billing_raise(name: str, n: int = 0) -> None:
+        raise RAISABLE[name]()
+
+    users.include_router(billing)
+    middleware = (
+        [] if app_errors is None else [Middleware(InterceptorMiddleware, interceptor=app_errors)]
+    )
+    app = FastAPI(middleware=middleware)
+
+    @app.get("/raise/{name}")
+    async def top_raise(name: str, n: int = 0) -> None:
+        raise RAISABLE[name]()
+
+    @app.get("/items")
+    async def items(limit: int) -> dict[str, int]:
+        return {"limit": limit}
+
+    app.include_router(users)
+    return app
+
+
+def app_interceptor() -> Interceptor:
+    return Interceptor(
+        {
+            PermissionError: 403,
+            TimeoutError: classified,
+            ConnectionError: classified,
+            Conflict: Problem(status=409, code="CONFLICT"),
+            404: Problem(code="NO_SUCH_THING"),
+            401: Problem(code="SIGN_IN"),
+        }
+    )
+
+
+def sample_app() -> FastAPI:
+    return install_openapi(build_app(app_errors=app_interceptor()))
+
+
+def responses_of(document: dict[str, Any], path: str, method: str = "get") -> dict[str, Any]:
+    return document["paths"][path][method]["responses"]  # type: ignore[no-any-return]
+
+
+# -- the document ---------------------------------------------------------------------
+
+
+def test_document_is_valid_openapi_3_1() -> None:
+    document = sample_app().openapi()
+    assert document["openapi"].startswith("3.1")
+    openapi_spec_validator.validate(document)
+
+
+def test_error_responses_alone_make_a_valid_document() -> None:
+    app = FastAPI()
+
+    @app.get("/u", responses=error_responses(UserNotFound, QuotaExceeded))
+    async def u() -> None: ...
+
+    document = app.openapi()  # no install_openapi: self-contained entries
+    openapi_spec_validator.validate(document)
+    entry = responses_of(document, "/u")["404"]["content"][PROBLEM]
+    assert entry["schema"]["allOf"][1]["properties"]["code"]["enum"] == ["USER_NOT_FOUND"]
+
+
+def test_router_operation_lists_its_scopes_answers() -> None:
+    responses = responses_of(sample_app().openapi(), "/users/raise/{name}")
+    assert {"403", "404", "409", "418", "423", "429", "500", "502", "503", "504"} <= set(responses)
+    assert "499" not in responses  # an undeclared callable contributes nothing
+    for status, entry in responses.items():
+        if status != "200":
+            assert set(entry["content"]) == {PROBLEM}, status
+    # classified: 429 carries Retry-After, 5xx require error_id, codes are enums.
+    assert "Retry-After" in responses["429"]["headers"]
+    schema_504 = responses["504"]["content"][PROBLEM]["schema"]
+    assert schema_504["allOf"][0] == REF
+    assert schema_504["allOf"][1]["required"] == ["error_id"]
+    assert schema_504["allOf"][1]["properties"]["code"]["enum"] == ["TIMEOUT"]
+    codes_429 = responses["429"]["content"][PROBLEM]["schema"]["allOf"][1]["properties"]
+    assert codes_429["code"]["enum"] == ["QUOTA_EXCEEDED", "THROTTLED"]
+    # the app's status key, reached by an HTTPException(404) the router does not map
+    examples_404 = responses["404"]["content"][PROBLEM]["examples"]
+    assert {e["value"].get("code") for e in examples_404.values()} == {None, "NO_SUCH_THING"}
+
+
+def test_validation_rendering_replaces_fastapis_422() -> None:
+    document = sample_app().openapi()
+    users = responses_of(document, "/users/raise/{name}")["422"]
+    assert set(users["content"]) == {PROBLEM}
+    schema = users["content"][PROBLEM]["schema"]
+    assert schema["allOf"][1]["required"] == ["errors"]
+    (example,) = users["content"][PROBLEM]["examples"].values()
+    assert example["value"]["errors"] == [
+        {"detail": "Field required", "pointer": "/name"},
+        {
+            "detail": "Input should be a valid integer, unable to parse string as an integer",
+            "parameter": "limit",
+        },
+    ]
+    # Outside the router, no validation rendering is in scope: FastAPI's own stays.
+    items = responses_of(document, "/items")["422"]
+    assert items["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/HTTPValidationError"
+    }
+    assert "HTTPValidationError" in document["components"]["schemas"]
+
+
+def test_error_responses_document_that_operation_only() -> None:
+    document = sample_app().openapi()
+    get_user = responses_of(document, "/users/{user_id}")
+    enum_423 = get_user["423"]["content"][PROBLEM]["schema"]["allOf"][1]["properties"]["code"]
+    assert "ORDER_LOCKED" in enum_423["enum"]
+    enum_404 = get_user["404"]["content"][PROBLEM]["schema"]["allOf"][1]["properties"]["code"]
+    assert "USER_NOT_FOUND" in enum_404["enum"]
+    other = responses_of(document, "/users/raise/{name}")
+    assert "ORDER_LOCKED" not in str(other)
+    assert "USER_NOT_FOUND" not in str(other)
+
+
+def test_what_the_user_declares_wins() -> None:
+    responses = responses_of(sample_app().openapi(), "/users/declared/{name}")
+    assert responses["404"] == {"description": "Mine, as I wrote it"}
+    assert PROBLEM in responses["423"]["content"]  # the rest is still generated
+
+
+def test_one_shared_problem_component() -> None:
+    document = sample_app().openapi()
+    schema = document["components"]["schemas"]["Problem"]
+    assert {
+        "type",
+        "title",
+        "status",
+        "detail",
+        "instance",
+        "code",
+        "error_id",
+        "retryable",
+        "errors",
+    } <= set(schema["properties"])
+    assert set(schema["properties"]["errors"]["items"]["properties"]) == {
+        "detail",
+        "pointer",
+        "parameter",
+        "header",
+    }
+
+
+def test_no_change_where_no_interceptor_is_in_scope() -> None:
+    plain = FastAPI()
+    matches_nothing = Interceptor({Teapot: undeclared})
+    covered = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=matches_nothing)])
+    # An interceptor with nothing status-bearing (only ApiError's default) adds nothing.
+    empty = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=Interceptor())])
+    for app in (plain, covered, empty):
+
+        @app.get("/items/{item_id}")
+        async def item(item_id: int, q: str | None = None) -> dict[str, int]:
+            return {"id": item_id}
+
+    expected = copy.deepcopy(plain.openapi())
+    assert install_openapi(covered).openapi() == expected
+    assert install_openapi(empty).openapi() == expected
+
+
+def test_document_is_built_once_and_install_is_idempotent() -> None:
+    app = sample_app()
+    first = app.openapi()
+    assert install_openapi(app).openapi() is first
+    assert app.openapi_schema is first
+    assert list(first["paths"]["/users/raise/{name}"]["get"]["responses"]).count("422") == 1
+
+
+async def test_docs_and_redoc_still_work() -> None:
+    app = sample_app()
+    async with client_for(app) as client:
+        docs = await client.get("/docs")
+        redoc = await client.get("/redoc")
+        served = await client.get("/openapi.json")
+    assert docs.status_code == redoc.status_code == served.status_code == 200
+    assert "swagger-ui" in docs.text
+    assert "redoc" in redoc.text
+    assert served.json() == app.openapi()
+
+
+def test_error_responses_rejects_what_is_no_api_error() -> None:
+    with pytest.raises(TypeError, match="ApiError"):
+        error_responses(KeyError)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Interceptor"):
+        error_responses(UserNotFound, interceptor={})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Problem"):
+        declare_answers("418")  # type: ignore[arg-type]
+
+
+def test_error_responses_follow_the_interceptors_body_shape() -> None:
+    flat = error_responses(UserNotFound, interceptor=Interceptor(body="flat"))
+    (media,) = flat[404]["content"]
+    assert media == "application/json"
+
+
+# -- the property: every answer is one the document lists ------------------------------
+
+ROUTES = ["/raise/{name}", "/users/raise/{name}", "/users/billing/raise/{name}"]
+_APP = sample_app()
+_DOCUMENT = _APP.openapi()
+
+
+def _mapped(path: str) -> list[str]:
+    """The names of what the chain in scope of ``path`` has registered."""
+    from interceptor.fastapi import _api_routes, _app_interceptors, _InterceptedRoute  # noqa: PLC0415
+
+    chain: list[Interceptor] = list(_app_interceptors(_APP))
+    for original, route in _api_routes(_APP):
+        if route.path_format == path and isinstance(original, _InterceptedRoute):
+            chain = [*original.interceptors, *chain]
+    names = []
+    for interceptor in chain:
+        tables = interceptor._tables
+        names += [str(status) for status in tables.by_status]
+        names += [
+            cls.__name__
+            for cls, value in tables.by_class.items()
+            if cls.__name__ in RAISABLE and value is not undeclared  # promises nothing
+        ]
+    return sorted(set(names))
+
+
+CASES = [(path, name) for path in ROUTES for name in _mapped(path)]
+
+
+@settings(max_examples=len(CASES) * 2, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(case=st.sampled_from(CASES), invalid=st.booleans())
+def test_every_answer_is_listed_for_its_operation(case: tuple[str, str], invalid: bool) -> None:
+    path, name = case
+
+    async def call() -> httpx.Response:
+        async with client_for(_APP) as client:
+            # An invalid query parameter: what FastAPI refuses, before the endpoint runs.
+            params = {"n": "x"} if invalid else {}
+            return await client.get(path.replace("{name}", name), params=params)
+
+    response = asyncio.run(call())
+    listed = responses_of(_DOCUMENT, path)
+    status = str(response.status_code)
+    assert status in listed, (path, name, invalid, status, sorted(listed))
+    content_type = response.headers["content-type"].split(";")[0]
+    assert content_type in listed[status]["content"], (path, name, status, content_type)
+    if content_type == PROBLEM:  # and the body fits the schema listed for it
+        schema = listed[status]["content"][PROBLEM]["schema"]
+        OAS31Validator({**schema, "components": _DOCUMENT["components"]}).validate(response.json())
