@@ -41,7 +41,7 @@ try:
     from werkzeug.wrappers import Response as WerkzeugResponse
 except ImportError as error:
     raise ImportError(
-        "interceptor.flask needs Flask; install it with: pip install 'interceptor[flask]'"
+        "interceptor.flask needs Flask; install it with: pip install 'exception-interceptor[flask]'"
     ) from error
 
 from interceptor._core import Handler, Interceptor

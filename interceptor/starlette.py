@@ -42,7 +42,7 @@ try:
     from starlette.websockets import WebSocket, WebSocketState
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        "interceptor.starlette needs Starlette: pip install 'interceptor[starlette]'"
+        "interceptor.starlette needs Starlette: pip install 'exception-interceptor[starlette]'"
     ) from exc
 
 __all__ = ["InterceptorMiddleware", "outcome_response", "resolve"]

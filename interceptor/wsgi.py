@@ -38,7 +38,7 @@ _Write = Callable[[bytes], object]
 _MATERIALISED = frozenset({list, tuple})
 _INSTALL_HINT = (
     "interceptor.wsgi passes handlers a werkzeug Request; install Werkzeug with: "
-    "pip install 'interceptor[werkzeug]'"
+    "pip install 'exception-interceptor[werkzeug]'"
 )
 
 

@@ -756,7 +756,7 @@ def test_missing_flask_fails_with_an_install_hint() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert result.returncode != 0
-    assert "pip install 'interceptor[flask]'" in result.stderr
+    assert "pip install 'exception-interceptor[flask]'" in result.stderr
 
 
 # -- the app's lifetime -----------------------------------------------------------------

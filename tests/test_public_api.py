@@ -34,6 +34,12 @@ MUST_NOT_IMPORT = frozenset(
         "jinja2",
         "pydantic",
         "sqlalchemy",
+        "aiohttp",
+        "aiohappyeyeballs",
+        "aiosignal",
+        "frozenlist",
+        "multidict",
+        "yarl",
     }
 )
 

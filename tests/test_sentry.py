@@ -434,7 +434,7 @@ def test_a_missing_or_old_sentry_sdk_fails_with_an_install_hint(
     with pytest.raises(ImportError, match=r"2\.x, found 1\.45\.1.*interceptor\[sentry\]"):
         SentryReporter()
     monkeypatch.setitem(sys.modules, "sentry_sdk", None)
-    with pytest.raises(ImportError, match=r"pip install 'interceptor\[sentry\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'exception-interceptor\[sentry\]'"):
         SentryReporter()
 
 

@@ -326,7 +326,7 @@ def test_status_values_work_without_werkzeug(monkeypatch: pytest.MonkeyPatch) ->
     server = Server()
     server.run(InterceptorMiddleware(raising_app(KeyError()), interceptor=errors))
     assert server.status == "404 Not Found"
-    with pytest.raises(ImportError, match=r"pip install 'interceptor\[werkzeug\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'exception-interceptor\[werkzeug\]'"):
         Server().run(InterceptorMiddleware(raising_app(ValueError()), interceptor=errors))
 
 

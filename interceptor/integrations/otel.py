@@ -39,7 +39,7 @@ def otel_observer(meter_provider: MeterProvider | None = None) -> Observer:
         from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415
     except ImportError as exc:
         raise ImportError(
-            "otel_observer needs OpenTelemetry: pip install 'interceptor[otel]'"
+            "otel_observer needs OpenTelemetry: pip install 'exception-interceptor[otel]'"
         ) from exc
     provider = meter_provider or metrics.get_meter_provider()
     counter = provider.get_meter("interceptor").create_counter(

@@ -41,7 +41,8 @@ def prometheus_observer(registry: CollectorRegistry | None = None) -> Observer:
         from prometheus_client import REGISTRY, Counter  # noqa: PLC0415 - optional extra
     except ImportError as exc:
         raise ImportError(
-            "prometheus_observer needs prometheus_client: pip install 'interceptor[prometheus]'"
+            "prometheus_observer needs prometheus_client: "
+            "pip install 'exception-interceptor[prometheus]'"
         ) from exc
     target = REGISTRY if registry is None else registry
     with _lock:  # one counter per registry: registering the name twice is an error there

@@ -44,7 +44,7 @@ and the client's options (release, environment, sampling, ``before_send``,
 whose hint holds the `Report` as ``hint["interceptor_report"]``) apply;
 request-scoped data such as the user does not.
 
-Needs sentry-sdk 2.x: ``pip install 'interceptor[sentry]'``.
+Needs sentry-sdk 2.x: ``pip install 'exception-interceptor[sentry]'``.
 """
 
 from __future__ import annotations
@@ -191,13 +191,13 @@ def _require_sentry_sdk() -> None:
         import sentry_sdk  # noqa: PLC0415 - optional extra
     except ImportError as exc:
         raise ImportError(
-            "SentryReporter needs sentry-sdk: pip install 'interceptor[sentry]'"
+            "SentryReporter needs sentry-sdk: pip install 'exception-interceptor[sentry]'"
         ) from exc
     major = sentry_sdk.VERSION.partition(".")[0]
     if not major.isdigit() or int(major) < 2:
         raise ImportError(
             f"SentryReporter needs sentry-sdk 2.x, found {sentry_sdk.VERSION}: "
-            "pip install 'interceptor[sentry]'"
+            "pip install 'exception-interceptor[sentry]'"
         )
 
 
