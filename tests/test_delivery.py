@@ -274,3 +274,33 @@ def test_the_traceback_taken_at_answer_time_survives_a_cleared_one() -> None:
     tb = error.__traceback__
     error.__traceback__ = None  # what Starlette does once its handler returned
     assert "Traceback (most recent call last)" in format_bounded(error, tb)
+
+
+async def test_a_single_leaf_group_is_reported_with_the_groups_and_the_leafs_frames() -> None:
+    reports: list[Any] = []
+    errors = Interceptor({KeyError: 500}, reporter=reports.append)
+
+    def leaf_raiser() -> None:
+        raise KeyError("leaf")
+
+    def crash(request: Request) -> Response:
+        try:
+            leaf_raiser()
+        except KeyError as leaf:
+            raise ExceptionGroup("one member", [leaf]) from None
+        raise AssertionError("unreachable")
+
+    app = Starlette(
+        routes=[Route("/crash", crash)],
+        middleware=[Middleware(InterceptorMiddleware, interceptor=errors)],
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/crash")
+    assert response.status_code == 500
+    assert errors.flush(5)
+    [report] = reports
+    assert isinstance(report.exception, KeyError)  # handlers and reports get the leaf...
+    assert "ExceptionGroup: one member" in report.traceback  # ...the text shows the group
+    assert "in crash" in report.traceback
+    assert "in leaf_raiser" in report.traceback
