@@ -1,0 +1,1 @@
+"""`make compat`: the frameworks' own test suites with a do-nothing interceptor inserted."""
