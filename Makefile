@@ -13,7 +13,7 @@ LOCK_VENV := .venv-lock
 # added there are installed without editing this file).
 EXTRAS = $$($(1) -c 'import tomllib; print(",".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]))')
 
-.PHONY: test demo bench soak lint typecheck compat matrix docs docs-serve lock clean
+.PHONY: test services demo bench soak lint typecheck compat matrix docs docs-serve lock clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "interceptor needs Python 3.11 or newer")'
@@ -30,7 +30,24 @@ $(TOOLS_INSTALLED): $(INSTALLED) $(TOOLS_LOCK)
 	$(BIN)/python -m pip install --quiet -c $(TOOLS_LOCK) --group docs --group matrix
 	@touch $@
 
-test: $(INSTALLED)
+# The servers the integration tests start on 127.0.0.1 (redis-server, PostgreSQL),
+# from Debian's packages when they are missing and this is root on a Debian-like
+# system; the tests start and stop them themselves, and skip, saying why, without them.
+services:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing$$missing for the integration tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else \
+			echo "not installed:$$missing (the tests that need them will skip)"; \
+		fi; \
+	fi
+
+test: $(INSTALLED) services
 	$(BIN)/python -m pytest --cov --cov-report=term
 	$(BIN)/ruff check interceptor tests examples benchmarks
 	$(BIN)/mypy --strict interceptor
