@@ -20,7 +20,9 @@ What `classify` consults, first answer wins::
          OSError                             by errno; other errnos fall through
        (ssl and socket errors carry library codes in ``errno``, so their own
        rules, being more specific, must and do run before the errno rule.)
-         httpx, requests, aiohttp,
+         httpx, requests, aiohttp, botocore, redis,
+         psycopg, psycopg2, asyncpg, PyMySQL, grpc,
+         google-api-core,
          SQLAlchemy                          interceptor.integrations.*
        A function in the registry may answer None: the walk goes on.
     2. duck typing: a declared HTTP status (ApiError, Starlette, Werkzeug);
@@ -30,7 +32,12 @@ What `classify` consults, first answer wins::
        by `upstream`; else a ``status``/``status_code`` int of its own, then
        ``timeout``, then ``temporary`` (attribute or method), then
        ``retry_after`` alone.
-    3. PERMANENT, 500.
+    3. its explicit ``__cause__`` (``raise ... from cause``), by 1. and 2.,
+       then that one's, at most MAX_CAUSES (8) links, stopping at a cycle:
+       only an exception nothing above knows is decided by what caused it;
+       the implicit ``__context__`` (an error while handling another) is not
+       a cause and is never consulted.
+    4. PERMANENT, 500.
 
 Every answer carries a fixed ``detail``, the text a body shows instead of the
 exception's message: a library's message names internal hosts, URLs with
@@ -68,6 +75,7 @@ from interceptor._render import retryable_for_status
 from interceptor._typecache import remember
 
 __all__ = [
+    "MAX_CAUSES",
     "UPSTREAM_CONNECTION_FAILED",
     "UPSTREAM_HUNG_UP",
     "UPSTREAM_INCOMPLETE",
@@ -423,7 +431,20 @@ def _rules(tp: type[BaseException]) -> tuple[_Rule, ...]:
 
 # -- lazily registered rule sets ---------------------------------------------------
 
-_INTEGRATIONS = ("aiohttp", "httpx", "requests", "sqlalchemy")
+_INTEGRATIONS = (
+    "aiohttp",
+    "asyncpg",
+    "botocore",
+    "google",
+    "grpc",
+    "httpx",
+    "psycopg",
+    "psycopg2",
+    "pymysql",
+    "redis",
+    "requests",
+    "sqlalchemy",
+)
 _loaded: set[str] = set()
 # Held while a rule set registers, so a concurrent first classification of the
 # same library waits for its rules instead of caching an answer without them.
@@ -440,15 +461,19 @@ def _load_lazy(tp: type[BaseException]) -> bool:
         for root in sorted(pending.difference(_loaded)):
             _loaded.add(root)
             try:
-                _LOADERS[root]()
+                if _LOADERS[root]() is False:  # not yet: the library is not imported
+                    _loaded.discard(root)
             except Exception:  # a broken integration must not break error handling
                 logger.exception("interceptor: could not register the %s classifiers", root)
     return True
 
 
-def _load_integration(name: str) -> Callable[[], None]:
-    def load() -> None:
-        importlib.import_module(f"interceptor.integrations.{name}").register()
+def _load_integration(name: str) -> Callable[[], object]:
+    # register() answers False when the library it is for is not imported yet
+    # (`google` is a namespace: a protobuf error is no google-api-core one);
+    # it is asked again for the next new exception type of that root.
+    def load() -> object:
+        return importlib.import_module(f"interceptor.integrations.{name}").register()
 
     return load
 
@@ -501,7 +526,7 @@ def _load_urllib() -> None:
     register_builtin(URLError, url_error)
 
 
-_LOADERS: Mapping[str, Callable[[], None]] = {
+_LOADERS: Mapping[str, Callable[[], object]] = {
     "ssl": _load_ssl,
     "socket": _load_socket,
     "urllib": _load_urllib,
@@ -640,33 +665,112 @@ def parse_retry_after(value: object, *, now: datetime | None = None) -> float | 
 # -- classify -------------------------------------------------------------------------
 
 
-def classify(exc: BaseException) -> Classification:
+@overload
+def classify(exc: BaseException) -> Classification: ...
+@overload
+def classify(exc: object) -> Classification | None: ...
+def classify(exc: object) -> Classification | None:
     """Classify an exception: its category, HTTP status, and whether and when to retry.
 
     Pure: no I/O, and the same exception always gets the same answer (an
     HTTP-date ``Retry-After`` is turned into seconds from now). Consults the
     registry (most specific type first, a user's registration before a
     built-in one), then duck typing (a declared HTTP status, ``timeout``,
-    ``temporary``, ``retry_after``), and answers PERMANENT, 500 otherwise. An
-    exception group holding a single leaf is classified by that leaf. Never
+    ``temporary``, ``retry_after``). An exception group holding a single leaf
+    is classified by that leaf. When neither rules nor duck typing know the
+    exception, its explicit cause (``raise RuntimeError(...) from
+    TimeoutError()``: ``__cause__``, never the implicit ``__context__``)
+    decides, and that one's cause after it, at most `MAX_CAUSES` (8) links
+    deep and stopping at a cycle; PERMANENT, 500 when none decides. Never
     raises.
+
+    An ``httpx.Response`` or ``requests.Response`` (received, not raised) is
+    classified as the error its ``raise_for_status()`` would raise: the same
+    category, status and ``retry_after`` (see `upstream`). A response that
+    method would not raise for is not an error, and the answer is ``None``:
+    for httpx any 2xx (httpx raises for a 1xx or 3xx too), for requests
+    anything below 400. Only for a response can the answer be ``None``.
 
     Example::
 
         classify(TimeoutError())        # TIMEOUT, 504, retryable
         classify(KeyError("x")).slo     # True: PERMANENT, 500
+        classify(httpx_response)        # 503 -> TEMPORARY, 502; 200 -> None
     """
     try:
-        exc = single_leaf(exc)
-        for rule in _rules(type(exc)):
-            found = rule if isinstance(rule, Classification) else _call(rule, exc)
+        if not isinstance(exc, BaseException):
+            library = _response_library(exc)
+            if library is not None:
+                return _response(exc, library)
+        seen: set[int] = set()
+        # Anything else is taken as an exception: whatever it is, the answer is one.
+        link: BaseException | None = exc  # type: ignore[assignment]
+        # The exception itself, then up to MAX_CAUSES explicit causes.
+        for _ in range(MAX_CAUSES + 1):
+            if link is None:
+                break
+            link = single_leaf(link)
+            if id(link) in seen:  # `a.__cause__ = b; b.__cause__ = a` is one assignment away
+                break
+            seen.add(id(link))
+            found = _decide(link)
             if found is not None:
-                return _with_delay(found, exc)
-        return _duck(exc) or _PERMANENT
+                return found
+            cause = _attr(link, "__cause__")
+            link = cause if isinstance(cause, BaseException) else None
+        return _PERMANENT
     except Exception:  # noqa: BLE001 - promised never to raise, whatever the class does
         # What reads a foreign class is guarded where it reads; this is the
         # net under the rest (a metaclass's __mro__ property, say).
         return _PERMANENT
+
+
+# The response classes `classify` takes, by (module, name): the library's own
+# class or a subclass of it, found without importing the library.
+_RESPONSES: Mapping[tuple[str, str], str] = {
+    ("httpx._models", "Response"): "httpx",
+    ("httpx", "Response"): "httpx",
+    ("requests.models", "Response"): "requests",
+    ("requests", "Response"): "requests",
+}
+
+
+def _response_library(obj: object) -> str | None:
+    try:
+        for cls in type(obj).__mro__:
+            library = _RESPONSES.get((module_name(cls), cls.__name__))
+            if library is not None:
+                return library
+    except Exception:  # noqa: BLE001 - a class that cannot be read is no response
+        return None
+    return None
+
+
+def _response(response: object, library: str) -> Classification | None:
+    """What ``response.raise_for_status()`` would raise, classified; ``None`` if nothing."""
+    status = _attr(response, "status_code")
+    if isinstance(status, bool) or not isinstance(status, int):
+        return _UPSTREAM_UNUSABLE
+    # httpx raises for anything but a 2xx; requests for 4xx and 5xx only.
+    if (200 <= status <= 299) if library == "httpx" else not (400 <= status <= 599):
+        return None
+    return upstream(status, header(_attr(response, "headers")))
+
+
+# How many explicit causes (`raise ... from cause`) `classify` follows past the
+# exception itself. A wrapper chain is built by code, one link per layer (an ORM
+# over a driver over a socket): two or three deep in practice. Eight leaves room
+# for every layering seen and bounds the cost of a chain built in a loop.
+MAX_CAUSES = 8
+
+
+def _decide(exc: BaseException) -> Classification | None:
+    """The answer of ``exc``'s own rules and duck typing; ``None`` when neither has one."""
+    for rule in _rules(type(exc)):
+        found = rule if isinstance(rule, Classification) else _call(rule, exc)
+        if found is not None:
+            return _with_delay(found, exc)
+    return _duck(exc)
 
 
 def classify_status(status: int, *, retry_after: object = None) -> Classification:

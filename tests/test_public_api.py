@@ -40,6 +40,19 @@ MUST_NOT_IMPORT = frozenset(
         "frozenlist",
         "multidict",
         "yarl",
+        "botocore",
+        "boto3",
+        "jmespath",
+        "redis",
+        "psycopg",
+        "psycopg_binary",
+        "psycopg2",
+        "asyncpg",
+        "pymysql",
+        "tenacity",
+        "stamina",
+        "grpc",
+        "google",
     }
 )
 

@@ -8,7 +8,18 @@ library exists, so the library is imported already and this costs nothing.
 A user's `interceptor.register_classifier` for the same type beats these rules.
 
 Modules: `interceptor.integrations.httpx`, `interceptor.integrations.requests`,
-`interceptor.integrations.aiohttp`, `interceptor.integrations.sqlalchemy`.
+`interceptor.integrations.aiohttp`, `interceptor.integrations.botocore`
+(boto3 too), `interceptor.integrations.redis`, `interceptor.integrations.psycopg`,
+`interceptor.integrations.psycopg2`,
+`interceptor.integrations.asyncpg`, `interceptor.integrations.pymysql`,
+`interceptor.integrations.sqlalchemy` (by the driver error it wraps first),
+`interceptor.integrations.grpc`, `interceptor.integrations.google`
+(google-api-core). The database modules share one SQLSTATE and MySQL
+error-number table (``interceptor.integrations._sql``).
+
+Not a library's rules, and never loaded by `classify`:
+`interceptor.integrations.retry`, retry predicates for tenacity and stamina
+built on `classify`.
 
 Every rule gives a fixed ``detail`` (`interceptor.Classification.detail`),
 which `interceptor.classified` shows instead of the library's message: that
@@ -18,7 +29,7 @@ crash report only. The upstream texts are shared, in ``interceptor._classify``
 (``UPSTREAM_TIMED_OUT``, ``UPSTREAM_UNREACHABLE``, ...), so one cause reads the
 same whichever client met it.
 
-Adding the next one (say ``botocore`` or ``redis``):
+Adding the next one (say ``kafka`` or ``pymongo``):
 
 1. Write ``interceptor/integrations/<package>.py``, named after the library's
    top-level package, with a ``register()`` that imports the library *inside
@@ -40,27 +51,9 @@ Adding the next one (say ``botocore`` or ``redis``):
    their message, too), and extend the subprocess tests that ``import
    interceptor`` imports no library.
 
-Sketches::
-
-    # botocore.py
-    def register() -> None:
-        from botocore.exceptions import ClientError
-
-        def client_error(exc):
-            error = exc.response.get("Error", {})
-            if error.get("Code") in {"Throttling", "ThrottlingException",
-                                     "TooManyRequestsException",
-                                     "ProvisionedThroughputExceededException",
-                                     "RequestLimitExceeded", "SlowDown"}:
-                return Category.THROTTLED
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            return upstream(status) if isinstance(status, int) else None
-
-        register_builtin(ClientError, client_error)
-
-    # redis.py: redis.exceptions.TimeoutError -> TIMEOUT;
-    # ConnectionError (and BusyLoadingError) -> Classification(TEMPORARY, 502,
-    # detail="The cache is unavailable."); ReadOnlyError (a replica after
-    # failover) -> TEMPORARY. Note that
-    # redis's TimeoutError/ConnectionError are not the builtins of that name.
+See `interceptor.integrations.botocore` (an error code decides) and
+`interceptor.integrations.redis` (names only some versions have) for two
+short ones. A ``register()`` that answers ``False`` is asked again for the
+next new exception type of its package: `interceptor.integrations.google`
+does so until google-api-core is imported, as ``google`` is a namespace.
 """

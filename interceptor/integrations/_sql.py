@@ -1,0 +1,144 @@
+"""What a database driver's error means, by its SQLSTATE or MySQL error number.
+
+Shared by the psycopg, asyncpg, PyMySQL and SQLAlchemy rules, so one failure
+reads the same whichever driver (or SQLAlchemy over it) met it. No import of
+any driver: the codes are read from the error's attributes.
+
+PostgreSQL SQLSTATE (psycopg's and asyncpg's ``sqlstate``, psycopg2's ``pgcode``)::
+
+    40001 serialization_failure, 40P01 deadlock_detected,
+    55P03 lock_not_available                       TEMPORARY  503  retry the transaction
+    57014 query_canceled (statement_timeout)       TIMEOUT    504
+    23505 unique_violation                         CONFLICT   409  "A conflicting record ..."
+    other 23xxx (foreign key, not null, check)     CONFLICT   409  "... the data already stored."
+    25006 read_only_sql_transaction (a replica)    TEMPORARY  503
+    class 08 (connection), 53200 out_of_memory,
+    53300 too_many_connections, 57P01 to 57P03
+    (shutdown, starting up)                        TEMPORARY  503
+    class 28 (28P01 wrong password, 28000),
+    42501 insufficient_privilege                   PERMANENT  500  our credentials
+    53100 disk_full                                PERMANENT  500
+    anything else                                  no answer (the next rule decides)
+
+MySQL error numbers (PyMySQL's and mysqlclient's ``args[0]``)::
+
+    1213 deadlock, 1205 lock wait timeout          TEMPORARY  503  retry the transaction
+    3024 max_execution_time exceeded               TIMEOUT    504
+    1062, 1586 duplicate entry                     CONFLICT   409  "A conflicting record ..."
+    1048, 1216, 1217, 1451, 1452 (null, foreign
+    key)                                           CONFLICT   409  "... the data already stored."
+    1040 too many connections, 1053 shutdown,
+    2002, 2003, 2006, 2013, 2055 (no connection,
+    gone away, lost), 1290, 1792, 1836 (read-only) TEMPORARY  503
+    1044, 1045, 1142, 1143, 1227, 1698 (access
+    denied)                                        PERMANENT  500  our credentials
+    1021, 1114 (disk full, table full)             PERMANENT  500
+    anything else                                  no answer
+
+libpq reports a failed connection attempt with no SQLSTATE at all (psycopg's
+and psycopg2's ``sqlstate`` is ``None``), so a wrong password is told from a
+server that is down by the server's ``FATAL`` line in the message: "password
+authentication failed", "no pg_hba.conf entry", "role ... does not exist",
+and libpq's own "no password supplied". This matches English messages only
+(the server's ``lc_messages``); with another language a refused login reads
+as a connection failure, TEMPORARY 503. The message decides, never shows:
+the details are fixed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from interceptor._classify import Category, Classification
+from interceptor._http import module_name
+
+DATABASE_UNAVAILABLE = "The database is temporarily unavailable."
+DATABASE_TIMED_OUT = "The database timed out."
+DATABASE_REFUSED_US = "The database refused our credentials."
+DATABASE_FULL = "The database is out of space."
+TRANSACTION_CONFLICT = "The transaction conflicted with another; retry it."
+RECORD_EXISTS = "A conflicting record already exists."
+DATA_CONFLICT = "The request conflicts with the data already stored."
+
+UNAVAILABLE = Classification(Category.TEMPORARY, detail=DATABASE_UNAVAILABLE)
+TIMED_OUT = Classification(Category.TIMEOUT, detail=DATABASE_TIMED_OUT)
+REFUSED_US = Classification(Category.PERMANENT, detail=DATABASE_REFUSED_US)
+FULL = Classification(Category.PERMANENT, detail=DATABASE_FULL)
+RETRY_TRANSACTION = Classification(Category.TEMPORARY, detail=TRANSACTION_CONFLICT)
+EXISTS = Classification(Category.CONFLICT, detail=RECORD_EXISTS)
+CONFLICT = Classification(Category.CONFLICT, detail=DATA_CONFLICT)
+
+_SQLSTATES: dict[str, Classification] = {
+    "40001": RETRY_TRANSACTION,
+    "40P01": RETRY_TRANSACTION,
+    "55P03": RETRY_TRANSACTION,
+    "57014": TIMED_OUT,
+    "23505": EXISTS,
+    "25006": UNAVAILABLE,
+    "53200": UNAVAILABLE,
+    "53300": UNAVAILABLE,
+    "57P01": UNAVAILABLE,
+    "57P02": UNAVAILABLE,
+    "57P03": UNAVAILABLE,
+    "42501": REFUSED_US,
+    "53100": FULL,
+}
+_SQLSTATE_CLASSES: dict[str, Classification] = {
+    "08": UNAVAILABLE,
+    "23": CONFLICT,
+    "28": REFUSED_US,
+}
+
+_MYSQL: dict[int, Classification] = {
+    **dict.fromkeys((1213, 1205), RETRY_TRANSACTION),
+    3024: TIMED_OUT,
+    **dict.fromkeys((1062, 1586), EXISTS),
+    **dict.fromkeys((1048, 1216, 1217, 1451, 1452), CONFLICT),
+    **dict.fromkeys((1040, 1053, 2002, 2003, 2006, 2013, 2055, 1290, 1792, 1836), UNAVAILABLE),
+    **dict.fromkeys((1044, 1045, 1142, 1143, 1227, 1698), REFUSED_US),
+    **dict.fromkeys((1021, 1114), FULL),
+}
+# The drivers whose errors carry MySQL's error number as args[0].
+_MYSQL_DRIVERS = frozenset({"pymysql", "MySQLdb", "aiomysql", "asyncmy", "mysql"})
+_LIBPQ_DRIVERS = frozenset({"psycopg", "psycopg2"})
+_LIBPQ_AUTH = re.compile(
+    r"FATAL:\s+(password authentication failed|no pg_hba\.conf entry"
+    r"|pg_hba\.conf rejects connection|role \".*\" does not exist)"
+    r"|no password supplied"
+)
+
+
+def by_sqlstate(state: object) -> Classification | None:
+    """The answer for a PostgreSQL SQLSTATE; ``None`` for one the table does not name."""
+    if not isinstance(state, str) or len(state) != 5:
+        return None
+    return _SQLSTATES.get(state) or _SQLSTATE_CLASSES.get(state[:2])
+
+
+def by_mysql_errno(number: object) -> Classification | None:
+    """The answer for a MySQL error number; ``None`` for one the table does not name."""
+    if isinstance(number, bool) or not isinstance(number, int):
+        return None
+    return _MYSQL.get(number)
+
+
+def driver_error(exc: object) -> Classification | None:
+    """The answer for a driver's error by its code; ``None`` when it names none we know."""
+    try:
+        root = module_name(type(exc)).partition(".")[0]
+        if root in _MYSQL_DRIVERS:
+            # By number only: MySQL's SQLSTATEs are coarse (23000 for every
+            # constraint, HY000 for most) and are not PostgreSQL's.
+            args = getattr(exc, "args", None)
+            return by_mysql_errno(args[0]) if isinstance(args, tuple) and args else None
+        states = (getattr(exc, "sqlstate", None), getattr(exc, "pgcode", None))
+        message = str(exc) if root in _LIBPQ_DRIVERS else ""
+    except Exception:  # noqa: BLE001 - a driver error's broken property names no code
+        return None
+    for state in states:
+        found = by_sqlstate(state)
+        if found is not None:
+            return found
+    if all(state is None for state in states) and _LIBPQ_AUTH.search(message):
+        return REFUSED_US
+    return None

@@ -1,0 +1,33 @@
+"""`classify` rules for psycopg2, by the error's SQLSTATE (``pgcode``).
+
+The same table as for psycopg 3 (see `interceptor.integrations.psycopg`):
+40001, 40P01, 55P03 TEMPORARY 503 (retry the transaction); 57014 TIMEOUT
+504; 23505 CONFLICT 409 ("A conflicting record already exists."), other
+23xxx CONFLICT 409; 25006, class 08, 53200, 53300, 57P01 to 57P03 TEMPORARY
+503; class 28 and 42501 PERMANENT 500 ("The database refused our
+credentials."); 53100 PERMANENT 500. A failed connection attempt has no
+SQLSTATE (libpq gives none): a refused login is told by the server's English
+``FATAL`` line (PERMANENT 500), any other ``OperationalError`` is TEMPORARY
+503. Other errors fall through to the default, PERMANENT 500. The details are
+fixed, never the server's message. Registered by `classify` the first time it
+sees a psycopg2 exception; calling `register` again is harmless.
+"""
+
+from __future__ import annotations
+
+from interceptor._classify import Classification, register_builtin
+from interceptor.integrations._sql import UNAVAILABLE, driver_error
+
+__all__ = ["register"]
+
+
+def _operational(exc: BaseException) -> Classification:
+    return driver_error(exc) or UNAVAILABLE
+
+
+def register() -> None:
+    """Register the psycopg2 rules (imports psycopg2)."""
+    import psycopg2  # type: ignore[import-untyped]  # noqa: PLC0415 - only once in use
+
+    register_builtin(psycopg2.Error, driver_error)
+    register_builtin(psycopg2.OperationalError, _operational)
