@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from interceptor._delivery import delivery
+
 _FIGURES: list[str] = []
 
 
@@ -28,6 +30,16 @@ def http_scope(path: str = "/x", method: str = "GET") -> dict[str, Any]:
         "client": ("127.0.0.1", 5000),
         "server": ("testserver", 80),
     }
+
+
+@pytest.fixture(autouse=True)
+def _drain_delivery() -> None:
+    """Let an earlier test's queued 5xx log lines and reports go out before this test.
+
+    The delivery worker emits them off the response path; drained here, in the
+    set-up phase, they cannot land in this test's captured log records.
+    """
+    delivery.flush(10)
 
 
 @pytest.fixture

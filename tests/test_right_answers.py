@@ -72,6 +72,7 @@ async def test_a_catch_all_keeps_fastapi_http_errors_at_their_status(
     reports: list[Any] = []
     errors = Interceptor({Exception: 500}, reporter=reports.append)
     assert errors.flush(5)  # earlier tests' 5xx lines are emitted before this one listens
+    caplog.clear()  # (they were, into this test's capture)
     with caplog.at_level(logging.INFO, logger="interceptor"):
         async with client_for(fastapi_app(errors)) as client:
             forbidden = await client.get("/forbidden")
@@ -203,6 +204,7 @@ def test_a_catch_all_keeps_flask_abort_at_its_status(caplog: pytest.LogCaptureFi
     errors = Interceptor({Exception: 500})
     http = flask_app(errors).test_client()
     assert errors.flush(5)  # earlier tests' 5xx lines are emitted before this one listens
+    caplog.clear()  # (they were, into this test's capture)
     with caplog.at_level(logging.INFO, logger="interceptor"):
         answers = {path: http.get(path) for path in ("/missing", "/auth", "/no-such-url")}
         assert errors.flush(5)
