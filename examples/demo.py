@@ -24,34 +24,27 @@ EXAMPLES = [
     ("Werkzeug", "examples.werkzeug_app", "waitress"),
 ]
 
-WIDTHS = (32, 62, 6)
-
-
-def row(*cells: str) -> str:
-    *fixed, rest = cells
-    return (
-        " | ".join(cell.ljust(width)[:width] for cell, width in zip(fixed, WIDTHS, strict=True))
-        + " | "
-        + rest
-    )
+# The headers the README's claims are about: the rest are the server's own.
+SHOWN_HEADERS = ("content-type", "retry-after", "allow", "www-authenticate", "x-error-id")
 
 
 def run_example(title: str, module_name: str, server: str) -> None:
     module = importlib.import_module(module_name)
     print(f"\n== {title}: {module_name}:app under {server} ==")
     with (
-        serve(f"{module_name}:app", server) as (base_url, log),
+        serve(f"{module_name}:app", server) as (base_url, _log),
         httpx.Client(base_url=base_url, timeout=10) as client,
     ):
-        print(row("request", "handled by", "status", "body"))
-        print(row("-" * WIDTHS[0], "-" * WIDTHS[1], "-" * WIDTHS[2], "-" * 40))
         for method, path, handled_by in module.DEMO_REQUESTS:
             # A fresh connection each time: servers close the connection after
             # an exception no handler answered, as they should.
             response = client.request(method, path, headers={"Connection": "close"})
-            body = textwrap.shorten(response.text.replace("\n", " "), 140, placeholder=" ...")
-            print(row(f"{method} {path}", handled_by, str(response.status_code), body))
-        print(f"(server log: {log})")
+            print(f"\n{method} {path}  ->  {response.status_code}   ({handled_by})")
+            for name in SHOWN_HEADERS:
+                if name in response.headers:
+                    print(f"  {name}: {response.headers[name]}")
+            body = response.text.replace("\n", " ")
+            print(textwrap.indent(textwrap.fill(body, 96, break_on_hyphens=False), "  "))
 
 
 def main() -> int:
