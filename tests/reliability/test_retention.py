@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import gc
 import sys
+import time
 import tracemalloc
 import types
 import weakref
@@ -145,6 +146,14 @@ def _measure(label: str, run: Callable[[int], None], probe: Probe, code: types.C
     finally:
         tracemalloc.stop()
     survivors = _survivors(code)
+    # A worker thread that ran the last sync handler holds its arguments in its
+    # frame until it exits, which anyio's threads do shortly after the loop
+    # closes: retained means held for good, so wait for that, bounded.
+    deadline = time.monotonic() + 10
+    while any(survivors.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        gc.collect()
+        survivors = _survivors(code)
     growth = after - before
     # The probe's own weak references are part of the growth: one list slot each.
     sampled = probe.refs[sampled_before:]
