@@ -100,6 +100,7 @@ __all__ = [
     "register_classifier",
     "status_category",
     "upstream",
+    "upstream_response_error",
 ]
 
 logger = logging.getLogger("interceptor")
@@ -574,6 +575,18 @@ register_builtin(OSError, _by_errno)
 
 
 # -- upstream HTTP answers (shared by urllib and the integrations) ---------------------
+
+
+def upstream_response_error(exc: BaseException) -> Classification:
+    """`upstream` for an HTTP client's error carrying the ``response`` it received.
+
+    httpx's ``HTTPStatusError`` and requests' ``HTTPError`` both do; the
+    response's ``status_code`` and ``Retry-After`` header decide.
+    """
+    response = getattr(exc, "response", None)
+    return upstream(
+        getattr(response, "status_code", None), header(getattr(response, "headers", None))
+    )
 
 
 def upstream(status: object, retry_after: object = None) -> Classification:

@@ -46,25 +46,19 @@ from interceptor._classify import (
     UPSTREAM_UNUSABLE,
     Category,
     Classification,
-    header,
     register_builtin,
-    upstream,
+    upstream_response_error,
 )
 
 __all__ = ["register"]
 
-
-def _status_error(exc: BaseException) -> Classification:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    return upstream(getattr(response, "status_code", None), header(headers))
 
 
 def register() -> None:
     """Register the httpx rules (imports httpx)."""
     import httpx  # noqa: PLC0415 - the library is imported only once it is in use
 
-    register_builtin(httpx.HTTPStatusError, _status_error)
+    register_builtin(httpx.HTTPStatusError, upstream_response_error)
     register_builtin(
         httpx.TimeoutException, Classification(Category.TIMEOUT, detail=UPSTREAM_TIMED_OUT)
     )

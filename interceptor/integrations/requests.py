@@ -50,18 +50,12 @@ from interceptor._classify import (
     UPSTREAM_UNUSABLE,
     Category,
     Classification,
-    header,
     register_builtin,
-    upstream,
+    upstream_response_error,
 )
 
 __all__ = ["register"]
 
-
-def _http_error(exc: BaseException) -> Classification:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    return upstream(getattr(response, "status_code", None), header(headers))
 
 
 def register() -> None:
@@ -69,7 +63,7 @@ def register() -> None:
     import requests  # noqa: PLC0415 - the library is imported only once it is in use
 
     exceptions = requests.exceptions
-    register_builtin(exceptions.HTTPError, _http_error)
+    register_builtin(exceptions.HTTPError, upstream_response_error)
     # ConnectTimeout's MRO puts ConnectionError before Timeout: name it.
     register_builtin(
         (exceptions.Timeout, exceptions.ConnectTimeout),
