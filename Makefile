@@ -30,14 +30,18 @@ $(TOOLS_INSTALLED): $(INSTALLED) $(TOOLS_LOCK)
 	$(BIN)/python -m pip install --quiet -c $(TOOLS_LOCK) --group docs --group matrix
 	@touch $@
 
-# The servers the integration tests start on 127.0.0.1 (redis-server, PostgreSQL),
-# from Debian's packages when they are missing and this is root on a Debian-like
-# system; the tests start and stop them themselves, and skip, saying why, without them.
+# The servers the integration tests start on 127.0.0.1 (redis-server, PostgreSQL,
+# MariaDB), from Debian's packages when they are missing and this is root on a
+# Debian-like system; the tests start and stop them themselves, and skip, saying why,
+# without them.
 services:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| missing="$$missing postgresql"; \
+	command -v mariadbd >/dev/null || command -v mysqld >/dev/null \
+		|| [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ] \
+		|| missing="$$missing mariadb-server"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing$$missing for the integration tests"; \

@@ -17,11 +17,14 @@ from interceptor._classify import (
     classify,
     register_classifier,
 )
-from interceptor._core import ExceptionHandler, Interceptor, validation_problem
+from interceptor._core import Interceptor
 from interceptor._errors import ApiError, define_errors
 from interceptor._observe import ErrorEvent, Report
 from interceptor._problem import Problem
-from interceptor._render import ErrorInfo, RequestInfo
+from interceptor._render import ErrorInfo
+from interceptor._request import RequestInfo
+from interceptor._validation import validation_problem
+from interceptor._values import ExceptionHandler
 
 __all__ = [
     "ApiError",

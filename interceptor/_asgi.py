@@ -9,20 +9,31 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Generator, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, MutableMapping
 from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from interceptor._callables import is_awaitable
-from interceptor._core import HANDLER_TIMED_OUT, Handler
 from interceptor._delivery import EXIT_FLUSH_SECONDS, delivery
 from interceptor._render import Outcome
+from interceptor._values import HANDLER_TIMED_OUT, Handler
 
-__all__ = ["flush_at_shutdown", "send_outcome", "start_handler"]
+__all__ = [
+    "WebSocketProgress",
+    "answer_websocket",
+    "flush_at_shutdown",
+    "send_outcome",
+    "start_handler",
+]
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Message = MutableMapping[str, Any]
+
+# The ASGI extension that lets an app deny a websocket with an HTTP response.
+_WS_DENIAL = "websocket.http.response"
+_CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit for a close reason
 
 
 async def send_outcome(outcome: Outcome, send: Send) -> None:
@@ -31,6 +42,59 @@ async def send_outcome(outcome: Outcome, send: Send) -> None:
         {"type": "http.response.start", "status": outcome.status, "headers": outcome.raw_headers()}
     )
     await send({"type": "http.response.body", "body": outcome.body})
+
+
+class WebSocketProgress:
+    """What the application has sent on a websocket so far."""
+
+    __slots__ = ("accepted", "closed", "sent")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.accepted = False
+        self.closed = False
+
+    def saw(self, message: Message) -> None:
+        """Note one message the application sends."""
+        self.sent += 1
+        kind = message["type"]
+        if kind == "websocket.accept":
+            self.accepted = True
+        elif kind == "websocket.close" or kind.startswith("websocket.http.response"):
+            self.closed = True
+
+
+async def answer_websocket(
+    answer: Outcome, scope: Mapping[str, Any], progress: WebSocketProgress, send: Send
+) -> None:
+    """Answer on a websocket: an HTTP denial before accept where the server can, else a close.
+
+    The close code is 4000 + a 4xx status, or 1011 for a 5xx; its reason the
+    body's code or title, cut to the protocol's 123 bytes. Nothing is sent on
+    a socket that is closed already.
+    """
+    if progress.closed:
+        return
+    if not progress.accepted and _WS_DENIAL in scope.get("extensions", {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": answer.status,
+                "headers": answer.raw_headers(),
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": answer.body})
+        return
+    status = answer.status
+    info = answer.info
+    reason = "" if info is None else info.code or info.title
+    await send(
+        {
+            "type": "websocket.close",
+            "code": 4000 + status if 400 <= status < 500 else 1011,
+            "reason": reason.encode("utf-8")[:_CLOSE_REASON_BYTES].decode("utf-8", "ignore"),
+        }
+    )
 
 
 def flush_at_shutdown(send: Send) -> Send:

@@ -67,12 +67,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias, TypeVar, overload
 
-from interceptor._core import InlineHandler, single_leaf
 from interceptor._errors import ApiError
 from interceptor._http import HttpKind, http_kind, http_status, is_plain, module_name
 from interceptor._problem import Problem, check_error_status, seconds
-from interceptor._render import retryable_for_status
+from interceptor._status import is_error_status, is_int, retryable_for_status
 from interceptor._typecache import remember
+from interceptor._values import InlineHandler, single_leaf
 
 __all__ = [
     "MAX_CAUSES",
@@ -603,7 +603,7 @@ def upstream(status: object, retry_after: object = None) -> Classification:
     - 401, 403, 407: PERMANENT, 502, "refused our credentials";
     - anything else: PERMANENT, 502.
     """
-    if isinstance(status, bool) or not isinstance(status, int):
+    if not is_int(status):
         return _UPSTREAM_UNUSABLE
     if status == 429:
         return Classification(
@@ -762,7 +762,7 @@ def _response_library(obj: object) -> str | None:
 def _response(response: object, library: str) -> Classification | None:
     """What ``response.raise_for_status()`` would raise, classified; ``None`` if nothing."""
     status = _attr(response, "status_code")
-    if isinstance(status, bool) or not isinstance(status, int):
+    if not is_int(status):
         return _UPSTREAM_UNUSABLE
     # httpx raises for anything but a 2xx; requests for 4xx and 5xx only.
     if (200 <= status <= 299) if library == "httpx" else not (400 <= status <= 599):
@@ -915,7 +915,7 @@ def _received_answer(exc: BaseException) -> Classification | None:
         return None
     for owner, name in _ANSWER_STATUSES:
         status = _attr(exc if owner == "exc" else response, name)
-        if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+        if is_int(status) and 100 <= status <= 599:
             headers = _attr(exc, "headers")
             if headers is None:
                 headers = _attr(response, "headers")
@@ -929,7 +929,7 @@ def _status(exc: BaseException, kind: HttpKind) -> int | None:
         candidates.append(http_status(exc, kind))
     candidates += [_attr(exc, "status"), _attr(exc, "status_code")]
     for status in candidates:
-        if isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599:
+        if is_error_status(status):
             return int(status)
     return None
 

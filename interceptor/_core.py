@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import inspect
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol, TypeGuard, TypeVar, overload
+from types import MappingProxyType
+from typing import Any, TypeVar, overload
 
 from interceptor._callables import callable_name, is_async_callable
+from interceptor._classify import classify, status_category
 from interceptor._delivery import EXIT_FLUSH_SECONDS, DeliveryCounts, delivery
 from interceptor._errors import ApiError
 from interceptor._http import (
@@ -38,68 +39,41 @@ from interceptor._observe import (
     log,
     report_job,
     request_info_of,
-    status_category,
 )
-from interceptor._problem import Problem, check_error_status, replaced
+from interceptor._plans import PlanCache
+from interceptor._problem import Problem, replaced
 from interceptor._render import (
-    BODY_SHAPES,
     EMPTY_PROBLEM,
     JSON,
     BodyShape,
     ErrorInfo,
     Outcome,
-    Plans,
     Renderer,
-    RequestInfo,
-    encode_json,
-    header_items,
-    new_error_id,
-    safe_headers,
 )
+from interceptor._request import RequestInfo
+from interceptor._status import is_error_status, is_int, is_response_status, new_error_id
 from interceptor._typecache import remember
 from interceptor._validation import is_missing_field, validation_problem_for
+from interceptor._values import (
+    HANDLER_TIMED_OUT,
+    INLINE_TYPES,
+    ExceptionHandler,
+    HandlerValue,
+    InlineHandler,
+    Key,
+    check_value,
+    expand_key,
+    single_leaf,
+)
+from interceptor._wire import encode_json, header_items, safe_headers
 
-__all__ = [
-    "INLINE_TYPES",
-    "Handler",
-    "HandlerValue",
-    "InlineHandler",
-    "Interceptor",
-    "Key",
-    "single_leaf",
-]
+__all__ = ["Interceptor"]
 
 logger = logging.getLogger("interceptor")
 
-Handler = Callable[[Any, Any], Any]
-"""``handler(request, exc)``, sync or async, returning what section 3 of the spec lists."""
-
-HandlerValue = int | Problem | Handler
-Key = type[Exception] | tuple[type[Exception], ...] | int
-
 E = TypeVar("E", bound=Exception)
-E_contra = TypeVar("E_contra", bound=Exception, contravariant=True)
 R = TypeVar("R")
-
-
-class ExceptionHandler(Protocol[E_contra]):
-    """A handler for exceptions of type ``E_contra``: ``handler(request, exc)``.
-
-    ``request`` is the framework's own request object; the result is one of
-    those `Interceptor` accepts (a response, a `Problem`, an ``int`` status,
-    a ``(body, status[, headers])`` tuple, or ``None`` to decline), or an
-    awaitable of one. With it a type checker sees that a handler registered
-    for ``KeyError`` takes a ``KeyError``.
-
-    Example::
-
-        def on_missing(request: Request, exc: KeyError) -> Problem:
-            return Problem(status=404, detail=f"no {exc.args[0]}")
-
-        handler: ExceptionHandler[KeyError] = on_missing
-    """
-
-    def __call__(self, request: Any, exc: E_contra, /) -> Any: ...
+_T = TypeVar("_T")
 
 # Set on an exception a handler raised, naming the interceptors it came out of,
 # so the same interceptor never handles it again at another scope.
@@ -111,36 +85,44 @@ _OBSERVED_LATE = "interceptor.observed_late"
 _LATE_NOTE = "; the response had already started, so the connection is aborted"
 
 
-class InlineHandler:
-    """A handler value the core renders itself, with no call into the framework.
-
-    Under ASGI it runs on the event loop, with no thread hop, like an ``int``
-    or a `Problem`. Subclasses implement `problem`; calling the object as a
-    plain ``handler(request, exc)`` gives the same `Problem`.
-    """
-
-    __slots__ = ()
-
-    def problem(self, exc: BaseException) -> Problem:
-        raise NotImplementedError
-
-    def __call__(self, request: object, exc: BaseException) -> Problem:
-        return self.problem(exc)
-
-
 @dataclass(frozen=True, slots=True)
 class _Tables:
-    """One consistent snapshot of the registry, swapped whole on every change."""
+    """One consistent snapshot of the registry; a registration makes the next one.
+
+    A resolution holds the snapshot it started with, so it finishes with the
+    handlers it began with, whatever is registered meanwhile.
+    """
 
     by_class: Mapping[type[BaseException], HandlerValue]
     by_status: Mapping[int, HandlerValue]
-    # Values by exception type, at most `interceptor._typecache.MAX_TYPES` types.
-    cache: dict[type[BaseException], tuple[HandlerValue, ...]] = field(default_factory=dict)
     # Whether calling a registered callable gives a coroutine, by its id (the
     # tables hold the callables, so an id stays theirs while the tables live).
-    asyncs: Mapping[int, bool] = field(default_factory=dict)
-    # Responses rendered ahead for the registered values; see `Renderer.render_planned`.
-    plans: Plans = field(default_factory=dict)
+    asyncs: Mapping[int, bool]
+    # Values by exception type, at most `interceptor._typecache.MAX_TYPES` types.
+    cache: dict[type[BaseException], tuple[HandlerValue, ...]] = field(default_factory=dict)
+    # Responses rendered ahead for the registered values.
+    plans: PlanCache = field(default_factory=PlanCache)
+
+    @classmethod
+    def of(
+        cls,
+        by_class: Mapping[type[BaseException], HandlerValue],
+        by_status: Mapping[int, HandlerValue],
+        before: _Tables | None,
+    ) -> _Tables:
+        """A snapshot of copies of ``by_class`` and ``by_status``.
+
+        Whether each callable is async is taken from ``before`` where it was
+        worked out already: ``before`` holds its values, so an id found there
+        is the same object's.
+        """
+        known = before.asyncs if before is not None else {}
+        asyncs = {}
+        for value in (*by_class.values(), *by_status.values()):
+            if not isinstance(value, INLINE_TYPES):
+                is_async = known.get(id(value))
+                asyncs[id(value)] = is_async_callable(value) if is_async is None else is_async
+        return cls(by_class=dict(by_class), by_status=dict(by_status), asyncs=asyncs)
 
 
 # Every interceptor renders `ApiError`s by their declared status and code, as if
@@ -201,71 +183,43 @@ class Interceptor:
         report_client_address: bool = False,
         scrub_report: Callable[[Report], Report] | None = None,
     ) -> None:
-        if callable(body):
-            builder, content_type = body, JSON
-        elif isinstance(body, str) and body in BODY_SHAPES:
-            builder, content_type = BODY_SHAPES[body]
-        else:
-            raise ValueError(
-                f"body must be 'problem', 'flat' or a callable taking ErrorInfo, got {body!r}"
-            )
-        if rewrite_body is not None and not callable(rewrite_body):
-            raise TypeError(f"rewrite_body must be callable, got {rewrite_body!r}")
-        if reporter is not None and not callable(reporter):
-            raise TypeError(f"reporter must be callable, got {reporter!r}")
-        if isinstance(detail_limit, bool) or not isinstance(detail_limit, int):
-            raise TypeError(f"detail_limit must be a positive int, got {detail_limit!r}")
-        if detail_limit < 1:
-            raise ValueError(f"detail_limit must be a positive int, got {detail_limit!r}")
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"name must be a non-empty str, got {name!r}")
-        if not (isinstance(report_timeout, int | float) and report_timeout > 0):
-            raise ValueError(f"report_timeout must be positive seconds, got {report_timeout!r}")
-        if handler_timeout is not None and not (
-            isinstance(handler_timeout, int | float) and handler_timeout > 0
-        ):
-            raise ValueError(
-                f"handler_timeout must be positive seconds or None, got {handler_timeout!r}"
-            )
-        if not isinstance(report_client_address, bool):
-            raise TypeError(
-                f"report_client_address must be a bool, got {report_client_address!r}"
-            )
-        if scrub_report is not None and not callable(scrub_report):
-            raise TypeError(f"scrub_report must be callable, got {scrub_report!r}")
-        if debug is not None and not isinstance(debug, bool):
-            raise TypeError(
-                f"debug must be True, False or None (follow the framework), got {debug!r}"
-            )
-        self.report_client_address = report_client_address
-        self.scrub_report = scrub_report
-        self.debug = debug
-        self.reporter = reporter
-        self.name = name
-        self.report_timeout = float(report_timeout)
-        self.handler_timeout = None if handler_timeout is None else float(handler_timeout)
+        self.debug = _bool_or_none("debug", debug, "True, False or None (follow the framework)")
+        self.reporter = _callable_or_none("reporter", reporter)
+        self.name = _non_empty_str("name", name)
+        self.report_timeout = _positive_seconds("report_timeout", report_timeout)
+        self.handler_timeout = (
+            None
+            if handler_timeout is None
+            else _positive_seconds("handler_timeout", handler_timeout, or_none=True)
+        )
+        self.report_client_address = _bool("report_client_address", report_client_address)
+        self.scrub_report = _callable_or_none("scrub_report", scrub_report)
         self.counts = ErrorCounts()
         self.deliveries = DeliveryCounts()
+        self._renderer = Renderer.for_shape(
+            body,
+            rewrite=_callable_or_none("rewrite_body", rewrite_body),
+            detail_limit=_positive_int("detail_limit", detail_limit),
+        )
+        self._debug_renderer = dataclasses.replace(self._renderer, debug=True)
         self._lock = threading.Lock()
         self._observers: tuple[Observer, ...] = ()
         for observer in observers:
             self.add_observer(observer)
-        self._renderer = Renderer(
-            debug=False,
-            body=builder,
-            content_type=content_type,
-            rewrite=rewrite_body,
-            detail_limit=detail_limit,
-        )
-        self._debug_renderer = dataclasses.replace(self._renderer, debug=True)
-        self._tables = _Tables(by_class={ApiError: _API_ERROR_DEFAULT}, by_status={})
+        # What is registered, changed under the lock; `_tables` is the snapshot
+        # resolutions read, made from these when first needed after a change
+        # (`_snapshot`), so registering n handlers one call at a time is linear.
+        self._by_class: dict[type[BaseException], HandlerValue] = {ApiError: _API_ERROR_DEFAULT}
+        self._by_status: dict[int, HandlerValue] = {}
+        self._built: _Tables | None = None
+        self._tables: _Tables | None = None
         if handlers is not None:
             if not isinstance(handlers, Mapping):
                 raise TypeError(f"handlers must be a mapping of key to value, got {handlers!r}")
             self._register(handlers.items())
 
     def __repr__(self) -> str:
-        tables = self._tables
+        tables = self._tables or self._snapshot()
         keys = [*tables.by_status, *(cls.__qualname__ for cls in tables.by_class)]
         return f"<Interceptor {self.name!r} handlers={keys!r}>"
 
@@ -445,23 +399,35 @@ class Interceptor:
         return register
 
     def _register(self, items: Iterable[tuple[object, object]]) -> None:
-        entries = [(k, _check_value(v)) for key, v in items for k in _expand_key(key)]
+        entries = [(k, check_value(v)) for key, v in items for k in expand_key(key)]
         with self._lock:
-            by_class = dict(self._tables.by_class)
-            by_status = dict(self._tables.by_status)
             for key, value in entries:
                 if isinstance(key, int):
-                    by_status[key] = value
+                    self._by_status[key] = value
                 else:
-                    by_class[key] = value
-            asyncs = {
-                id(value): is_async_callable(value)
-                for value in (*by_class.values(), *by_status.values())
-                if not isinstance(value, INLINE_TYPES)
-            }
-            # A new snapshot with an empty cache: a resolver holding the old
-            # one finishes consistently with it, and nothing is half-updated.
-            self._tables = _Tables(by_class=by_class, by_status=by_status, asyncs=asyncs)
+                    self._by_class[key] = value
+            self._tables = None  # the next resolution makes a new snapshot
+
+    def registered(
+        self,
+    ) -> tuple[Mapping[type[BaseException], HandlerValue], Mapping[int, HandlerValue]]:
+        """What is registered, by class and by status: one consistent snapshot, read-only.
+
+        Example::
+
+            by_class, by_status = errors.registered()
+        """
+        tables = self._tables or self._snapshot()
+        return MappingProxyType(tables.by_class), MappingProxyType(tables.by_status)
+
+    def _snapshot(self) -> _Tables:
+        """The tables as registered now, made once after each change."""
+        with self._lock:
+            tables = self._tables
+            if tables is None:
+                tables = _Tables.of(self._by_class, self._by_status, self._built)
+                self._tables = self._built = tables
+            return tables
 
     # -- resolution ----------------------------------------------------------
 
@@ -475,7 +441,7 @@ class Interceptor:
 
             errors.resolve(KeyError)  # -> 404 when LookupError is mapped to 404
         """
-        tables = self._tables
+        tables = self._tables or self._snapshot()
         if isinstance(exc, type):
             values = tables.cache.get(exc)
             if values is None:
@@ -494,22 +460,22 @@ class Interceptor:
         answer can still depend on it (a status key, a handler that declines);
         but when this is false, no instance of ``tp`` or of its bases does.
         """
-        if tp in self._tables.cache:
-            return bool(self._tables.cache[tp])
+        tables = self._tables or self._snapshot()
+        values = tables.cache.get(tp)
+        if values is not None:
+            return bool(values)
         if not issubclass(tp, Exception) or _passes_through(tp):
             return False
-        return issubclass(tp, BaseExceptionGroup) or bool(
-            self._class_candidates(tp, self._tables)
-        )
+        return issubclass(tp, BaseExceptionGroup) or bool(self._class_candidates(tp, tables))
 
     def is_async(self, handler: object) -> bool:
         """Whether calling ``handler``, a callable registered here, gives a coroutine."""
-        is_async = self._tables.asyncs.get(id(handler))
+        is_async = (self._tables or self._snapshot()).asyncs.get(id(handler))
         return is_async_callable(handler) if is_async is None else is_async
 
     def has_status_key(self, status: object) -> bool:
         """Whether an ``int`` status key is registered for ``status``."""
-        return status in self._tables.by_status
+        return status in (self._tables or self._snapshot()).by_status
 
     def candidates(self, exc: BaseException) -> tuple[BaseException, tuple[HandlerValue, ...]]:
         """The exception handlers receive, and the values to try, most specific first.
@@ -517,7 +483,7 @@ class Interceptor:
         A single-leaf exception group resolves by (and hands over) its leaf.
         Only `Exception` subclasses match; anything else gets no values.
         """
-        tables = self._tables
+        tables = self._tables or self._snapshot()
         # The cache holds only Exception types that are not groups, so a hit
         # settles both questions without isinstance(), whose cost grows with
         # the depth of the hierarchy.
@@ -528,23 +494,25 @@ class Interceptor:
             if not issubclass(type(leaf), Exception):  # as `except` does, not by __class__
                 return leaf, ()
             values = self._class_candidates(type(leaf), tables)
-        try:
-            if self in getattr(leaf, _RAISED_BY, ()):
-                return leaf, ()
-            if leaf is not exc and self in getattr(exc, _RAISED_BY, ()):
-                return leaf, ()  # a handler of ours raised the group around this leaf
-        except Exception:  # noqa: BLE001, S110 - a __getattr__ raising KeyError, say: no mark
-            pass
+        if self._raised_here(exc, leaf):
+            return leaf, ()
         if KINDS_BY_TYPE.get(type(leaf)) is HttpKind.PLAIN:
             return leaf, values  # a plain exception: no status to key on, never passes through
         kind = http_kind(leaf)
         if kind is HttpKind.PASSTHROUGH:
             return leaf, ()
         if tables.by_status and kind is not HttpKind.PLAIN:
-            by_status = tables.by_status.get(http_status(leaf, kind))  # type: ignore[arg-type]
-            if by_status is not None:
-                values = (by_status, *(v for v in values if v is not by_status))
+            values = _status_key_first(tables, http_status(leaf, kind), values)
         return leaf, values
+
+    def _raised_here(self, exc: BaseException, leaf: BaseException) -> bool:
+        """Whether a handler of this interceptor raised ``leaf``, or the group around it."""
+        try:
+            return self in getattr(leaf, _RAISED_BY, ()) or (
+                leaf is not exc and self in getattr(exc, _RAISED_BY, ())
+            )
+        except Exception:  # noqa: BLE001 - a __getattr__ raising KeyError, say: no mark
+            return False
 
     @staticmethod
     def _class_candidates(tp: type[BaseException], tables: _Tables) -> tuple[HandlerValue, ...]:
@@ -598,37 +566,22 @@ class Interceptor:
         foreign = not renderer.debug and _is_foreign(exc)
         if handler is None and not foreign:
             # A registered value: it lives as long as the tables, and so may its plan.
-            planned = renderer.render_planned(self._tables.plans, value, exc, request)
+            tables = self._tables or self._snapshot()
+            planned = tables.plans.outcome(renderer, value, exc, request)
             if planned is not None:
                 return planned
-        if isinstance(value, InlineHandler):
-            value = value.problem(exc)
-        if foreign and isinstance(value, Problem | int):
-            value = _with_library_detail(value, exc)
-        if isinstance(value, Problem | int) and _is_validation(exc):
-            # The errors array, and never the exception's text (a repr of the input).
-            template = value if isinstance(value, Problem) else Problem(status=value)
-            value = validation_problem_for(exc, template)
+        value = _template_of(value, exc, foreign=foreign)
         if isinstance(value, Problem):
             return renderer.render(value, exc, request)
-        if _is_status(value):
+        if is_error_status(value):
             return renderer.render(_API_ERROR_DEFAULT, exc, request, status=value)
-        if isinstance(value, tuple) and 2 <= len(value) <= 3:
-            status = value[1]
-            # A 1xx is never a final response, so it is no answer a handler can give.
-            if isinstance(status, int) and not isinstance(status, bool) and 200 <= status <= 599:
-                headers = safe_headers(header_items(value[2])) if len(value) == 3 else []
-                body, error_id = value[0], None
-                if status >= 500:
-                    body, error_id = _with_error_id(body, headers)
-                return renderer.outcome(
-                    status,
-                    headers,
-                    encode_json(body),
-                    request,
-                    content_type=JSON,
-                    error_id=error_id,
-                )
+        answer = _tuple_answer(renderer, value, request)
+        if answer is None:
+            self._wrong_answer(value, handler)
+            answer = renderer.render(_API_ERROR_DEFAULT, exc, request, status=500)
+        return answer
+
+    def _wrong_answer(self, value: object, handler: object) -> None:
         what = (
             f"did not answer within {self.handler_timeout:g} s"
             if value is HANDLER_TIMED_OUT
@@ -639,7 +592,6 @@ class Interceptor:
         logger.error(
             "interceptor handler %s %s; answering 500", name, what, extra={"handler": name}
         )
-        return renderer.render(_API_ERROR_DEFAULT, exc, request, status=500)
 
     def _renderer_for(self, request: RequestInfo) -> Renderer:
         debug = self.debug
@@ -653,52 +605,6 @@ class Interceptor:
         # __setattr__ or __getattr__ misbehaves must not swap itself for that error.
         with contextlib.suppress(Exception):
             setattr(exc, _RAISED_BY, (*getattr(exc, _RAISED_BY, ()), self))
-
-
-class _ValidationProblem(InlineHandler):
-    """The ready rendering of validation errors; see `validation_problem`."""
-
-    __slots__ = ()
-
-    def problem(self, exc: BaseException) -> Problem:
-        return validation_problem_for(exc)
-
-    def __repr__(self) -> str:
-        return "validation_problem"
-
-
-validation_problem: InlineHandler = _ValidationProblem()
-"""A handler value for validation errors: RFC 9457 ``errors``, never the input.
-
-For FastAPI's ``RequestValidationError``, pydantic's ``ValidationError`` and
-Werkzeug's missing form field: 422 (400 for the form field), a fixed
-``detail`` and an ``errors`` array of ``{"detail", "pointer"}`` (an RFC 6901
-JSON Pointer into the body) or ``{"detail", "parameter"}`` /
-``{"detail", "header"}`` for query, path and header values. The client's
-input is never echoed. A registered ``int`` or `Problem` for those
-exceptions renders the same way, with its own status and members.
-
-Example::
-
-    errors = Interceptor({RequestValidationError: validation_problem})
-    # POST {"price": "x"} ->
-    # 422 {"title": "Unprocessable Content", "detail": "The request is not valid: 1 error.",
-    #      "errors": [{"detail": "Input should be a valid number, ...", "pointer": "/price"}]}
-"""
-
-
-# What an adapter hands back as a handler's result when the handler did not
-# answer within `Interceptor.handler_timeout`.
-HANDLER_TIMED_OUT: Final = object()
-
-
-# The handler values the core renders itself, with no call into a handler.
-INLINE_TYPES = (int, Problem, InlineHandler)
-
-
-def is_inline(value: HandlerValue) -> bool:
-    """Whether the core renders ``value`` itself (no call into a handler)."""
-    return isinstance(value, INLINE_TYPES)
 
 
 # The libraries whose messages are theirs, not the application's: an upstream's
@@ -728,8 +634,6 @@ def _with_library_detail(value: Problem | int, exc: BaseException) -> Problem | 
     status = template.status or 500
     if template.detail is not None or status >= 500:
         return value  # a 5xx shows no detail; a template's own detail is the application's
-    from interceptor._classify import classify  # noqa: PLC0415 - import cycle (issue 15)
-
     detail = classify(exc).detail or "The request could not be completed."
     return replaced(template, detail=detail)
 
@@ -737,82 +641,6 @@ def _with_library_detail(value: Problem | int, exc: BaseException) -> Problem | 
 def _is_validation(exc: BaseException) -> bool:
     kind = http_kind(exc)
     return kind is HttpKind.VALIDATION or (kind is HttpKind.WERKZEUG and is_missing_field(exc))
-
-
-def _is_status(value: object) -> TypeGuard[int]:
-    """Whether ``value`` is an error status (an ``int`` from 400 to 599, not a bool)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599
-
-
-def single_leaf(exc: BaseException) -> BaseException:
-    """The one leaf of a (nested) exception group holding exactly one; else ``exc``."""
-    leaf = exc
-    # type(), not isinstance(): a property can make `__class__` claim a group.
-    while issubclass(type(leaf), BaseExceptionGroup):
-        members = leaf.exceptions  # type: ignore[attr-defined]
-        if len(members) != 1:
-            return exc
-        leaf = members[0]
-    return leaf
-
-
-# -- validation ------------------------------------------------------------------
-
-_ACCEPTED_KEYS = "an Exception subclass, a tuple of them, or an int status from 400 to 599"
-_ACCEPTED_VALUES = "an int status from 400 to 599, a Problem, or a callable handler(request, exc)"
-
-
-def _expand_key(key: object) -> list[type[Exception] | int]:
-    if isinstance(key, tuple):
-        if not key:
-            raise ValueError(f"handler key must not be an empty tuple; use {_ACCEPTED_KEYS}")
-        return [_check_class(k) for k in key]
-    if isinstance(key, int) and not isinstance(key, bool):
-        return [check_error_status(key, what="handler status key")]
-    return [_check_class(key)]
-
-
-def _check_class(key: object) -> type[Exception]:
-    if isinstance(key, type):
-        if issubclass(key, Exception):
-            return key
-        if issubclass(key, BaseException):
-            raise TypeError(
-                f"cannot register {key.__module__}.{key.__qualname__}: it is a BaseException "
-                "but not an Exception, and only Exception subclasses are intercepted"
-            )
-        raise TypeError(
-            f"handler key {key.__qualname__} is not an exception class; use {_ACCEPTED_KEYS}"
-        )
-    if isinstance(key, BaseException):
-        raise TypeError(
-            f"handler key {key!r} is an exception instance; register its class "
-            f"{type(key).__qualname__} instead"
-        )
-    raise TypeError(f"handler key {key!r} is not valid; use {_ACCEPTED_KEYS}")
-
-
-def _check_value(value: object) -> HandlerValue:
-    if isinstance(value, Problem | InlineHandler):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return check_error_status(value, what="handler status value")
-    if isinstance(value, type):
-        raise TypeError(f"handler value {value.__qualname__} is a class; use {_ACCEPTED_VALUES}")
-    if not callable(value):
-        raise TypeError(f"handler value {value!r} is not valid; use {_ACCEPTED_VALUES}")
-    try:
-        signature = inspect.signature(value)
-    except (TypeError, ValueError):  # some builtins have no signature; trust them
-        return value
-    try:
-        signature.bind(None, None)
-    except TypeError:
-        raise TypeError(
-            f"handler {callable_name(value)} must accept two positional arguments (request, exc); "
-            f"its signature is {signature}"
-        ) from None
-    return value
 
 
 def _with_error_id(body: object, headers: list[tuple[str, str]]) -> tuple[object, str]:
@@ -844,12 +672,93 @@ def _short_repr(value: object, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _status_of(exc: BaseException) -> int:
-    from interceptor._classify import classify  # noqa: PLC0415 - import cycle
+def _status_key_first(
+    tables: _Tables, status: object, values: tuple[HandlerValue, ...]
+) -> tuple[HandlerValue, ...]:
+    """``values`` with the value registered for ``status``, if any, tried first."""
+    by_status = tables.by_status.get(status)  # type: ignore[call-overload]
+    if by_status is None:
+        return values
+    return (by_status, *(v for v in values if v is not by_status))
 
+
+def _template_of(value: object, exc: BaseException, *, foreign: bool) -> object:
+    """What ``value`` renders as for ``exc``: an inline handler's `Problem`, a fixed detail
+    in place of a library's message, a validation error's ``errors``; else ``value``.
+    """
+    if isinstance(value, InlineHandler):
+        value = value.problem(exc)
+    if not isinstance(value, Problem) and not is_error_status(value):
+        return value
+    if foreign:
+        value = _with_library_detail(value, exc)
+    if _is_validation(exc):
+        # The errors array, and never the exception's text (a repr of the input).
+        template = value if isinstance(value, Problem) else Problem(status=value)
+        value = validation_problem_for(exc, template)
+    return value
+
+
+def _tuple_answer(renderer: Renderer, value: object, request: RequestInfo) -> Outcome | None:
+    """A handler's own ``(body, status[, headers])`` answer; ``None`` if ``value`` is none."""
+    if not (isinstance(value, tuple) and 2 <= len(value) <= 3 and is_response_status(value[1])):
+        return None
+    status = value[1]
+    headers = safe_headers(header_items(value[2])) if len(value) == 3 else []
+    body, error_id = value[0], None
+    if status >= 500:
+        body, error_id = _with_error_id(body, headers)
+    return renderer.outcome(
+        status, headers, encode_json(body), request, content_type=JSON, error_id=error_id
+    )
+
+
+def _status_of(exc: BaseException) -> int:
     return classify(exc).status
 
 
 def _passes_through(tp: type[BaseException]) -> bool:
     """Whether every instance of ``tp`` is a redirect or other ready response."""
     return kind_of_type(tp) is HttpKind.PASSTHROUGH
+
+
+# -- checking the constructor's options ---------------------------------------------
+
+
+def _callable_or_none(name: str, value: _T) -> _T:
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable, got {value!r}")
+    return value
+
+
+def _bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return value
+
+
+def _bool_or_none(name: str, value: object, accepted: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"{name} must be {accepted}, got {value!r}")
+    return value
+
+
+def _non_empty_str(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{name} must be a non-empty str, got {value!r}")
+    return value
+
+
+def _positive_int(name: str, value: object) -> int:
+    if not is_int(value):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _positive_seconds(name: str, value: object, *, or_none: bool = False) -> float:
+    if not (isinstance(value, int | float) and value > 0):
+        accepted = "positive seconds or None" if or_none else "positive seconds"
+        raise ValueError(f"{name} must be {accepted}, got {value!r}")
+    return float(value)

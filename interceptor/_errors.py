@@ -128,21 +128,37 @@ def define_errors(
     # Check the whole batch before making any class: a refused batch leaves
     # nothing behind that would make its corrected retry fail as a duplicate.
     for name, code, status in specs:
-        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-            raise ValueError(f"error class name must be an identifier, got {name!r}")
-        if name in checked:
-            raise ValueError(f"error class {name!r} is defined twice")
-        if not isinstance(code, str) or not code:
-            raise ValueError(f"error code must be a non-empty str, got {code!r} for {name}")
-        if code in taken:
-            raise ValueError(f"error code {code!r} for {name} is already used by {taken[code]}")
-        check_error_status(status, what=f"{name}.status")
+        _check_spec(name, code, status, checked=checked, taken=taken)
         checked[name] = (code, status)
         taken[code] = name
     return {
         name: type(name, (base,), {"status": status, "code": code, "__module__": module})
         for name, (code, status) in checked.items()
     }
+
+
+def _check_spec(
+    name: str,
+    code: str,
+    status: int,
+    *,
+    checked: Mapping[str, object],
+    taken: Mapping[str, str],
+) -> None:
+    """Raise for a `define_errors` triple that cannot join the batch.
+
+    ``checked`` has the names of the batch so far, ``taken`` the codes in
+    use, each with the name of the class that has it.
+    """
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"error class name must be an identifier, got {name!r}")
+    if name in checked:
+        raise ValueError(f"error class {name!r} is defined twice")
+    if not isinstance(code, str) or not code:
+        raise ValueError(f"error code must be a non-empty str, got {code!r} for {name}")
+    if code in taken:
+        raise ValueError(f"error code {code!r} for {name} is already used by {taken[code]}")
+    check_error_status(status, what=f"{name}.status")
 
 
 def _subclasses(cls: type[ApiError]) -> Iterable[type[ApiError]]:

@@ -136,26 +136,33 @@ def http_detail(exc: BaseException, kind: HttpKind) -> str:
     """The human-readable message: a framework's raw detail, never its HTML page."""
     try:
         if kind is HttpKind.PLAIN:
-            if (
-                issubclass(type(exc), KeyError)  # not isinstance(): __class__ can lie
-                and type(exc).__str__ is KeyError.__str__
-                and len(exc.args) == 1
-            ):
-                return str(exc.args[0])  # str(KeyError("k")) is "'k'", the key's repr
-            return str(exc)
+            return _plain_detail(exc)
         if kind is HttpKind.VALIDATION:
             return VALIDATION_DETAIL  # its str() is a repr of the client's input
-        if kind is HttpKind.STARLETTE or kind is HttpKind.API_ERROR:
-            detail: Any = getattr(exc, "detail", "")
-        elif kind is HttpKind.WERKZEUG:
-            detail = getattr(exc, "description", "")
-        else:
-            detail = str(exc)
+        detail = _framework_detail(exc, kind)
         if detail is None:
             return ""
         return detail if isinstance(detail, str) else str(detail)
     except Exception:  # noqa: BLE001 - a broken __str__ must not break the error response
         return ""
+
+
+def _plain_detail(exc: BaseException) -> str:
+    if (
+        issubclass(type(exc), KeyError)  # not isinstance(): __class__ can lie
+        and type(exc).__str__ is KeyError.__str__
+        and len(exc.args) == 1
+    ):
+        return str(exc.args[0])  # str(KeyError("k")) is "'k'", the key's repr
+    return str(exc)
+
+
+def _framework_detail(exc: BaseException, kind: HttpKind) -> object:
+    if kind is HttpKind.STARLETTE or kind is HttpKind.API_ERROR:
+        return getattr(exc, "detail", "")
+    if kind is HttpKind.WERKZEUG:
+        return getattr(exc, "description", "")
+    return str(exc)
 
 
 def http_detail_value(exc: BaseException, kind: HttpKind) -> object:

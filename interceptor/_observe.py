@@ -13,15 +13,14 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
+from interceptor._classify import Category, classify, status_category
 from interceptor._delivery import DeliveryCounts, Job, delivery
-from interceptor._render import RequestInfo, new_error_id, reason_phrase
+from interceptor._request import RequestInfo
 from interceptor._scrub import escape_control
+from interceptor._status import new_error_id, reason_phrase
 from interceptor._tracebacks import format_bounded
-
-if TYPE_CHECKING:
-    from interceptor._classify import Category, Classification
 
 __all__ = [
     "ErrorCounts",
@@ -34,7 +33,6 @@ __all__ = [
     "report_for",
     "report_job",
     "request_info_of",
-    "status_category",
 ]
 
 logger = logging.getLogger("interceptor")
@@ -143,7 +141,6 @@ def describe(
     fatal: bool = True,
 ) -> ErrorEvent:
     """The event for ``exc`` answered with ``status``: its category agrees with the status."""
-    classify, status_category = _classifiers()
     # A 4xx's status says all a counter needs. A 5xx's cause decides its
     # category (an upstream's refusal is PERMANENT, its outage TEMPORARY, both
     # 502), unless the handler chose another status than the classification.
@@ -155,23 +152,16 @@ def describe(
             category = found.category
         if error_id is None:
             error_id = new_error_id()
-    # Positional: a NamedTuple built from keywords costs twice as much.
-    return ErrorEvent(exc, status, category, server_error, scope, error_id, request, fatal)
-
-
-@functools.cache
-def _classifiers() -> tuple[Callable[[BaseException], Classification], Callable[[int], Category]]:
-    # Imported on first use, once: `interceptor._classify` imports the core,
-    # which imports this module; an import statement per call costs ~0.6 us.
-    from interceptor._classify import classify, status_category  # noqa: PLC0415
-
-    return classify, status_category
-
-
-@functools.cache  # a few hundred statuses at most
-def status_category(status: int) -> Category:
-    """The category ``status`` implies on its own; see `interceptor.classify`."""
-    return _classifiers()[1](status)
+    return ErrorEvent(
+        exception=exc,
+        status=status,
+        category=category,
+        slo=server_error,
+        scope=scope,
+        error_id=error_id,
+        request=request,
+        fatal=fatal,
+    )
 
 
 def log(

@@ -31,11 +31,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from interceptor._classify import Category, classified, classify
-from interceptor._core import INLINE_TYPES, HandlerValue, Interceptor
+from interceptor._core import Interceptor
 from interceptor._errors import ApiError
 from interceptor._http import is_http_exception_type
 from interceptor._problem import Problem
-from interceptor._render import EMPTY_PROBLEM, PROBLEM_JSON, RequestInfo, reason_phrase
+from interceptor._render import EMPTY_PROBLEM, PROBLEM_JSON
+from interceptor._request import RequestInfo
+from interceptor._status import reason_phrase
+from interceptor._values import INLINE_TYPES, HandlerValue
 
 __all__ = [
     "ANSWERS_ATTRIBUTE",
@@ -112,8 +115,7 @@ def answers_for(chain: Sequence[Interceptor], exc: BaseException, name: str) -> 
             if isinstance(value, INLINE_TYPES):
                 found += _rendered(interceptor, value, leaf, name)
                 return found
-            for template in getattr(value, ANSWERS_ATTRIBUTE, ()):
-                found += _rendered(interceptor, template, leaf, name, handler=value)
+            found += _declared(interceptor, value, leaf, name)
     return found
 
 
@@ -132,38 +134,65 @@ def scope_answers(
     status keys with. The validation answers are kept apart: the adapter
     puts them where the framework documents its own validation response.
     """
-    samples: dict[type[ApiError], None] = dict.fromkeys(raises)
-    statuses: dict[int, None] = {}
-    plain: list[tuple[Interceptor, type[BaseException], HandlerValue]] = []
-    for interceptor in chain:
-        tables = interceptor._tables  # one consistent snapshot of the registry
-        statuses.update(dict.fromkeys(tables.by_status))
-        for key, value in tables.by_class.items():
-            if issubclass(key, ApiError):
-                if not (key is ApiError and value is EMPTY_PROBLEM):  # the default
-                    samples[key] = None
-            else:
-                plain.append((interceptor, key, value))
-    general: list[Answer] = []
-    probes: list[BaseException] = []
-    for cls in samples:
-        sample = sample_api_error(cls)
-        probes.append(sample)
-        general += answers_for(chain, sample, cls.__qualname__)
-    if http_error is not None:
-        for status in sorted(statuses):
-            exc = http_error(status)
-            probes.append(exc)
-            general += answers_for(chain, exc, f"{type(exc).__qualname__} {status}")
+    samples, statuses, plain = _registered(chain, raises)
+    probes = _probes(samples, statuses, http_error)
+    general = [answer for exc, name in probes for answer in answers_for(chain, exc, name)]
+    probed = [exc for exc, _ in probes]
     checked: list[Answer] = []
     if validation is not None:
-        probes.append(validation)
+        probed.append(validation)
         checked = answers_for(chain, validation, type(validation).__qualname__)
     for interceptor, key, value in plain:
-        if any(isinstance(probe, key) for probe in probes):
+        if any(isinstance(exc, key) for exc in probed):
             continue  # a sample above went through the scopes as this key's instances do
         general += _key_answers(interceptor, key, value)
     return general, checked
+
+
+# A class key other than an ApiError's: the scope it is in, the key, its value.
+_PlainKey = tuple[Interceptor, type[BaseException], HandlerValue]
+
+
+def _registered(
+    chain: Sequence[Interceptor], raises: Iterable[type[ApiError]]
+) -> tuple[dict[type[ApiError], None], dict[int, None], list[_PlainKey]]:
+    """What ``chain`` registers: (ApiError classes to sample, status keys, other class keys).
+
+    The ApiError classes are ``raises`` and those registered as keys, but for
+    the default registration of `ApiError` itself.
+    """
+    samples: dict[type[ApiError], None] = dict.fromkeys(raises)
+    statuses: dict[int, None] = {}
+    plain: list[_PlainKey] = []
+    for interceptor in chain:
+        by_class, by_status = interceptor.registered()
+        statuses.update(dict.fromkeys(by_status))
+        for key, value in by_class.items():
+            if not issubclass(key, ApiError):
+                plain.append((interceptor, key, value))
+            elif not (key is ApiError and value is EMPTY_PROBLEM):  # the default
+                samples[key] = None
+    return samples, statuses, plain
+
+
+def _probes(
+    samples: Iterable[type[ApiError]],
+    statuses: Iterable[int],
+    http_error: Callable[[int], BaseException] | None,
+) -> list[tuple[BaseException, str]]:
+    """The exceptions to send through the scopes, each with the name of its answers.
+
+    A sample of each ApiError class, then ``http_error(status)`` for each
+    status key, lowest first.
+    """
+    probes: list[tuple[BaseException, str]] = [
+        (sample_api_error(cls), cls.__qualname__) for cls in samples
+    ]
+    if http_error is not None:
+        for status in sorted(statuses):
+            exc = http_error(status)
+            probes.append((exc, f"{type(exc).__qualname__} {status}"))
+    return probes
 
 
 def _key_answers(
@@ -179,17 +208,21 @@ def _key_answers(
                 interceptor, template, _STAND_IN, template.code or name, handler=classified
             )
         ]
-    if isinstance(value, Problem | int):
-        status = value if isinstance(value, int) else value.status
-        if status is None and is_http_exception_type(key):
-            return []  # the status is the instance's own: none to show
+    if isinstance(value, Problem) and value.status is None and is_http_exception_type(key):
+        return []  # the status is the instance's own: none to show
+    if isinstance(value, INLINE_TYPES):  # a status, a Problem, validation_problem, ...
         return _rendered(interceptor, value, _STAND_IN, name)
-    if isinstance(value, INLINE_TYPES):  # validation_problem and other inline renderings
-        return _rendered(interceptor, value, _STAND_IN, name)
+    return _declared(interceptor, value, _STAND_IN, name)
+
+
+def _declared(
+    interceptor: Interceptor, handler: object, exc: BaseException, name: str
+) -> list[Answer]:
+    """What the callable ``handler`` declares it returns (`declare_answers`), rendered."""
     return [
         answer
-        for template in getattr(value, ANSWERS_ATTRIBUTE, ())
-        for answer in _rendered(interceptor, template, _STAND_IN, name, handler=value)
+        for template in getattr(handler, ANSWERS_ATTRIBUTE, ())
+        for answer in _rendered(interceptor, template, exc, name, handler=handler)
     ]
 
 
@@ -387,16 +420,22 @@ def _schema(
     codes = sorted({a.code for a in answers if a.code is not None})
     if codes:
         own["properties"] = {"code": {"type": "string", "enum": codes}}
-    required = []
-    if status >= 500:
-        required.append("error_id")
-    if answers and all(a.example is not None and "errors" in a.example for a in answers):
-        required.append("errors")
+    required = _required(status, answers)
     if required:
         own["required"] = required
     if not own:
         return dict(problem)
     return {"allOf": [dict(problem), {"type": "object", **own}]}
+
+
+def _required(status: int, answers: list[Answer]) -> list[str]:
+    """What the bodies at ``status`` always have beyond the Problem schema's required members."""
+    required = []
+    if status >= 500:
+        required.append("error_id")
+    if answers and all(a.example is not None and "errors" in a.example for a in answers):
+        required.append("errors")
+    return required
 
 
 def _examples(answers: list[Answer]) -> dict[str, Any]:

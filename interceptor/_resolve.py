@@ -6,21 +6,23 @@ a handler must be called. The adapter calls it the way its framework calls
 things and hands the result to `Pending.settle`, which gives the next one of
 those three. So the order in which handler values are tried, what counts as
 declining, what happens when a handler raises and how an answer is logged,
-counted and reported are written once, here; `handle_sync` and `handle_async`
+counted and reported are written once, here; `handle_sync` and `finish_async`
 are the two drivers, and an adapter with needs of its own (a timeout, a
 thread) drives the same three calls itself. Nothing here imports a framework.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeGuard, TypeVar
 
 from interceptor._callables import is_awaitable
-from interceptor._core import INLINE_TYPES, Handler, HandlerValue, Interceptor
-from interceptor._render import Outcome, RequestInfo
+from interceptor._core import Interceptor
+from interceptor._render import Outcome
+from interceptor._request import RequestInfo
+from interceptor._values import INLINE_TYPES, Handler, HandlerValue
 
-__all__ = ["Pending", "finish_async", "first", "handle_async", "handle_sync"]
+__all__ = ["Pending", "finish_async", "first", "handle_sync"]
 
 R = TypeVar("R")
 
@@ -67,6 +69,14 @@ class Pending:
         return _advance(
             errors, self.exc, leaf, self.values, start=self.index + 1, request=request
         )
+
+    def call(self, call: Callable[[Handler, BaseException], object]) -> object:
+        """``call(handler, leaf)``'s result; what it raises is marked `raised` and goes on."""
+        try:
+            return call(self.handler, self.leaf)
+        except Exception as new:
+            self.raised(new)
+            raise
 
     def raised(self, new: Exception) -> None:
         """The handler raised ``new``: it goes to the next scope out, chained to the original.
@@ -130,24 +140,8 @@ def handle_sync(
     """
     answer = first(errors, exc, info)
     while isinstance(answer, Pending):
-        try:
-            result = call(answer.handler, answer.leaf)
-        except Exception as new:
-            answer.raised(new)
-            raise
-        answer = answer.settle(result, is_response)
+        answer = answer.settle(answer.call(call), is_response)
     return answer  # type: ignore[return-value]
-
-
-async def handle_async(
-    errors: Interceptor,
-    exc: BaseException,
-    info: Callable[[], RequestInfo],
-    call: Callable[[Handler, BaseException], object],
-    is_response: Callable[[object], TypeGuard[R]],
-) -> Outcome | R | None:
-    """`handle_sync` for code already running in an event loop; awaits what ``call`` gives."""
-    return await finish_async(first(errors, exc, info), call, is_response)
 
 
 async def finish_async(
@@ -155,14 +149,26 @@ async def finish_async(
     call: Callable[[Handler, BaseException], object],
     is_response: Callable[[object], TypeGuard[R]],
 ) -> Outcome | R | None:
-    """The rest of `handle_async` from what `first` gave: the answer once ``answer`` is settled."""
+    """`handle_sync` for code in an event loop, from what `first` gave; awaits what ``call`` gives.
+
+    ``finish_async(first(errors, exc, info), call, is_response)`` resolves
+    from the start; an adapter that must look at `first`'s answer (to call
+    handlers its own way) passes it on.
+    """
     while isinstance(answer, Pending):
-        try:
-            result = call(answer.handler, answer.leaf)
-            while is_awaitable(result):  # a sync handler may hand back a coroutine
-                result = await result
-        except Exception as new:
-            answer.raised(new)
-            raise
+        result = answer.call(call)
+        if is_awaitable(result):
+            result = await _awaited(answer, result)
         answer = answer.settle(result, is_response)
     return answer  # type: ignore[return-value]
+
+
+async def _awaited(pending: Pending, result: Awaitable[object]) -> object:
+    """What a handler's awaitable ``result`` gives, awaited through; what it raises goes on."""
+    try:
+        while is_awaitable(result):  # a sync handler may hand back a coroutine
+            result = await result
+    except Exception as new:
+        pending.raised(new)
+        raise
+    return result

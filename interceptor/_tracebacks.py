@@ -49,10 +49,28 @@ def format_bounded(exc: BaseException, tb: TracebackType | None = None) -> str:
     return text
 
 
+# One exception of a chain, its traceback, and the joint printed after it: how
+# it led to the newer exception it was found from ("" for the newest).
+_Link = tuple[BaseException, TracebackType | None, str]
+
+
 def _chain(exc: BaseException, tb: TracebackType | None) -> list[str]:
-    # Walk from the newest exception back through its causes, as far as the
-    # bound allows, then print oldest first, as Python does.
-    links: list[tuple[BaseException, TracebackType | None, str]] = []
+    # The chain, newest first, as far as the bound allows, printed oldest
+    # first, as Python does.
+    links, cut = _links(exc, tb)
+    parts: list[str] = []
+    if cut:
+        parts.append(f"[{MAX_CHAIN}+ chained exceptions: the oldest are left out]\n")
+    for index, (link, link_tb, _) in enumerate(reversed(links)):
+        if index:
+            parts.append(links[len(links) - index][2])
+        parts.extend(_one(link, link_tb))
+    return parts
+
+
+def _links(exc: BaseException, tb: TracebackType | None) -> tuple[list[_Link], bool]:
+    """Walk from ``exc`` back through its causes: (the links, whether older ones are left out)."""
+    links: list[_Link] = []
     seen: set[int] = set()
     current: BaseException | None = exc
     current_tb = tb if tb is not None else exc.__traceback__
@@ -60,21 +78,18 @@ def _chain(exc: BaseException, tb: TracebackType | None) -> list[str]:
     while current is not None and id(current) not in seen and len(links) < MAX_CHAIN:
         seen.add(id(current))
         links.append((current, current_tb, joint))
-        if current.__cause__ is not None:
-            current, joint = current.__cause__, _CAUSE
-        elif current.__context__ is not None and not current.__suppress_context__:
-            current, joint = current.__context__, _CONTEXT
-        else:
-            current = None
+        current, joint = _older(current)
         current_tb = current.__traceback__ if current is not None else None
-    parts: list[str] = []
-    if current is not None and id(current) not in seen:
-        parts.append(f"[{MAX_CHAIN}+ chained exceptions: the oldest are left out]\n")
-    for index, (link, link_tb, _) in enumerate(reversed(links)):
-        if index:
-            parts.append(links[len(links) - index][2])
-        parts.extend(_one(link, link_tb))
-    return parts
+    return links, current is not None and id(current) not in seen
+
+
+def _older(exc: BaseException) -> tuple[BaseException | None, str]:
+    """The exception before ``exc`` in its chain, as Python prints it, and the joint between."""
+    if exc.__cause__ is not None:
+        return exc.__cause__, _CAUSE
+    if exc.__context__ is not None and not exc.__suppress_context__:
+        return exc.__context__, _CONTEXT
+    return None, ""
 
 
 def _one(exc: BaseException, tb: TracebackType | None) -> list[str]:

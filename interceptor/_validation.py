@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from interceptor._problem import Problem, replaced
+from interceptor._values import InlineHandler
 
 __all__ = [
     "MAX_ERRORS",
@@ -30,6 +31,7 @@ __all__ = [
     "is_validation_names",
     "is_validation_type",
     "validation_errors",
+    "validation_problem",
     "validation_problem_for",
 ]
 
@@ -49,8 +51,14 @@ _VALIDATION_TYPES = frozenset(
 _MISSING_FIELD = ("werkzeug.exceptions", "BadRequestKeyError")
 _RESPONSE_VALIDATION = ("fastapi.exceptions", "ResponseValidationError")
 
-# Where FastAPI's ``loc`` starts: the request part, and how an item names its place.
-_PARAMETER_PARTS = {"query": "parameter", "path": "parameter", "cookie": "parameter"}
+# Where FastAPI's ``loc`` starts: the request part, and the item member naming the
+# place in it (the body's places are pointers).
+_NAMED_PARTS = {
+    "query": "parameter",
+    "path": "parameter",
+    "cookie": "parameter",
+    "header": "header",
+}
 
 
 def _names(tp: type) -> set[tuple[str, str]]:
@@ -149,22 +157,54 @@ def _item(error: Mapping[str, Any], *, from_request: bool) -> dict[str, str]:
         detail = detail[:_MAX_ITEM_DETAIL] + "…"
     loc = error.get("loc")
     parts = [str(part) for part in loc] if isinstance(loc, list | tuple) else []
-    item = {"detail": detail}
+    member, place = _place(parts, from_request=from_request)
+    return {"detail": detail, member: place}
+
+
+def _place(parts: list[str], *, from_request: bool) -> tuple[str, str]:
+    """Where an item points: ``pointer``, ``parameter`` or ``header``, and its value."""
     if from_request and parts:
         where, rest = parts[0], parts[1:]
         if where == "body":
-            item["pointer"] = _pointer(rest)
-        elif where == "header" and rest:
-            item["header"] = rest[0]
-        elif where in _PARAMETER_PARTS and rest:
-            item["parameter"] = rest[0]
-        else:
-            item["pointer"] = _pointer(parts)
-    else:
-        item["pointer"] = _pointer(parts)
-    return item
+            return "pointer", _pointer(rest)
+        member = _NAMED_PARTS.get(where)
+        if member is not None and rest:
+            return member, rest[0]
+    return "pointer", _pointer(parts)
 
 
 def _pointer(parts: list[str]) -> str:
     """An RFC 6901 JSON Pointer: ``""`` is the whole document."""
     return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+class _ValidationProblem(InlineHandler):
+    """The ready rendering of validation errors; see `validation_problem`."""
+
+    __slots__ = ()
+
+    def problem(self, exc: BaseException) -> Problem:
+        return validation_problem_for(exc)
+
+    def __repr__(self) -> str:
+        return "validation_problem"
+
+
+validation_problem: InlineHandler = _ValidationProblem()
+"""A handler value for validation errors: RFC 9457 ``errors``, never the input.
+
+For FastAPI's ``RequestValidationError``, pydantic's ``ValidationError`` and
+Werkzeug's missing form field: 422 (400 for the form field), a fixed
+``detail`` and an ``errors`` array of ``{"detail", "pointer"}`` (an RFC 6901
+JSON Pointer into the body) or ``{"detail", "parameter"}`` /
+``{"detail", "header"}`` for query, path and header values. The client's
+input is never echoed. A registered ``int`` or `Problem` for those
+exceptions renders the same way, with its own status and members.
+
+Example::
+
+    errors = Interceptor({RequestValidationError: validation_problem})
+    # POST {"price": "x"} ->
+    # 422 {"title": "Unprocessable Content", "detail": "The request is not valid: 1 error.",
+    #      "errors": [{"detail": "Input should be a valid number, ...", "pointer": "/price"}]}
+"""

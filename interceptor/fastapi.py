@@ -162,31 +162,33 @@ def error_responses(
         @router.get("/users/{user_id}", responses=error_responses(UserNotFound, OrderLocked))
         async def get_user(user_id: int): ...
     """
+    _check_error_responses(api_errors, interceptor)
+    chain = (interceptor if interceptor is not None else Interceptor(),)
+    found = {
+        cls: _openapi.answers_for(chain, _openapi.sample_api_error(cls), cls.__qualname__)
+        for cls in dict.fromkeys(api_errors)
+    }
+    answers = [answer for its_answers in found.values() for answer in its_answers]
+    generated = _openapi.responses(answers, problem=_openapi.problem_schema())
+    # A class is documented under the status of its first answer.
+    status_of = {cls: str(its[0].status) for cls, its in found.items() if its}
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status, entry in generated.items():
+        item = _Declared(entry)
+        item.api_errors = tuple(cls for cls, at in status_of.items() if at == status)
+        declared[int(status)] = item
+    return declared
+
+
+def _check_error_responses(
+    api_errors: tuple[type[ApiError], ...], interceptor: Interceptor | None
+) -> None:
+    """Raise ``TypeError`` for arguments `error_responses` does not take."""
     for cls in api_errors:
         if not (isinstance(cls, type) and issubclass(cls, ApiError)):
             raise TypeError(f"error_responses takes ApiError subclasses, got {cls!r}")
     if interceptor is not None and not isinstance(interceptor, Interceptor):
         raise TypeError(f"interceptor must be an Interceptor, got {interceptor!r}")
-    chain = (interceptor if interceptor is not None else Interceptor(),)
-    answers = [
-        answer
-        for cls in dict.fromkeys(api_errors)
-        for answer in _openapi.answers_for(chain, _openapi.sample_api_error(cls), cls.__qualname__)
-    ]
-    generated = _openapi.responses(answers, problem=_openapi.problem_schema())
-    declared: dict[int | str, dict[str, Any]] = {}
-    for status, entry in generated.items():
-        item = _Declared(entry)
-        item.api_errors = tuple(
-            cls for cls in dict.fromkeys(api_errors) if str(_status_of(chain, cls)) == status
-        )
-        declared[int(status)] = item
-    return declared
-
-
-def _status_of(chain: tuple[Interceptor, ...], cls: type[ApiError]) -> int | None:
-    found = _openapi.answers_for(chain, _openapi.sample_api_error(cls), cls.__qualname__)
-    return found[0].status if found else None
 
 
 def install_openapi(app: FastAPI) -> FastAPI:
@@ -248,13 +250,30 @@ def _app_interceptors(app: FastAPI) -> tuple[Interceptor, ...]:
 
 
 def _add_errors(app: FastAPI, document: dict[str, Any]) -> None:
-    outer = _app_interceptors(app)
-    paths = document.get("paths") or {}
-    schemas = document.get("components", {}).get("schemas", {})
-    name = _PROBLEM_COMPONENT
-    if schemas.get(name, None) not in (None, _openapi.problem_schema()):
-        name = _FALLBACK_COMPONENT
+    name = _problem_component(document)
     problem = {"$ref": _REF_PREFIX + name}
+    used, replaced = _add_to_paths(app, document.get("paths") or {}, problem)
+    if used:
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        components[name] = _openapi.problem_schema()
+        document["components"]["schemas"] = dict(sorted(components.items()))
+    if replaced:
+        _drop_unused(document, _FASTAPI_VALIDATION)
+
+
+def _problem_component(document: dict[str, Any]) -> str:
+    """The name of the Problem schema component: a fallback if the app has another ``Problem``."""
+    schemas = document.get("components", {}).get("schemas", {})
+    if schemas.get(_PROBLEM_COMPONENT, None) not in (None, _openapi.problem_schema()):
+        return _FALLBACK_COMPONENT
+    return _PROBLEM_COMPONENT
+
+
+def _add_to_paths(
+    app: FastAPI, paths: dict[str, Any], problem: dict[str, Any]
+) -> tuple[bool, bool]:
+    """Add the answers in scope to each operation: (added any, dropped any FastAPI 422)."""
+    outer = _app_interceptors(app)
     used = replaced = False
     for original, route in _api_routes(app):
         inner = original.interceptors if isinstance(original, _InterceptedRoute) else ()
@@ -268,12 +287,7 @@ def _add_errors(app: FastAPI, document: dict[str, Any]) -> None:
                 touched, dropped = _add_to_operation(route, chain, operation, problem)
                 used |= touched
                 replaced |= dropped
-    if used:
-        components = document.setdefault("components", {}).setdefault("schemas", {})
-        components[name] = _openapi.problem_schema()
-        document["components"]["schemas"] = dict(sorted(components.items()))
-    if replaced:
-        _drop_unused(document, _FASTAPI_VALIDATION)
+    return used, replaced
 
 
 def _api_routes(app: FastAPI) -> Iterator[tuple[APIRoute, Any]]:
@@ -301,17 +315,7 @@ def _add_to_operation(
     problem: dict[str, Any],
 ) -> tuple[bool, bool]:
     """Add the answers of ``chain`` to one operation: (added any, dropped FastAPI's 422)."""
-    ours: dict[str, _Declared] = {}
-    declared: set[str] = set()
-    for status, entry in route.responses.items():
-        key = str(status).upper()
-        if isinstance(entry, _Declared):
-            ours[key] = entry
-        else:
-            declared.add("default" if key == "DEFAULT" else key)
-    extra = (route.openapi_extra or {}).get("responses")
-    if isinstance(extra, dict):
-        declared.update(str(status) for status in extra)
+    ours, declared = _route_responses(route)
     raises = [cls for entry in ours.values() for cls in entry.api_errors]
     general, validation = _openapi.scope_answers(
         chain,
@@ -327,7 +331,44 @@ def _add_to_operation(
         general += validation
         dropped = True
     generated = _openapi.responses(general, problem=problem)
-    touched = dropped
+    touched = _merge_responses(responses, generated, declared, ours) or dropped
+    if touched:
+        operation["responses"] = dict(sorted(responses.items(), key=_status_order))
+    return touched, dropped
+
+
+def _route_responses(route: Any) -> tuple[dict[str, _Declared], set[str]]:
+    """The route's own responses: (`error_responses` entries, statuses declared otherwise).
+
+    The statuses declared otherwise, in ``responses=`` or ``openapi_extra``,
+    are left as they are.
+    """
+    ours: dict[str, _Declared] = {}
+    declared: set[str] = set()
+    for status, entry in route.responses.items():
+        key = str(status).upper()
+        if isinstance(entry, _Declared):
+            ours[key] = entry
+        else:
+            declared.add("default" if key == "DEFAULT" else key)
+    extra = (route.openapi_extra or {}).get("responses")
+    if isinstance(extra, dict):
+        declared.update(str(status) for status in extra)
+    return ours, declared
+
+
+def _merge_responses(
+    responses: dict[str, Any],
+    generated: dict[str, Any],
+    declared: set[str],
+    ours: dict[str, _Declared],
+) -> bool:
+    """Put the ``generated`` entries in ``responses`` but for the ``declared`` statuses.
+
+    An entry replaces one of ours (`error_responses`, now rendered in scope)
+    and joins one FastAPI made. Returns whether any went in.
+    """
+    touched = False
     for status, entry in generated.items():
         if status in declared:
             continue
@@ -335,17 +376,20 @@ def _add_to_operation(
         if current is None or status in ours:
             responses[status] = entry
         else:  # one FastAPI made: add our content types next to its own
-            content = current.setdefault("content", {})
-            for media_type, media in entry["content"].items():
-                content.setdefault(media_type, media)
-            if "headers" in entry:
-                current.setdefault("headers", {}).update(
-                    {k: v for k, v in entry["headers"].items() if k not in current["headers"]}
-                )
+            _join(current, entry)
         touched = True
-    if touched:
-        operation["responses"] = dict(sorted(responses.items(), key=_status_order))
-    return touched, dropped
+    return touched
+
+
+def _join(current: dict[str, Any], entry: dict[str, Any]) -> None:
+    """Add ``entry``'s content types and headers to ``current``, keeping those it has."""
+    content = current.setdefault("content", {})
+    for media_type, media in entry["content"].items():
+        content.setdefault(media_type, media)
+    if "headers" in entry:
+        current.setdefault("headers", {}).update(
+            {k: v for k, v in entry["headers"].items() if k not in current["headers"]}
+        )
 
 
 def _status_order(item: tuple[str, Any]) -> tuple[int, str]:

@@ -44,10 +44,12 @@ except ImportError as error:
         "interceptor.flask needs Flask; install it with: pip install 'exception-interceptor[flask]'"
     ) from error
 
-from interceptor._core import Handler, Interceptor
+from interceptor._core import Interceptor
 from interceptor._http import HttpKind, http_kind
-from interceptor._render import Outcome, RequestInfo
-from interceptor._resolve import handle_async, handle_sync
+from interceptor._render import Outcome
+from interceptor._request import RequestInfo
+from interceptor._resolve import finish_async, first, handle_sync
+from interceptor._values import Handler
 
 __all__ = ["init_app", "intercept"]
 
@@ -258,7 +260,8 @@ def _view_response(errors: Interceptor, exc: Exception) -> WerkzeugResponse | No
 
 async def _async_view_response(errors: Interceptor, exc: Exception) -> WerkzeugResponse | None:
     app = _current_app()
-    result = await handle_async(errors, exc, _request_info, _direct_call(), _is_response)
+    answer = first(errors, exc, _request_info)
+    result = await finish_async(answer, _direct_call(), _is_response)
     return None if result is None else _to_response(app, result)
 
 
@@ -416,7 +419,7 @@ def _sync_call(app: Flask) -> Callable[[Handler, BaseException], object]:
 
 def _direct_call() -> Callable[[Handler, BaseException], object]:
     def call(handler: Handler, exc: BaseException) -> object:
-        return handler(_current_request(), exc)  # handle_async awaits what needs it
+        return handler(_current_request(), exc)  # finish_async awaits what needs it
 
     return call
 

@@ -24,11 +24,19 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
-from interceptor._asgi import flush_at_shutdown, send_outcome, start_handler
+from interceptor._asgi import (
+    WebSocketProgress,
+    answer_websocket,
+    flush_at_shutdown,
+    send_outcome,
+    start_handler,
+)
 from interceptor._callables import is_async_callable
-from interceptor._core import Handler, Interceptor
-from interceptor._render import Outcome, RequestInfo
+from interceptor._core import Interceptor
+from interceptor._render import Outcome
+from interceptor._request import RequestInfo
 from interceptor._resolve import Pending, finish_async, first
+from interceptor._values import Handler
 
 try:
     import anyio
@@ -62,9 +70,6 @@ _NO_TABLES: tuple[Mapping[Any, Any], Mapping[int, Any]] = (
 _TRIED_KEY = "interceptor.tried"
 # Starlette's words when a handled exception comes after the response started.
 _LATE_AT_ROUTE = ("Caught handled exception, but response already started.",)
-
-_WS_DENIAL = "websocket.http.response"
-_CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit for a close reason
 
 
 class _Claims(Mapping[Any, Any]):
@@ -152,7 +157,9 @@ class _Claims(Mapping[Any, Any]):
                 continue
             if answer is not None:
                 progress = _progress_of(websocket)
-                await _answer_websocket(answer, websocket.scope, progress, websocket.send)
+                await answer_websocket(
+                    _as_outcome(answer), websocket.scope, progress, websocket.send
+                )
                 return None
             if not closed_before and _progress_of(websocket).closed:
                 return None  # a handler closed the socket itself
@@ -330,7 +337,7 @@ class InterceptorMiddleware:
         return True
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        progress = _WebSocketProgress()
+        progress = WebSocketProgress()
 
         async def tracked_send(message: Message) -> None:
             progress.saw(message)
@@ -354,7 +361,7 @@ class InterceptorMiddleware:
                 if progress.sent != before and progress.closed:
                     return  # a handler closed the socket itself
                 raise
-            await _answer_websocket(answer, scope, progress, tracked_send)
+            await answer_websocket(_as_outcome(answer), scope, progress, tracked_send)
 
 
 class _Forwarding(InterceptorMiddleware):
@@ -434,67 +441,25 @@ def outcome_response(outcome: Outcome) -> Response:
     return response
 
 
-class _WebSocketProgress:
-    """What the application has sent on a websocket so far."""
-
-    __slots__ = ("accepted", "closed", "sent")
-
-    def __init__(self) -> None:
-        self.sent = 0
-        self.accepted = False
-        self.closed = False
-
-    def saw(self, message: Message) -> None:
-        self.sent += 1
-        kind = message["type"]
-        if kind == "websocket.accept":
-            self.accepted = True
-        elif kind == "websocket.close" or kind.startswith("websocket.http.response"):
-            self.closed = True
-
-
-def _progress_of(websocket: WebSocket) -> _WebSocketProgress:
+def _progress_of(websocket: WebSocket) -> WebSocketProgress:
     """What the route's own ``WebSocket`` knows of what it has sent."""
-    progress = _WebSocketProgress()
+    progress = WebSocketProgress()
     state = websocket.application_state
     progress.accepted = state is WebSocketState.CONNECTED
     progress.closed = state is WebSocketState.DISCONNECTED or state is WebSocketState.RESPONSE
     return progress
 
 
-async def _answer_websocket(
-    answer: Outcome | Response, scope: Scope, progress: _WebSocketProgress, send: Send
-) -> None:
-    if progress.closed:
-        return
-    status = answer.status if isinstance(answer, Outcome) else answer.status_code
-    if not progress.accepted and _WS_DENIAL in scope.get("extensions", {}):
-        if isinstance(answer, Response):
-            answer = Outcome(answer.status_code, _decoded(answer.raw_headers), bytes(answer.body))
-        await send(
-            {
-                "type": "websocket.http.response.start",
-                "status": answer.status,
-                "headers": answer.raw_headers(),
-            }
-        )
-        await send({"type": "websocket.http.response.body", "body": answer.body})
-        return
-    code = 4000 + status if 400 <= status < 500 else 1011
-    reason = ""
-    if isinstance(answer, Outcome) and answer.info is not None:
-        reason = answer.info.code or answer.info.title
-    await send(
-        {
-            "type": "websocket.close",
-            "code": code,
-            "reason": reason.encode("utf-8")[:_CLOSE_REASON_BYTES].decode("utf-8", "ignore"),
-        }
+def _as_outcome(answer: Outcome | Response) -> Outcome:
+    if isinstance(answer, Outcome):
+        return answer
+    return Outcome(
+        answer.status_code,
+        tuple(
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in answer.raw_headers
+        ),
+        bytes(getattr(answer, "body", b"")),
     )
-
-
-def _decoded(raw: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
-    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in raw)
 
 
 def _exception_middleware_within(app: object) -> ExceptionMiddleware | None:

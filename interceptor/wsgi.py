@@ -24,9 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-from interceptor._core import Handler, Interceptor
-from interceptor._render import Outcome, RequestInfo, reason_phrase
+from interceptor._core import Interceptor
+from interceptor._render import Outcome
+from interceptor._request import RequestInfo
 from interceptor._resolve import handle_sync
+from interceptor._status import reason_phrase
+from interceptor._values import Handler
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -27,8 +27,8 @@ from interceptor._classify import (
     register_classifier,
     upstream,
 )
-from interceptor._core import InlineHandler
-from interceptor._render import RequestInfo
+from interceptor._request import RequestInfo
+from interceptor._values import InlineHandler
 
 T, TH, TE, P = Category.TIMEOUT, Category.THROTTLED, Category.TEMPORARY, Category.PERMANENT
 

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from interceptor import ApiError, Interceptor, Problem, classified
-from interceptor._core import is_inline, single_leaf
-from interceptor._render import RequestInfo
+from interceptor._request import RequestInfo
+from interceptor._values import is_inline, single_leaf
 
 ROOTS: tuple[type[Exception], ...] = (
     Exception,

@@ -32,11 +32,12 @@ from starlette.routing import Route
 from interceptor import ApiError, Category, Interceptor, Problem, classified, classify
 from interceptor import _classify as classify_module
 from interceptor._classify import register_classifier
-from interceptor._core import single_leaf
 from interceptor._http import KINDS_BY_TYPE, HttpKind, http_kind, http_status
-from interceptor._render import Outcome, RequestInfo
+from interceptor._render import Outcome
+from interceptor._request import RequestInfo
 from interceptor._resolve import handle_sync
 from interceptor._typecache import CLEARS, MAX_TYPES
+from interceptor._values import single_leaf
 from interceptor.flask import init_app
 from interceptor.starlette import InterceptorMiddleware
 from tests.conftest import record_figure
@@ -345,7 +346,7 @@ def test_classes_made_at_run_time_are_not_kept_alive() -> None:
     assert alive <= MAX_TYPES  # each cache holds the newest MAX_TYPES at most
     assert sum(ref() is None for ref in sample) >= 0.98 * len(sample)
     assert grown < 5 * 2**20
-    for cache in (errors._tables.cache, KINDS_BY_TYPE, classify_module._tables.cache):
+    for cache in (errors._snapshot().cache, KINDS_BY_TYPE, classify_module._tables.cache):
         assert len(cache) <= MAX_TYPES
     for name in ("candidates", "http_kind", "classify"):
         assert CLEARS[name] > clears.get(name, 0)

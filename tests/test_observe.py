@@ -279,7 +279,7 @@ def test_prometheus_counter_in_multiprocess_mode(tmp_path: Path) -> None:
         from prometheus_client.multiprocess import MultiProcessCollector
         from interceptor import Category
         from interceptor._observe import ErrorEvent
-        from interceptor._render import RequestInfo
+        from interceptor._request import RequestInfo
         from interceptor.integrations.prometheus import prometheus_observer
 
         if sys.argv[1] == "write":

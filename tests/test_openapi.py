@@ -342,11 +342,11 @@ def _mapped(path: str) -> list[str]:
             chain = [*original.interceptors, *chain]
     names = []
     for interceptor in chain:
-        tables = interceptor._tables
-        names += [str(status) for status in tables.by_status]
+        by_class, by_status = interceptor.registered()
+        names += [str(status) for status in by_status]
         names += [
             cls.__name__
-            for cls, value in tables.by_class.items()
+            for cls, value in by_class.items()
             if cls.__name__ in RAISABLE and value is not undeclared  # promises nothing
         ]
     return sorted(set(names))

@@ -17,7 +17,7 @@ import pytest
 
 from interceptor import ApiError, Interceptor, Problem, define_errors
 from interceptor._problem import RESERVED_MEMBERS
-from interceptor._render import RequestInfo
+from interceptor._request import RequestInfo
 
 
 def ok_handler(request: object, exc: BaseException) -> None:
@@ -501,3 +501,39 @@ def test_define_errors_refuses_bad_names_and_codes(name: Any, code: Any) -> None
 def test_define_errors_refuses_a_name_twice() -> None:
     with pytest.raises(ValueError, match="'Twice'"):
         define_errors([("Twice", unique("A"), 400), ("Twice", unique("B"), 400)])
+
+
+def test_registering_one_call_at_a_time_builds_one_snapshot_not_one_per_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from interceptor import _core  # noqa: PLC0415 - the private snapshot builder, counted
+
+    built = []
+    original = _core._Tables.of
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_core._Tables, "of", counting)
+    errors = Interceptor()
+    classes = [type(f"E{n}", (Exception,), {}) for n in range(2000)]
+    for n, cls in enumerate(classes):
+        errors.add_handler(cls, 400 + n % 200)
+
+    assert errors.resolve(classes[-1]) == 400 + 1999 % 200
+    assert errors.resolve(classes[0]) == 400
+    assert len(built) == 1  # linear: the tables are copied once, when first read
+
+
+def test_a_registration_after_a_read_is_seen_by_the_next_read() -> None:
+    errors = Interceptor({KeyError: 404})
+    assert errors.resolve(KeyError) == 404
+    errors.add_handler(KeyError, 410)
+    errors.add_handler(ValueError, 400)
+    assert (errors.resolve(KeyError), errors.resolve(ValueError)) == (410, 400)
+    by_class, by_status = errors.registered()
+    assert by_class[KeyError] == 410
+    assert dict(by_status) == {}
+    with pytest.raises(TypeError):
+        by_class[KeyError] = 1  # type: ignore[index]

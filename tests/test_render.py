@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from interceptor import ApiError, ErrorInfo, Interceptor, Problem
-from interceptor._render import Outcome, RequestInfo
+from interceptor._render import Outcome
+from interceptor._request import RequestInfo
 
 GET = RequestInfo(method="GET", path="/things/1")
 HEAD = RequestInfo(method="HEAD", path="/things/1")

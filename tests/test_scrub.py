@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from interceptor import Interceptor, _scrub
 from interceptor._observe import Report
-from interceptor._render import RequestInfo
+from interceptor._request import RequestInfo
 from interceptor._scrub import (
     FILTERED,
     escape_control,

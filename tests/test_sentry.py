@@ -41,7 +41,7 @@ from starlette.routing import Route
 
 from interceptor import Category, Interceptor
 from interceptor._observe import Report
-from interceptor._render import new_error_id
+from interceptor._status import new_error_id
 from interceptor.integrations.sentry import SentryReporter
 from interceptor.starlette import InterceptorMiddleware
 

@@ -23,17 +23,23 @@ PostgreSQL SQLSTATE (psycopg's and asyncpg's ``sqlstate``, psycopg2's ``pgcode``
 MySQL error numbers (PyMySQL's and mysqlclient's ``args[0]``)::
 
     1213 deadlock, 1205 lock wait timeout          TEMPORARY  503  retry the transaction
-    3024 max_execution_time exceeded               TIMEOUT    504
+    3024 max_execution_time exceeded (MySQL),
+    1969 max_statement_time exceeded (MariaDB)     TIMEOUT    504
     1062, 1586 duplicate entry                     CONFLICT   409  "A conflicting record ..."
-    1048, 1216, 1217, 1451, 1452 (null, foreign
-    key)                                           CONFLICT   409  "... the data already stored."
+    1048, 1364, 1216, 1217, 1451, 1452 (null, no
+    value for a NOT NULL column, foreign key)      CONFLICT   409  "... the data already stored."
     1040 too many connections, 1053 shutdown,
     2002, 2003, 2006, 2013, 2055 (no connection,
     gone away, lost), 1290, 1792, 1836 (read-only) TEMPORARY  503
     1044, 1045, 1142, 1143, 1227, 1698 (access
     denied)                                        PERMANENT  500  our credentials
     1021, 1114 (disk full, table full)             PERMANENT  500
+    1049 unknown database (our configuration)      PERMANENT  500  the category's detail
     anything else                                  no answer
+
+PyMySQL raises 1969, 1364 and 1049 as its catch-all ``OperationalError``,
+which SQLAlchemy's class rule alone would call TEMPORARY 503; the number
+decides first. 1969 is MariaDB's own (MySQL's 1xxx numbers end below 1900).
 
 libpq reports a failed connection attempt with no SQLSTATE at all (psycopg's
 and psycopg2's ``sqlstate`` is ``None``), so a wrong password is told from a
@@ -67,6 +73,7 @@ FULL = Classification(Category.PERMANENT, detail=DATABASE_FULL)
 RETRY_TRANSACTION = Classification(Category.TEMPORARY, detail=TRANSACTION_CONFLICT)
 EXISTS = Classification(Category.CONFLICT, detail=RECORD_EXISTS)
 CONFLICT = Classification(Category.CONFLICT, detail=DATA_CONFLICT)
+NO_SUCH_DATABASE = Classification(Category.PERMANENT)  # a wrong name in our settings
 
 _SQLSTATES: dict[str, Classification] = {
     "40001": RETRY_TRANSACTION,
@@ -91,12 +98,13 @@ _SQLSTATE_CLASSES: dict[str, Classification] = {
 
 _MYSQL: dict[int, Classification] = {
     **dict.fromkeys((1213, 1205), RETRY_TRANSACTION),
-    3024: TIMED_OUT,
+    **dict.fromkeys((3024, 1969), TIMED_OUT),
     **dict.fromkeys((1062, 1586), EXISTS),
-    **dict.fromkeys((1048, 1216, 1217, 1451, 1452), CONFLICT),
+    **dict.fromkeys((1048, 1364, 1216, 1217, 1451, 1452), CONFLICT),
     **dict.fromkeys((1040, 1053, 2002, 2003, 2006, 2013, 2055, 1290, 1792, 1836), UNAVAILABLE),
     **dict.fromkeys((1044, 1045, 1142, 1143, 1227, 1698), REFUSED_US),
     **dict.fromkeys((1021, 1114), FULL),
+    1049: NO_SUCH_DATABASE,
 }
 # The drivers whose errors carry MySQL's error number as args[0].
 _MYSQL_DRIVERS = frozenset({"pymysql", "MySQLdb", "aiomysql", "asyncmy", "mysql"})
@@ -127,10 +135,7 @@ def driver_error(exc: object) -> Classification | None:
     try:
         root = module_name(type(exc)).partition(".")[0]
         if root in _MYSQL_DRIVERS:
-            # By number only: MySQL's SQLSTATEs are coarse (23000 for every
-            # constraint, HY000 for most) and are not PostgreSQL's.
-            args = getattr(exc, "args", None)
-            return by_mysql_errno(args[0]) if isinstance(args, tuple) and args else None
+            return _mysql_error(exc)
         states = (getattr(exc, "sqlstate", None), getattr(exc, "pgcode", None))
         message = str(exc) if root in _LIBPQ_DRIVERS else ""
     except Exception:  # noqa: BLE001 - a driver error's broken property names no code
@@ -142,3 +147,10 @@ def driver_error(exc: object) -> Classification | None:
     if all(state is None for state in states) and _LIBPQ_AUTH.search(message):
         return REFUSED_US
     return None
+
+
+def _mysql_error(exc: object) -> Classification | None:
+    # By number only: MySQL's SQLSTATEs are coarse (23000 for every
+    # constraint, HY000 for most) and are not PostgreSQL's.
+    args = getattr(exc, "args", None)
+    return by_mysql_errno(args[0]) if isinstance(args, tuple) and args else None

@@ -58,23 +58,8 @@ harmless.
 
 from __future__ import annotations
 
-from types import ModuleType
-
-from interceptor._classify import (
-    UPSTREAM_CONNECTION_FAILED,
-    UPSTREAM_HUNG_UP,
-    UPSTREAM_INCOMPLETE,
-    UPSTREAM_REQUEST_INVALID,
-    UPSTREAM_TIMED_OUT,
-    UPSTREAM_TLS,
-    UPSTREAM_UNREACHABLE,
-    UPSTREAM_UNUSABLE,
-    Category,
-    Classification,
-    header,
-    register_builtin,
-    upstream,
-)
+from interceptor._classify import Classification, header, register_builtin, upstream
+from interceptor.integrations._wiring import Upstream, register_present
 
 __all__ = ["register"]
 
@@ -83,64 +68,48 @@ def _response_error(exc: BaseException) -> Classification:
     return upstream(getattr(exc, "status", None), header(getattr(exc, "headers", None)))
 
 
-def _present(module: ModuleType, *names: str) -> tuple[type[Exception], ...]:
-    """The named exception classes ``module`` has (older aiohttp versions lack some)."""
-    found = (getattr(module, name, None) for name in names)
-    return tuple(tp for tp in found if isinstance(tp, type) and issubclass(tp, Exception))
-
-
 def register() -> None:
     """Register the aiohttp rules (imports aiohttp)."""
     import aiohttp  # noqa: PLC0415 - the library is imported only once it is in use
 
-    def rule(names: tuple[str, ...], value: Classification) -> None:
-        types = _present(aiohttp, *names)
-        if types:
-            register_builtin(types, value)
-
     register_builtin(aiohttp.ClientResponseError, _response_error)
-    rule(
-        ("ContentTypeError", "TooManyRedirects", "RedirectClientError"),
-        Classification(Category.PERMANENT, 502, detail=UPSTREAM_UNUSABLE),
+    register_present(
+        aiohttp, ("ContentTypeError", "TooManyRedirects", "RedirectClientError"), Upstream.UNUSABLE
     )
     # Before their bases: each is also an InvalidURL or a NonHttpUrlClientError.
-    rule(
+    register_present(
+        aiohttp,
         ("InvalidUrlRedirectClientError", "NonHttpUrlRedirectClientError"),
-        Classification(Category.PERMANENT, 502, detail=UPSTREAM_UNUSABLE),
+        Upstream.UNUSABLE,
     )
-    rule(
-        ("InvalidURL", "NonHttpUrlClientError"),
-        Classification(Category.PERMANENT, detail=UPSTREAM_REQUEST_INVALID),
-    )
+    register_present(aiohttp, ("InvalidURL", "NonHttpUrlClientError"), Upstream.REQUEST_INVALID)
     # A ServerConnectionError (retryable 502) as well as a TimeoutError: name it.
-    rule(
+    register_present(
+        aiohttp,
         ("ServerTimeoutError", "ConnectionTimeoutError", "SocketTimeoutError"),
-        Classification(Category.TIMEOUT, detail=UPSTREAM_TIMED_OUT),
+        Upstream.TIMED_OUT,
     )
-    rule(
-        ("ClientConnectorError", "ClientHttpProxyError"),
-        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_UNREACHABLE),
+    register_present(
+        aiohttp, ("ClientConnectorError", "ClientHttpProxyError"), Upstream.UNREACHABLE
     )
-    rule(
-        ("ServerDisconnectedError", "ClientConnectionResetError"),
-        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_HUNG_UP),
+    register_present(
+        aiohttp, ("ServerDisconnectedError", "ClientConnectionResetError"), Upstream.HUNG_UP
     )
-    rule(
+    register_present(
+        aiohttp,
         ("ClientConnectionError", "ClientOSError", "UploadAbortedError"),
-        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_CONNECTION_FAILED),
+        Upstream.CONNECTION_FAILED,
     )
-    rule(
-        ("ClientPayloadError",),
-        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_INCOMPLETE),
-    )
+    register_present(aiohttp, ("ClientPayloadError",), Upstream.INCOMPLETE)
     # ClientSSLError is a ClientConnectorError, and a certificate error also
     # an ssl.SSLCertVerificationError: neither is retryable.
-    rule(
+    register_present(
+        aiohttp,
         (
             "ClientSSLError",
             "ClientConnectorSSLError",
             "ClientConnectorCertificateError",
             "ServerFingerprintMismatch",
         ),
-        Classification(Category.PERMANENT, 502, detail=UPSTREAM_TLS),
+        Upstream.TLS,
     )

@@ -72,8 +72,8 @@ service's own text), is fixed:
 - NoRegionError, ParamValidationError: "The request to the upstream service
   could not be made."
 
-Registered by `classify` the first time it sees a botocore exception;
-calling `register` again is harmless.
+Registered by `classify` the first time it sees a botocore exception; calling
+`register` again is harmless.
 """
 
 from __future__ import annotations
@@ -81,15 +81,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from interceptor._classify import (
-    UPSTREAM_CONNECTION_FAILED,
-    UPSTREAM_HUNG_UP,
-    UPSTREAM_INCOMPLETE,
     UPSTREAM_REFUSED_US,
     UPSTREAM_REJECTED,
-    UPSTREAM_REQUEST_INVALID,
-    UPSTREAM_TIMED_OUT,
-    UPSTREAM_TLS,
-    UPSTREAM_UNREACHABLE,
     Category,
     Classification,
     header,
@@ -97,6 +90,7 @@ from interceptor._classify import (
     register_builtin,
     upstream,
 )
+from interceptor.integrations._wiring import Upstream
 
 __all__ = ["CREDENTIALS_CODES", "THROTTLING_CODES", "TRANSIENT_CODES", "register"]
 
@@ -141,7 +135,6 @@ CREDENTIALS_CODES = frozenset(
     }
 )
 
-_TIMED_OUT = Classification(Category.TIMEOUT, detail=UPSTREAM_TIMED_OUT)
 _REFUSED_US = Classification(Category.PERMANENT, 502, detail=UPSTREAM_REFUSED_US)
 _REJECTED = Classification(Category.PERMANENT, 502, detail=UPSTREAM_REJECTED)
 
@@ -163,7 +156,7 @@ def _client_error(exc: BaseException) -> Classification:
             detail=UPSTREAM_THROTTLING,
         )
     if code in TRANSIENT_CODES:
-        return _TIMED_OUT.with_retry_after(parse_retry_after(retry_after))
+        return Upstream.TIMED_OUT.with_retry_after(parse_retry_after(retry_after))
     if code in CREDENTIALS_CODES:
         return _REFUSED_US
     if isinstance(status, int) and 500 <= status <= 599 and status not in _TRANSIENT_STATUSES:
@@ -177,28 +170,14 @@ def register() -> None:
 
     register_builtin(aws.ClientError, _client_error)
     # Each is also a ConnectionError or an HTTPClientError: named before those.
-    register_builtin((aws.ReadTimeoutError, aws.ConnectTimeoutError), _TIMED_OUT)
-    register_builtin(
-        (aws.EndpointConnectionError, aws.ProxyConnectionError),
-        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_UNREACHABLE),
-    )
-    register_builtin(
-        aws.ConnectionClosedError, Classification(Category.TEMPORARY, 502, detail=UPSTREAM_HUNG_UP)
-    )
-    register_builtin(
-        aws.ResponseStreamingError,
-        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_INCOMPLETE),
-    )
-    register_builtin(
-        (aws.ConnectionError, aws.HTTPClientError),
-        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_CONNECTION_FAILED),
-    )
-    register_builtin(aws.SSLError, Classification(Category.PERMANENT, 502, detail=UPSTREAM_TLS))
+    register_builtin((aws.ReadTimeoutError, aws.ConnectTimeoutError), Upstream.TIMED_OUT)
+    register_builtin((aws.EndpointConnectionError, aws.ProxyConnectionError), Upstream.UNREACHABLE)
+    register_builtin(aws.ConnectionClosedError, Upstream.HUNG_UP)
+    register_builtin(aws.ResponseStreamingError, Upstream.INCOMPLETE)
+    register_builtin((aws.ConnectionError, aws.HTTPClientError), Upstream.CONNECTION_FAILED)
+    register_builtin(aws.SSLError, Upstream.TLS)
     register_builtin(
         (aws.NoCredentialsError, aws.PartialCredentialsError),
         Classification(Category.PERMANENT, detail=NO_CREDENTIALS),
     )
-    register_builtin(
-        (aws.NoRegionError, aws.ParamValidationError),
-        Classification(Category.PERMANENT, detail=UPSTREAM_REQUEST_INVALID),
-    )
+    register_builtin((aws.NoRegionError, aws.ParamValidationError), Upstream.REQUEST_INVALID)

@@ -20,6 +20,15 @@ NotFound, BadRequest, Conflict,        PERMANENT   502     no
 AlreadyExists, FailedPrecondition...
 =====================================  ==========  ======  =========
 
+``retry_after``: for RESOURCE_EXHAUSTED, UNAVAILABLE and ABORTED (and an
+HTTP 429 or 503 without a ``Retry-After``), the delay of a
+``google.rpc.RetryInfo`` among the error's ``details``: the protobuf message
+google-api-core unpacks from a gRPC error (when grpcio-status is installed),
+or the REST answer's JSON (``{"@type": ".../google.rpc.RetryInfo",
+"retryDelay": "7.2s"}``); else the one in the gRPC call's trailing metadata
+(see `interceptor.integrations.grpc`). Rounded up to whole seconds, 1 to
+86400; a malformed or negative delay gives none. Nothing is imported for it.
+
 ``google`` is a namespace shared by other packages (protobuf's
 ``google.protobuf``): a protobuf error does not import google-api-core, and
 until google-api-core is imported `register` registers nothing (and is asked
@@ -31,22 +40,73 @@ again is harmless.
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Mapping
 
 from interceptor._classify import Classification, header, register_builtin, upstream
-from interceptor.integrations.grpc import by_code
+from interceptor.integrations.grpc import (
+    RETRY_INFO_CODES,
+    by_code,
+    call_retry_delay,
+    retry_delay_seconds,
+)
 
 __all__ = ["register"]
 
+_RETRY_INFO = "google.rpc.RetryInfo"
+_RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo"
+_JSON_DURATION = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,9}))?s")  # proto3 JSON, not negative
+_MAX_DETAILS = 32
+
+
+def _detail_delay(detail: object) -> int | None:
+    """The delay of one of ``details`` if it is a RetryInfo (message or JSON); else ``None``."""
+    if isinstance(detail, Mapping):  # REST: the JSON form
+        delay = detail.get("retryDelay") if detail.get("@type") == _RETRY_INFO_TYPE else None
+        match = _JSON_DURATION.fullmatch(delay) if isinstance(delay, str) else None
+        if match is None:
+            return None
+        return retry_delay_seconds(int(match[1]), int((match[2] or "").ljust(9, "0")))
+    if getattr(getattr(detail, "DESCRIPTOR", None), "full_name", None) != _RETRY_INFO:
+        return None
+    duration = getattr(detail, "retry_delay", None)
+    return retry_delay_seconds(getattr(duration, "seconds", None), getattr(duration, "nanos", None))
+
+
+def _retry_delay(exc: BaseException) -> int | None:
+    """The RetryInfo delay of a google-api-core error; ``None``, never raising."""
+    try:
+        details = getattr(exc, "details", None)
+        if isinstance(details, (list, tuple)):
+            for detail in details[:_MAX_DETAILS]:
+                delay = _detail_delay(detail)
+                if delay is not None:
+                    return delay
+        # No grpcio-status to unpack them: the call's own trailing metadata.
+        return call_retry_delay(getattr(exc, "response", None))
+    except Exception:  # noqa: BLE001 - an error whose details cannot be read has no delay
+        return None
+
+
+def _with_delay(found: Classification, exc: BaseException) -> Classification:
+    delay = _retry_delay(exc)
+    return found if delay is None else found.with_retry_after(delay)
+
 
 def _call_error(exc: BaseException) -> Classification | None:
-    found = by_code(getattr(exc, "grpc_status_code", None))
+    code = getattr(exc, "grpc_status_code", None)
+    found = by_code(code)
     if found is not None:
-        return found
+        name = code if isinstance(code, str) else getattr(code, "name", None)
+        return _with_delay(found, exc) if name in RETRY_INFO_CODES else found
     status = getattr(exc, "code", None)
     if isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599:
         headers = getattr(getattr(exc, "response", None), "headers", None)
-        return upstream(status, header(headers))
+        found = upstream(status, header(headers))
+        if status in (429, 503) and found.retryable and found.retry_after is None:
+            return _with_delay(found, exc)
+        return found
     return None
 
 

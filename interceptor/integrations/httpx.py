@@ -38,20 +38,10 @@ exception; calling `register` again is harmless.
 
 from __future__ import annotations
 
-from interceptor._classify import (
-    UPSTREAM_CONNECTION_FAILED,
-    UPSTREAM_REQUEST_INVALID,
-    UPSTREAM_TIMED_OUT,
-    UPSTREAM_UNREACHABLE,
-    UPSTREAM_UNUSABLE,
-    Category,
-    Classification,
-    register_builtin,
-    upstream_response_error,
-)
+from interceptor._classify import register_builtin, upstream_response_error
+from interceptor.integrations._wiring import Upstream
 
 __all__ = ["register"]
-
 
 
 def register() -> None:
@@ -59,22 +49,14 @@ def register() -> None:
     import httpx  # noqa: PLC0415 - the library is imported only once it is in use
 
     register_builtin(httpx.HTTPStatusError, upstream_response_error)
-    register_builtin(
-        httpx.TimeoutException, Classification(Category.TIMEOUT, detail=UPSTREAM_TIMED_OUT)
-    )
-    register_builtin(
-        (httpx.ConnectError, httpx.ProxyError),
-        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_UNREACHABLE),
-    )
+    register_builtin(httpx.TimeoutException, Upstream.TIMED_OUT)
+    register_builtin((httpx.ConnectError, httpx.ProxyError), Upstream.UNREACHABLE)
     register_builtin(
         (httpx.NetworkError, httpx.RemoteProtocolError),  # ReadError, WriteError, CloseError
-        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_CONNECTION_FAILED),
+        Upstream.CONNECTION_FAILED,
     )
-    register_builtin(
-        (httpx.DecodingError, httpx.TooManyRedirects),
-        Classification(Category.PERMANENT, 502, detail=UPSTREAM_UNUSABLE),
-    )
+    register_builtin((httpx.DecodingError, httpx.TooManyRedirects), Upstream.UNUSABLE)
     register_builtin(
         (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError),
-        Classification(Category.PERMANENT, detail=UPSTREAM_REQUEST_INVALID),
+        Upstream.REQUEST_INVALID,
     )

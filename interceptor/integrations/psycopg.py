@@ -39,22 +39,15 @@ Registered by `classify` the first time it sees a psycopg exception; calling
 
 from __future__ import annotations
 
-from interceptor._classify import Classification, register_builtin
-from interceptor.integrations._sql import TIMED_OUT, UNAVAILABLE, driver_error
+from interceptor.integrations._sql import TIMED_OUT
+from interceptor.integrations._wiring import register_dbapi, register_present
 
 __all__ = ["register"]
-
-
-def _operational(exc: BaseException) -> Classification:
-    return driver_error(exc) or UNAVAILABLE
 
 
 def register() -> None:
     """Register the psycopg rules (imports psycopg)."""
     import psycopg  # noqa: PLC0415 - the library is imported only once it is in use
 
-    register_builtin(psycopg.Error, driver_error)
-    register_builtin(psycopg.OperationalError, _operational)
-    timeout = getattr(psycopg.errors, "ConnectionTimeout", None)  # psycopg >= 3.1
-    if isinstance(timeout, type) and issubclass(timeout, Exception):
-        register_builtin(timeout, TIMED_OUT)
+    register_dbapi(psycopg)
+    register_present(psycopg.errors, ("ConnectionTimeout",), TIMED_OUT)  # psycopg >= 3.1

@@ -15,19 +15,13 @@ sees a psycopg2 exception; calling `register` again is harmless.
 
 from __future__ import annotations
 
-from interceptor._classify import Classification, register_builtin
-from interceptor.integrations._sql import UNAVAILABLE, driver_error
+from interceptor.integrations._wiring import register_dbapi
 
 __all__ = ["register"]
-
-
-def _operational(exc: BaseException) -> Classification:
-    return driver_error(exc) or UNAVAILABLE
 
 
 def register() -> None:
     """Register the psycopg2 rules (imports psycopg2)."""
     import psycopg2  # type: ignore[import-untyped]  # noqa: PLC0415 - only once in use
 
-    register_builtin(psycopg2.Error, driver_error)
-    register_builtin(psycopg2.OperationalError, _operational)
+    register_dbapi(psycopg2)

@@ -48,9 +48,8 @@ Registered by `classify` the first time it sees a redis exception; calling
 
 from __future__ import annotations
 
-from types import ModuleType
-
-from interceptor._classify import Category, Classification, register_builtin
+from interceptor._classify import Category, Classification
+from interceptor.integrations._wiring import register_present
 
 __all__ = ["register"]
 
@@ -61,19 +60,12 @@ STORE_UNREACHABLE = "The data store could not be reached."
 STORE_FULL = "The data store is full."
 
 
-def _present(module: ModuleType, *names: str) -> tuple[type[Exception], ...]:
-    found = (getattr(module, name, None) for name in names)
-    return tuple(tp for tp in found if isinstance(tp, type) and issubclass(tp, Exception))
-
-
 def register() -> None:
     """Register the redis rules (imports redis)."""
     from redis import exceptions  # noqa: PLC0415 - the library is imported only once in use
 
     def rule(names: tuple[str, ...], value: Classification) -> None:
-        types = _present(exceptions, *names)
-        if types:
-            register_builtin(types, value)
+        register_present(exceptions, names, value)
 
     rule(("TimeoutError",), Classification(Category.TIMEOUT, detail=STORE_TIMED_OUT))
     rule(("ConnectionError",), Classification(Category.TEMPORARY, 502, detail=STORE_UNREACHABLE))

@@ -40,22 +40,10 @@ exception; calling `register` again is harmless.
 
 from __future__ import annotations
 
-from interceptor._classify import (
-    UPSTREAM_CONNECTION_FAILED,
-    UPSTREAM_INCOMPLETE,
-    UPSTREAM_REQUEST_INVALID,
-    UPSTREAM_TIMED_OUT,
-    UPSTREAM_TLS,
-    UPSTREAM_UNREACHABLE,
-    UPSTREAM_UNUSABLE,
-    Category,
-    Classification,
-    register_builtin,
-    upstream_response_error,
-)
+from interceptor._classify import register_builtin, upstream_response_error
+from interceptor.integrations._wiring import Upstream
 
 __all__ = ["register"]
-
 
 
 def register() -> None:
@@ -65,27 +53,13 @@ def register() -> None:
     exceptions = requests.exceptions
     register_builtin(exceptions.HTTPError, upstream_response_error)
     # ConnectTimeout's MRO puts ConnectionError before Timeout: name it.
+    register_builtin((exceptions.Timeout, exceptions.ConnectTimeout), Upstream.TIMED_OUT)
+    register_builtin(exceptions.ConnectionError, Upstream.CONNECTION_FAILED)
+    register_builtin(exceptions.ProxyError, Upstream.UNREACHABLE)
+    register_builtin(exceptions.ChunkedEncodingError, Upstream.INCOMPLETE)
+    register_builtin(exceptions.SSLError, Upstream.TLS)
     register_builtin(
-        (exceptions.Timeout, exceptions.ConnectTimeout),
-        Classification(Category.TIMEOUT, detail=UPSTREAM_TIMED_OUT),
-    )
-    register_builtin(
-        exceptions.ConnectionError,
-        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_CONNECTION_FAILED),
-    )
-    register_builtin(
-        exceptions.ProxyError, Classification(Category.TEMPORARY, 502, detail=UPSTREAM_UNREACHABLE)
-    )
-    register_builtin(
-        exceptions.ChunkedEncodingError,
-        Classification(Category.TEMPORARY, 502, detail=UPSTREAM_INCOMPLETE),
-    )
-    register_builtin(
-        exceptions.SSLError, Classification(Category.PERMANENT, 502, detail=UPSTREAM_TLS)
-    )
-    register_builtin(
-        (exceptions.ContentDecodingError, exceptions.TooManyRedirects),
-        Classification(Category.PERMANENT, 502, detail=UPSTREAM_UNUSABLE),
+        (exceptions.ContentDecodingError, exceptions.TooManyRedirects), Upstream.UNUSABLE
     )
     register_builtin(
         (
@@ -94,5 +68,5 @@ def register() -> None:
             exceptions.InvalidSchema,
             exceptions.URLRequired,
         ),
-        Classification(Category.PERMANENT, detail=UPSTREAM_REQUEST_INVALID),
+        Upstream.REQUEST_INVALID,
     )

@@ -277,31 +277,38 @@ def _one_event_per_raise(event: Event, hint: Hint) -> Event | None:
     """
     if not hint:
         return event
-    record = hint.get("log_record")
-    if (
-        isinstance(record, logging.LogRecord)
-        and record.name == _OWN_LOGGER
-        and all(hasattr(record, attr) for attr in _SEVERE_RECORD_ATTRS)
-    ):
+    if _is_own_severe_record(hint.get("log_record")):
         return None
     exc_info = hint.get("exc_info")
     if not exc_info or exc_info[1] is None:
         return event
-    ours = HINT_KEY in hint
     raises = list(_raises(exc_info[1], exc_info[2]))
-    event_id = event.get("event_id")
+    return event if _claim(raises, event.get("event_id"), HINT_KEY in hint) else None
+
+
+def _is_own_severe_record(record: object) -> bool:
+    """Whether ``record`` is the interceptor's log record about an intercepted error."""
+    return (
+        isinstance(record, logging.LogRecord)
+        and record.name == _OWN_LOGGER
+        and all(hasattr(record, attr) for attr in _SEVERE_RECORD_ATTRS)
+    )
+
+
+def _claim(raises: list[tuple[BaseException, TracebackType]], event_id: object, ours: bool) -> bool:
+    """Mark these raises as sent by ``event_id``; ``False`` if one was sent before (a duplicate)."""
     with _lock:
         for exc, raised_at in raises:
             sent = getattr(exc, _SENT_ATTR, None)
             if isinstance(sent, _Sent) and sent.raised_at is raised_at and (ours or sent.ours):
-                return None
+                return False
         if isinstance(event_id, str):
             for exc, raised_at in raises:
                 try:
                     setattr(exc, _SENT_ATTR, _Sent(raised_at, event_id, ours))
                 except Exception:  # noqa: BLE001, S112 - an exception type refusing attributes
                     continue
-    return event
+    return True
 
 
 def _sent_for(exc: BaseException, tb: TracebackType | None) -> _Sent | None:

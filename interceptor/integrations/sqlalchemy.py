@@ -12,13 +12,13 @@ asyncpg) or MySQL's error number (PyMySQL, mysqlclient, aiomysql, asyncmy).
 ``.orig`` says                                 category   status  retryable
 =============================================  =========  ======  =========
 40001, 40P01, 55P03; MySQL 1213, 1205          TEMPORARY  503     yes
-57014 (statement_timeout); MySQL 3024          TIMEOUT    504     yes
+57014 (statement_timeout); MySQL 3024, 1969    TIMEOUT    504     yes
 23505; MySQL 1062, 1586                        CONFLICT   409     no
-other 23xxx; MySQL 1048, 1216, 1217, 1451...   CONFLICT   409     no
+other 23xxx; MySQL 1048, 1364, 1216, 1451...   CONFLICT   409     no
 25006, class 08, 53200, 53300, 57P01-57P03;    TEMPORARY  503     yes
 MySQL 1040, 2002, 2003, 2006, 2013, read-only
 class 28, 42501; MySQL 1045, 1044, 1142...     PERMANENT  500     no
-53100; MySQL 1021, 1114                        PERMANENT  500     no
+53100; MySQL 1021, 1114, 1049                  PERMANENT  500     no
 =============================================  =========  ======  =========
 
 When the driver's code names none of these (SQLite, or a code outside the

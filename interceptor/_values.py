@@ -1,0 +1,166 @@
+"""Handler keys and values: what may be registered, checked once, at registration.
+
+A key is an `Exception` subclass, a tuple of them, or an ``int`` status; a
+value is an ``int`` status, a `Problem`, an `InlineHandler` the core renders
+itself, or a callable ``handler(request, exc)``. Below the registry and the
+classifier, above nothing but the status facts and `Problem`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Final, Protocol, TypeVar
+
+from interceptor._callables import callable_name
+from interceptor._problem import Problem, check_error_status
+from interceptor._status import is_int
+
+__all__ = [
+    "HANDLER_TIMED_OUT",
+    "INLINE_TYPES",
+    "ExceptionHandler",
+    "Handler",
+    "HandlerValue",
+    "InlineHandler",
+    "Key",
+    "check_value",
+    "expand_key",
+    "is_inline",
+    "single_leaf",
+]
+
+E_contra = TypeVar("E_contra", bound=Exception, contravariant=True)
+
+
+class Handler(Protocol):
+    """``handler(request, exc)``, sync or async, returning what section 3 of the spec lists."""
+
+    def __call__(self, request: Any, exc: Any, /) -> Any: ...
+
+
+class ExceptionHandler(Protocol[E_contra]):
+    """A handler for exceptions of type ``E_contra``: ``handler(request, exc)``.
+
+    ``request`` is the framework's own request object; the result is one of
+    those `Interceptor` accepts (a response, a `Problem`, an ``int`` status,
+    a ``(body, status[, headers])`` tuple, or ``None`` to decline), or an
+    awaitable of one. With it a type checker sees that a handler registered
+    for ``KeyError`` takes a ``KeyError``.
+
+    Example::
+
+        def on_missing(request: Request, exc: KeyError) -> Problem:
+            return Problem(status=404, detail=f"no {exc.args[0]}")
+
+        handler: ExceptionHandler[KeyError] = on_missing
+    """
+
+    def __call__(self, request: Any, exc: E_contra, /) -> Any: ...
+
+
+class InlineHandler:
+    """A handler value the core renders itself, with no call into the framework.
+
+    Under ASGI it runs on the event loop, with no thread hop, like an ``int``
+    or a `Problem`. Subclasses implement `problem`; calling the object as a
+    plain ``handler(request, exc)`` gives the same `Problem`.
+    """
+
+    __slots__ = ()
+
+    def problem(self, exc: BaseException) -> Problem:
+        raise NotImplementedError
+
+    def __call__(self, request: object, exc: BaseException) -> Problem:
+        return self.problem(exc)
+
+
+HandlerValue = int | Problem | Handler
+Key = type[Exception] | tuple[type[Exception], ...] | int
+
+# The handler values the core renders itself, with no call into a handler.
+INLINE_TYPES = (int, Problem, InlineHandler)
+
+# What an adapter hands back as a handler's result when the handler did not
+# answer within `Interceptor.handler_timeout`.
+HANDLER_TIMED_OUT: Final = object()
+
+
+def is_inline(value: HandlerValue) -> bool:
+    """Whether the core renders ``value`` itself (no call into a handler)."""
+    return isinstance(value, INLINE_TYPES)
+
+
+def single_leaf(exc: BaseException) -> BaseException:
+    """The one leaf of a (nested) exception group holding exactly one; else ``exc``."""
+    leaf = exc
+    # type(), not isinstance(): a property can make `__class__` claim a group.
+    while issubclass(type(leaf), BaseExceptionGroup):
+        members = leaf.exceptions  # type: ignore[attr-defined]
+        if len(members) != 1:
+            return exc
+        leaf = members[0]
+    return leaf
+
+
+_ACCEPTED_KEYS = "an Exception subclass, a tuple of them, or an int status from 400 to 599"
+_ACCEPTED_VALUES = "an int status from 400 to 599, a Problem, or a callable handler(request, exc)"
+
+
+def expand_key(key: object) -> list[type[Exception] | int]:
+    """The classes and statuses ``key`` stands for; raises naming a bad one."""
+    if isinstance(key, tuple):
+        if not key:
+            raise ValueError(f"handler key must not be an empty tuple; use {_ACCEPTED_KEYS}")
+        return [_check_class(k) for k in key]
+    if is_int(key):
+        return [check_error_status(key, what="handler status key")]
+    return [_check_class(key)]
+
+
+def _check_class(key: object) -> type[Exception]:
+    if isinstance(key, type):
+        if issubclass(key, Exception):
+            return key
+        if issubclass(key, BaseException):
+            raise TypeError(
+                f"cannot register {key.__module__}.{key.__qualname__}: it is a BaseException "
+                "but not an Exception, and only Exception subclasses are intercepted"
+            )
+        raise TypeError(
+            f"handler key {key.__qualname__} is not an exception class; use {_ACCEPTED_KEYS}"
+        )
+    if isinstance(key, BaseException):
+        raise TypeError(
+            f"handler key {key!r} is an exception instance; register its class "
+            f"{type(key).__qualname__} instead"
+        )
+    raise TypeError(f"handler key {key!r} is not valid; use {_ACCEPTED_KEYS}")
+
+
+def check_value(value: object) -> HandlerValue:
+    """``value`` if it may be registered; raises naming what is wrong with it."""
+    if isinstance(value, Problem | InlineHandler):
+        return value
+    if is_int(value):
+        return check_error_status(value, what="handler status value")
+    if isinstance(value, type):
+        raise TypeError(f"handler value {value.__qualname__} is a class; use {_ACCEPTED_VALUES}")
+    if not callable(value):
+        raise TypeError(f"handler value {value!r} is not valid; use {_ACCEPTED_VALUES}")
+    _check_signature(value)
+    return value
+
+
+def _check_signature(handler: Handler) -> None:
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):  # some builtins have no signature; trust them
+        return
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        raise TypeError(
+            f"handler {callable_name(handler)} must accept two positional arguments "
+            f"(request, exc); its signature is {signature}"
+        ) from None

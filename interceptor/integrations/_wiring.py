@@ -1,0 +1,75 @@
+"""What the integrations' ``register()`` functions share; imports no library.
+
+- `Upstream`: the one answer per cause of an upstream client's transport
+  failure (httpx, requests, aiohttp, botocore), so one cause reads the same
+  whichever client met it.
+- `register_present`: registers a rule for the exception classes a module
+  has by name, passing over the names its installed version lacks.
+- `register_dbapi`: a PostgreSQL DB-API driver's rules (psycopg, psycopg2),
+  by the shared SQLSTATE table.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Final
+
+from interceptor._classify import (
+    UPSTREAM_CONNECTION_FAILED,
+    UPSTREAM_HUNG_UP,
+    UPSTREAM_INCOMPLETE,
+    UPSTREAM_REQUEST_INVALID,
+    UPSTREAM_TIMED_OUT,
+    UPSTREAM_TLS,
+    UPSTREAM_UNREACHABLE,
+    UPSTREAM_UNUSABLE,
+    Category,
+    Classification,
+    ClassifierFunction,
+    register_builtin,
+)
+from interceptor.integrations._sql import UNAVAILABLE, driver_error
+
+__all__ = ["Upstream", "present", "register_dbapi", "register_present"]
+
+
+class Upstream:
+    """An upstream client's transport failures: one fixed answer (and detail) per cause."""
+
+    TIMED_OUT: Final = Classification(Category.TIMEOUT, detail=UPSTREAM_TIMED_OUT)
+    UNREACHABLE: Final = Classification(Category.TEMPORARY, 502, detail=UPSTREAM_UNREACHABLE)
+    HUNG_UP: Final = Classification(Category.TEMPORARY, 502, detail=UPSTREAM_HUNG_UP)
+    CONNECTION_FAILED: Final = Classification(
+        Category.TEMPORARY, 502, detail=UPSTREAM_CONNECTION_FAILED
+    )
+    INCOMPLETE: Final = Classification(Category.TEMPORARY, 502, detail=UPSTREAM_INCOMPLETE)
+    # Our own request could not be made (a bad URL, a missing region): a 500.
+    REQUEST_INVALID: Final = Classification(Category.PERMANENT, detail=UPSTREAM_REQUEST_INVALID)
+    TLS: Final = Classification(Category.PERMANENT, 502, detail=UPSTREAM_TLS)
+    UNUSABLE: Final = Classification(Category.PERMANENT, 502, detail=UPSTREAM_UNUSABLE)
+
+
+def present(module: ModuleType, *names: str) -> tuple[type[Exception], ...]:
+    """The named exception classes ``module`` has (older versions lack some)."""
+    found = (getattr(module, name, None) for name in names)
+    return tuple(tp for tp in found if isinstance(tp, type) and issubclass(tp, Exception))
+
+
+def register_present(
+    module: ModuleType, names: tuple[str, ...], rule: Classification | ClassifierFunction
+) -> None:
+    """`register_builtin` for the classes of ``names`` that ``module`` has, if any."""
+    types = present(module, *names)
+    if types:
+        register_builtin(types, rule)
+
+
+def _operational(exc: BaseException) -> Classification:
+    return driver_error(exc) or UNAVAILABLE
+
+
+def register_dbapi(driver: ModuleType) -> None:
+    """A PostgreSQL DB-API driver's rules: its ``Error`` by SQLSTATE, and an
+    ``OperationalError`` the table does not name (no connection) TEMPORARY 503."""
+    register_builtin(driver.Error, driver_error)
+    register_builtin(driver.OperationalError, _operational)
