@@ -69,12 +69,13 @@ from typing import Any, TypeAlias, TypeVar, overload
 
 from interceptor._errors import ApiError
 from interceptor._http import HttpKind, http_kind, http_status, is_plain, module_name
-from interceptor._problem import Problem, check_error_status, seconds
+from interceptor._problem import Problem, check_error_status, check_slo, seconds
 from interceptor._status import is_error_status, is_int, retryable_for_status
 from interceptor._typecache import remember
 from interceptor._values import InlineHandler, single_leaf
 
 __all__ = [
+    "INTEGRATIONS",
     "MAX_CAUSES",
     "UPSTREAM_CONNECTION_FAILED",
     "UPSTREAM_HUNG_UP",
@@ -223,7 +224,10 @@ class Classification:
     instead of the exception's message (``""`` for none): a library's message
     names internal hosts, URLs, SQL and its parameters, so it goes to the log
     and the report only. ``slo`` says whether the error counts against the
-    availability SLO (any 5xx does, no 4xx does).
+    availability SLO: left ``None``, any 5xx does and no 4xx does (a
+    registered classifier can say otherwise, e.g. ``slo=False`` for a pool
+    shut down on purpose: it is consulted for a 5xx answer, and for any answer
+    `classified` gives); `counts_against_slo` keeps what was given.
 
     Raises ``TypeError`` for a category that is not a `Category` or a detail
     that is not a string, and ``ValueError`` for a status outside 400 to 599
@@ -240,6 +244,7 @@ class Classification:
     retryable: bool
     retry_after: float | None
     detail: str
+    counts_against_slo: bool | None
 
     def __init__(
         self,
@@ -249,6 +254,7 @@ class Classification:
         retryable: bool | None = None,
         retry_after: float | timedelta | None = None,
         detail: str | None = None,
+        slo: bool | None = None,
     ) -> None:
         if not isinstance(category, Category):
             raise TypeError(f"Classification category must be a Category, got {category!r}")
@@ -268,10 +274,13 @@ class Classification:
         setattr_(self, "retryable", category.retryable if retryable is None else retryable)
         setattr_(self, "retry_after", seconds(retry_after, what="Classification retry_after"))
         setattr_(self, "detail", category.detail if detail is None else str(detail))
+        setattr_(self, "counts_against_slo", check_slo(slo, what="Classification slo"))
 
     @property
     def slo(self) -> bool:
-        """Whether this error counts against the availability SLO: any 5xx, never a 4xx."""
+        """Whether this error counts against the availability SLO: as given, else any 5xx."""
+        if self.counts_against_slo is not None:
+            return self.counts_against_slo
         return self.status >= 500
 
     @property
@@ -287,6 +296,7 @@ class Classification:
             retryable=self.retryable,
             retry_after=delay,
             detail=self.detail,
+            slo=self.counts_against_slo,
         )
 
 
@@ -432,7 +442,8 @@ def _rules(tp: type[BaseException]) -> tuple[_Rule, ...]:
 
 # -- lazily registered rule sets ---------------------------------------------------
 
-_INTEGRATIONS = (
+# The libraries with an integration module, by their top-level package name.
+INTEGRATIONS = (
     "aiohttp",
     "asyncpg",
     "botocore",
@@ -531,7 +542,7 @@ _LOADERS: Mapping[str, Callable[[], object]] = {
     "ssl": _load_ssl,
     "socket": _load_socket,
     "urllib": _load_urllib,
-    **{name: _load_integration(name) for name in _INTEGRATIONS},
+    **{name: _load_integration(name) for name in INTEGRATIONS},
 }
 
 
@@ -996,6 +1007,7 @@ class _Classified(InlineHandler):
             detail=detail,
             retryable=found.retryable,
             retry_after=found.retry_after,
+            slo=found.counts_against_slo,
         )
 
     def __repr__(self) -> str:

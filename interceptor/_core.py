@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar, overload
 
 from interceptor._callables import callable_name, is_async_callable
-from interceptor._classify import classify, status_category
+from interceptor._classify import INTEGRATIONS, Category, classify, status_category
 from interceptor._delivery import EXIT_FLUSH_SECONDS, DeliveryCounts, delivery
 from interceptor._errors import ApiError
 from interceptor._http import (
@@ -152,6 +152,12 @@ class Interceptor:
     address only with ``report_client_address=True``, and ``scrub_report``,
     if given, gets each report and returns the one to deliver (a copy made
     with ``dataclasses.replace``), to scrub more than the built-in list.
+    ``slo_categories`` says, per `Category`, whether its errors count against
+    the availability SLO in the counters, Prometheus and OpenTelemetry (say
+    ``{Category.TEMPORARY: False}`` to count upstream outages apart); a
+    ``Problem(slo=...)``, an `ApiError` subclass's ``slo`` or a registered
+    classifier's ``Classification(slo=...)`` wins over it, and without any of
+    them a 5xx counts and a 4xx does not.
     ``handler_timeout`` bounds, in seconds, how long an awaited handler may
     take (under ASGI: async handlers, and sync ones in their worker thread);
     one that takes longer is answered with a 500. ``None`` sets no bound.
@@ -182,6 +188,7 @@ class Interceptor:
         handler_timeout: float | None = 30.0,
         report_client_address: bool = False,
         scrub_report: Callable[[Report], Report] | None = None,
+        slo_categories: Mapping[Category, bool] | None = None,
     ) -> None:
         self.debug = _bool_or_none("debug", debug, "True, False or None (follow the framework)")
         self.reporter = _callable_or_none("reporter", reporter)
@@ -194,6 +201,7 @@ class Interceptor:
         )
         self.report_client_address = _bool("report_client_address", report_client_address)
         self.scrub_report = _callable_or_none("scrub_report", scrub_report)
+        self.slo_categories: Mapping[Category, bool] = _slo_categories(slo_categories)
         self.counts = ErrorCounts()
         self.deliveries = DeliveryCounts()
         self._renderer = Renderer.for_shape(
@@ -250,23 +258,40 @@ class Interceptor:
         *,
         note: str = "",
         raised: BaseException | None = None,
+        slo: bool | None = None,
     ) -> None:
         """Log, count and report an error answered with ``status``; adapters call it.
 
         5xx go to the reporter, off the response path. ``error_id`` is the one
         in the body; a 5xx without one gets a fresh id. ``raised`` is the
         exception as raised, where ``exc`` is the one leaf of its group: the
-        report's traceback shows both.
+        report's traceback shows both. ``slo`` is what the answer said of the
+        availability SLO (`Outcome.slo`); ``None`` lets the classification,
+        then ``slo_categories``, then the status decide.
         """
-        if status < 500 and not self._observers and not logger.isEnabledFor(logging.INFO):
+        if (
+            status < 500
+            and slo is None
+            and not self.slo_categories
+            and not self._observers
+            and not logger.isEnabledFor(logging.INFO)
+        ):
             # A 4xx that nothing logs, observes or reports: counting it is all.
             self.counts.add(status_category(status), status, self.name, False)
             return
-        event = describe(exc, status, error_id, request, scope=self.name)
+        event = describe(
+            exc,
+            status,
+            error_id,
+            request,
+            scope=self.name,
+            slo=slo,
+            slo_categories=self.slo_categories,
+        )
         log(event, note, raised=raised, counts=self.deliveries)
         self.counts.add(event.category, status, self.name, event.slo)
         self._notify(event)
-        if event.slo and self.reporter is not None:
+        if status >= 500 and self.reporter is not None:
             self._report(event, raised if raised is not None else exc)
 
     def observe_late(
@@ -350,9 +375,7 @@ class Interceptor:
     # -- registration -----------------------------------------------------
 
     @overload
-    def add_handler(
-        self, key: type[E], value: int | Problem | ExceptionHandler[E]
-    ) -> None: ...
+    def add_handler(self, key: type[E], value: int | Problem | ExceptionHandler[E]) -> None: ...
 
     @overload
     def add_handler(self, key: tuple[type[Exception], ...] | int, value: HandlerValue) -> None: ...
@@ -371,18 +394,14 @@ class Interceptor:
         self._register([(key, value)])
 
     @overload
-    def handler(
-        self, key: type[E]
-    ) -> Callable[[Callable[[Any, E], R]], Callable[[Any, E], R]]: ...
+    def handler(self, key: type[E]) -> Callable[[Callable[[Any, E], R]], Callable[[Any, E], R]]: ...
 
     @overload
     def handler(
         self, key: tuple[type[Exception], ...] | int
     ) -> Callable[[Callable[[Any, Any], R]], Callable[[Any, Any], R]]: ...
 
-    def handler(
-        self, key: Key
-    ) -> Callable[[Callable[[Any, Any], R]], Callable[[Any, Any], R]]:
+    def handler(self, key: Key) -> Callable[[Callable[[Any, Any], R]], Callable[[Any, Any], R]]:
         """Decorator form of `add_handler`; returns the function unchanged.
 
         Example::
@@ -609,12 +628,7 @@ class Interceptor:
 
 # The libraries whose messages are theirs, not the application's: an upstream's
 # error text and URL, a driver's SQL and parameters. Never shown in a body.
-_LIBRARIES = frozenset(
-    {
-        "aiohttp", "asyncpg", "boto3", "botocore", "google", "grpc", "httpcore", "httpx",
-        "psycopg", "psycopg2", "pymysql", "redis", "requests", "sqlalchemy", "urllib3",
-    }
-)
+_LIBRARIES = frozenset({*INTEGRATIONS, "boto3", "httpcore", "urllib3"})
 # Whether each exception type seen comes from one of them; bounded like every per-type cache.
 _FOREIGN: dict[type, bool] = {}
 
@@ -762,3 +776,13 @@ def _positive_seconds(name: str, value: object, *, or_none: bool = False) -> flo
         accepted = "positive seconds or None" if or_none else "positive seconds"
         raise ValueError(f"{name} must be {accepted}, got {value!r}")
     return float(value)
+
+
+def _slo_categories(value: object) -> Mapping[Category, bool]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, Category) and isinstance(v, bool) for k, v in value.items()
+    ):
+        raise TypeError(f"slo_categories must map Category members to bools, got {value!r}")
+    return MappingProxyType(dict(value))

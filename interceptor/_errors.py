@@ -19,7 +19,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from interceptor._problem import RESERVED_MEMBERS, check_error_status, seconds
+from interceptor._problem import RESERVED_MEMBERS, check_error_status, check_slo, seconds
 
 __all__ = ["ApiError", "define_errors"]
 
@@ -27,7 +27,9 @@ __all__ = ["ApiError", "define_errors"]
 class ApiError(Exception):
     """Base class for errors raised on purpose, each with its HTTP status and code.
 
-    Subclasses declare ``status`` (400 to 599) and a stable ``code``; instances
+    Subclasses declare ``status`` (400 to 599) and a stable ``code`` (and
+    ``slo = False`` for 5xx that must not count against the availability SLO,
+    or ``True`` for 4xx that must); instances
     carry the ``detail`` (the message), an optional ``user_message``, response
     ``headers``, ``retry_after`` seconds and extension members for the body.
     A bad ``status`` fails when the class is defined (``ValueError``).
@@ -44,10 +46,13 @@ class ApiError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str | None] = None
     title: ClassVar[str | None] = None
+    # Whether these errors count against the availability SLO; None: a 5xx does.
+    slo: ClassVar[bool | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         check_error_status(cls.status, what=f"{cls.__qualname__}.status")
+        check_slo(cls.slo, what=f"{cls.__qualname__}.slo")
         if cls.code is not None and not isinstance(cls.code, str):
             raise TypeError(f"{cls.__qualname__}.code must be a str, got {cls.code!r}")
 

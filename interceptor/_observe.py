@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, NamedTuple
 
 from interceptor._classify import Category, classify, status_category
@@ -41,8 +41,9 @@ logger = logging.getLogger("interceptor")
 class ErrorEvent(NamedTuple):
     """One intercepted error, 4xx or 5xx, as observers (metrics, tracing) see it.
 
-    ``slo`` says whether it counts against the availability SLO (every 5xx
-    does, no 4xx does). ``fatal`` is false for errors reported from inside an
+    ``slo`` says whether it counts against the availability SLO (by default
+    every 5xx does and no 4xx does; see ``Interceptor(slo_categories=...)``).
+    ``fatal`` is false for errors reported from inside an
     endpoint that still answered normally.
     """
 
@@ -139,8 +140,15 @@ def describe(
     *,
     scope: str,
     fatal: bool = True,
+    slo: bool | None = None,
+    slo_categories: Mapping[Category, bool] = MappingProxyType({}),
 ) -> ErrorEvent:
-    """The event for ``exc`` answered with ``status``: its category agrees with the status."""
+    """The event for ``exc`` answered with ``status``: its category agrees with the status.
+
+    Whether it counts against the SLO: ``slo`` (the answer's own say), else
+    the classification's (5xx), else ``slo_categories`` for its category,
+    else whether it is a 5xx.
+    """
     # A 4xx's status says all a counter needs. A 5xx's cause decides its
     # category (an upstream's refusal is PERMANENT, its outage TEMPORARY, both
     # 502), unless the handler chose another status than the classification.
@@ -150,13 +158,17 @@ def describe(
         found = classify(exc)
         if found.status == status:
             category = found.category
+            if slo is None:
+                slo = found.counts_against_slo
         if error_id is None:
             error_id = new_error_id()
+    if slo is None:
+        slo = slo_categories.get(category, server_error)
     return ErrorEvent(
         exception=exc,
         status=status,
         category=category,
-        slo=server_error,
+        slo=slo,
         scope=scope,
         error_id=error_id,
         request=request,
@@ -184,7 +196,8 @@ def log(
     must never delay a response. Such lines share the reports' capped queue;
     ``counts`` counts those that find it full.
     """
-    level = logging.WARNING if not event.fatal else logging.ERROR if event.slo else logging.INFO
+    server_error = event.status >= 500
+    level = logging.WARNING if not event.fatal else logging.ERROR if server_error else logging.INFO
     if not logger.isEnabledFor(level):
         return
     request = event.request
@@ -212,7 +225,7 @@ def log(
             event.scope,
             event.error_id,
         )
-    elif event.slo:
+    elif server_error:
         message = "%s %s -> %d %s in scope %s (error_id %s)%s"
         args = (
             method,

@@ -47,6 +47,7 @@ class _Plan(NamedTuple):
     pieces: tuple[bytes, ...]  # the body, split where the hole goes
     hole: _Hole
     info: ErrorInfo  # with the hole's own text where the detail or error_id goes
+    slo: bool | None  # the template's
 
 
 class _Filled:
@@ -132,6 +133,7 @@ def _plan(renderer: Renderer, template: Problem, status: int) -> _Plan | None:
         pieces=tuple(pieces),
         hole=hole,
         info=info._replace(extensions=MappingProxyType(info.extensions)),
+        slo=template.slo,
     )
 
 
@@ -169,4 +171,5 @@ def _fill(
         b"" if request.method == "HEAD" else payload,
         error_id,
         _Filled(plan, detail, exc, len(payload)),
+        plan.slo,
     )

@@ -9,7 +9,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Problem", "replaced"]
+__all__ = ["Problem", "check_slo", "replaced"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -33,9 +33,14 @@ class Problem:
 
     ``retryable`` tells callers whether to retry; left ``None``, it follows
     from the status where the status alone decides it (408, 429, 502 to 504).
+    ``slo`` says whether the errors it answers count against the availability
+    SLO in counters, Prometheus and OpenTelemetry; left ``None``, a 5xx does
+    and a 4xx does not (see `interceptor.Interceptor`'s ``slo_categories``).
+    It is no body member.
 
     Raises ``ValueError`` for a status outside 400 to 599, an extension that
-    shadows a standard member, or a negative ``retry_after``.
+    shadows a standard member, or a negative ``retry_after``, and
+    ``TypeError`` for an ``slo`` that is not a bool or ``None``.
 
     Example::
 
@@ -52,6 +57,7 @@ class Problem:
     headers: Mapping[str, str]
     retry_after: float | None
     retryable: bool | None
+    slo: bool | None
     extensions: Mapping[str, Any]
 
     def __init__(
@@ -66,10 +72,12 @@ class Problem:
         headers: Mapping[str, str] | None = None,
         retry_after: float | timedelta | None = None,
         retryable: bool | None = None,
+        slo: bool | None = None,
         **extensions: Any,
     ) -> None:
         if status is not None:
             check_error_status(status, what="Problem status")
+        check_slo(slo, what="Problem slo")
         shadowed = RESERVED_MEMBERS.intersection(extensions)
         if shadowed:
             raise ValueError(
@@ -86,6 +94,7 @@ class Problem:
         setattr_(self, "headers", MappingProxyType(dict(headers)) if headers else _EMPTY)
         setattr_(self, "retry_after", seconds(retry_after, what="Problem retry_after"))
         setattr_(self, "retryable", retryable)
+        setattr_(self, "slo", slo)
         setattr_(self, "extensions", MappingProxyType(extensions) if extensions else _EMPTY)
 
     def __repr__(self) -> str:
@@ -102,6 +111,7 @@ class Problem:
                 ("headers", dict(self.headers), {}),
                 ("retry_after", self.retry_after, None),
                 ("retryable", self.retryable, None),
+                ("slo", self.slo, None),
             )
             if value != unset
         ]
@@ -119,6 +129,13 @@ def check_error_status(status: object, *, what: str) -> int:
     if not 400 <= status <= 599:
         raise ValueError(f"{what} must be from 400 to 599, got {status!r}")
     return status
+
+
+def check_slo(slo: object, *, what: str) -> bool | None:
+    """Return ``slo`` if it is a bool or ``None`` (follow the status), else raise naming it."""
+    if slo is not None and not isinstance(slo, bool):
+        raise TypeError(f"{what} must be True, False or None (by the status), got {slo!r}")
+    return slo
 
 
 def seconds(value: object, *, what: str) -> float | None:
@@ -153,6 +170,7 @@ def replaced(problem: Problem, **changes: Any) -> Problem:
         "headers": problem.headers,
         "retry_after": problem.retry_after,
         "retryable": problem.retryable,
+        "slo": problem.slo,
     }
     members.update(changes)
     status = members.pop("status", problem.status)

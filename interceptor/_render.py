@@ -95,10 +95,12 @@ class Outcome:
     """A finished error response: status, headers (with content type and length), body.
 
     ``error_id`` is the one in the body (5xx), ``info`` the `ErrorInfo` the
-    body was rendered from (``None`` for a handler's own body).
+    body was rendered from (``None`` for a handler's own body). ``slo`` is
+    what the template or `ApiError` said of the availability SLO (``None``:
+    nothing, the status and category decide).
     """
 
-    __slots__ = ("_headers", "_info", "_parts", "body", "error_id", "status")
+    __slots__ = ("_headers", "_info", "_parts", "body", "error_id", "slo", "status")
 
     def __init__(
         self,
@@ -107,6 +109,8 @@ class Outcome:
         body: bytes,
         error_id: str | None = None,
         info: ErrorInfo | None = None,
+        *,
+        slo: bool | None = None,
     ) -> None:
         self.status = status
         self._headers: tuple[tuple[str, str], ...] | None = headers
@@ -114,14 +118,21 @@ class Outcome:
         self.error_id = error_id
         self._info = info
         self._parts: OutcomeParts | None = None
+        self.slo = slo
 
     @classmethod
     def deferred(
-        cls, status: int, body: bytes, error_id: str | None, parts: OutcomeParts
+        cls,
+        status: int,
+        body: bytes,
+        error_id: str | None,
+        parts: OutcomeParts,
+        slo: bool | None,
     ) -> Outcome:
         """An outcome whose headers and `ErrorInfo` ``parts`` builds only if read."""
         outcome = cls.__new__(cls)
         outcome.status = status
+        outcome.slo = slo
         outcome._headers = None
         outcome.body = body
         outcome.error_id = error_id
@@ -291,7 +302,10 @@ class Renderer:
         )
         headers = response_headers(http_headers(exc, kind), template, info.retry_after)
         payload = encode_json(self.build_body(info))
-        return self.outcome(status, headers, payload, request, info=info)
+        slo = template.slo
+        if slo is None and kind is HttpKind.API_ERROR:
+            slo = type(exc).slo  # type: ignore[attr-defined]
+        return self.outcome(status, headers, payload, request, info=info, slo=slo)
 
     def outcome(
         self,
@@ -303,6 +317,7 @@ class Renderer:
         info: ErrorInfo | None = None,
         content_type: str | None = None,
         error_id: str | None = None,
+        slo: bool | None = None,
     ) -> Outcome:
         """The `Outcome` for a rendered body, or a handler's own with its ``error_id``."""
         if status in _BODILESS:  # RFC 9110: never content, so no content headers either
@@ -316,6 +331,7 @@ class Renderer:
             b"" if request.method == "HEAD" else payload,
             info.error_id if info else error_id,
             info,
+            slo=slo,
         )
 
     def build_body(self, info: ErrorInfo) -> dict[str, Any]:

@@ -13,7 +13,7 @@ thread) drives the same three calls itself. Nothing here imports a framework.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeGuard, TypeVar
 
 from interceptor._callables import is_awaitable
@@ -64,7 +64,9 @@ class Pending:
             return result
         answer = errors.outcome(result, leaf, request, handler=self.handler)
         if answer is not None:
-            errors.observe(leaf, answer.status, request, answer.error_id, raised=self.exc)
+            errors.observe(
+                leaf, answer.status, request, answer.error_id, raised=self.exc, slo=answer.slo
+            )
             return answer
         return _advance(
             errors, self.exc, leaf, self.values, start=self.index + 1, request=request
@@ -119,7 +121,9 @@ def _advance(
             )
         answer = errors.outcome(value, leaf, request)
         if answer is not None:
-            errors.observe(leaf, answer.status, request, answer.error_id, raised=exc)
+            errors.observe(
+                leaf, answer.status, request, answer.error_id, raised=exc, slo=answer.slo
+            )
             return answer
     return None  # every match declined
 
@@ -157,18 +161,12 @@ async def finish_async(
     """
     while isinstance(answer, Pending):
         result = answer.call(call)
-        if is_awaitable(result):
-            result = await _awaited(answer, result)
+        try:
+            while is_awaitable(result):  # a sync handler may hand back a coroutine
+                result = await result
+        except Exception as new:
+            answer.raised(new)
+            raise
         answer = answer.settle(result, is_response)
     return answer  # type: ignore[return-value]
 
-
-async def _awaited(pending: Pending, result: Awaitable[object]) -> object:
-    """What a handler's awaitable ``result`` gives, awaited through; what it raises goes on."""
-    try:
-        while is_awaitable(result):  # a sync handler may hand back a coroutine
-            result = await result
-    except Exception as new:
-        pending.raised(new)
-        raise
-    return result

@@ -39,7 +39,7 @@ Adding the next one (say ``kafka`` or ``pymongo``):
    next rule (a base class, then duck typing) decide. Subclasses are looked
    up before their bases, so register the specific types you mean; an
    instance-dependent answer (an error code, a response) needs a function.
-2. Add the package name to ``_INTEGRATIONS`` in ``interceptor/_classify.py``.
+2. Add the package name to ``INTEGRATIONS`` in ``interceptor/_classify.py``.
 3. For an upstream HTTP answer, reuse ``upstream(status, retry_after_header)``:
    429 THROTTLED with the delay, 408 TIMEOUT, 5xx TEMPORARY 502, and 502 for
    the rest, so a dependency's 401 or 403 never becomes our own. It gives the
