@@ -43,6 +43,7 @@ __all__ = [
     "MAX_STUCK_RUNNERS",
     "QUEUE_SIZE",
     "DeliveryCounts",
+    "Job",
     "delivery",
 ]
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from interceptor._errors import ApiError
+from interceptor._status import is_int
 from interceptor._typecache import remember
 from interceptor._validation import VALIDATION_DETAIL, is_validation_names
 
@@ -129,7 +130,7 @@ def http_status(exc: BaseException, kind: HttpKind) -> int | None:
             return None
     except Exception:  # noqa: BLE001 - a subclass's broken property declares no status
         return None
-    return status if isinstance(status, int) and not isinstance(status, bool) else None
+    return status if is_int(status) else None
 
 
 def http_detail(exc: BaseException, kind: HttpKind) -> str:

@@ -9,7 +9,16 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Problem", "check_slo", "replaced"]
+from interceptor._status import is_int
+
+__all__ = [
+    "RESERVED_MEMBERS",
+    "Problem",
+    "check_error_status",
+    "check_slo",
+    "replaced",
+    "seconds",
+]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -124,7 +133,7 @@ class Problem:
 
 def check_error_status(status: object, *, what: str) -> int:
     """Return `status` if it is an int from 400 to 599, else raise naming it."""
-    if isinstance(status, bool) or not isinstance(status, int):
+    if not is_int(status):
         raise TypeError(f"{what} must be an int from 400 to 599, got {status!r}")
     if not 400 <= status <= 599:
         raise ValueError(f"{what} must be from 400 to 599, got {status!r}")

@@ -9,6 +9,7 @@ cycle and no layer reaches up.
 from __future__ import annotations
 
 import ast
+import importlib
 import shutil
 import subprocess
 import sys
@@ -151,3 +152,23 @@ def test_no_two_places_in_the_package_share_six_lines() -> None:
         check=True,
     )
     assert done.stdout.lower().startswith("no duplicates"), done.stdout
+
+
+@pytest.mark.parametrize("path", modules(), ids=module_name)
+def test_what_other_modules_import_from_a_private_module_is_in_its_all(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0):
+            continue
+        target = node.module.rpartition(".")[2]
+        if not (node.module.startswith("interceptor") and target.startswith("_")):
+            continue
+        exported = set(importlib.import_module(node.module).__all__)
+        imported = {alias.name for alias in node.names}
+        submodules = {
+            name
+            for name in imported
+            if (PACKAGE.parent / node.module.replace(".", "/") / f"{name}.py").exists()
+        }
+        missing = imported - exported - submodules
+        assert missing == set(), f"{module_name(path)} imports {sorted(missing)} from {node.module}"

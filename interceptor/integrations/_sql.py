@@ -57,6 +57,28 @@ import re
 
 from interceptor._classify import Category, Classification
 from interceptor._http import module_name
+from interceptor._status import is_int
+
+__all__ = [
+    "CONFLICT",
+    "DATABASE_FULL",
+    "DATABASE_REFUSED_US",
+    "DATABASE_TIMED_OUT",
+    "DATABASE_UNAVAILABLE",
+    "DATA_CONFLICT",
+    "EXISTS",
+    "FULL",
+    "NO_SUCH_DATABASE",
+    "RECORD_EXISTS",
+    "REFUSED_US",
+    "RETRY_TRANSACTION",
+    "TIMED_OUT",
+    "TRANSACTION_CONFLICT",
+    "UNAVAILABLE",
+    "by_mysql_errno",
+    "by_sqlstate",
+    "driver_error",
+]
 
 DATABASE_UNAVAILABLE = "The database is temporarily unavailable."
 DATABASE_TIMED_OUT = "The database timed out."
@@ -125,7 +147,7 @@ def by_sqlstate(state: object) -> Classification | None:
 
 def by_mysql_errno(number: object) -> Classification | None:
     """The answer for a MySQL error number; ``None`` for one the table does not name."""
-    if isinstance(number, bool) or not isinstance(number, int):
+    if not is_int(number):
         return None
     return _MYSQL.get(number)
 

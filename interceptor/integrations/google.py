@@ -45,6 +45,7 @@ import sys
 from collections.abc import Mapping
 
 from interceptor._classify import Classification, header, register_builtin, upstream
+from interceptor._status import is_error_status
 from interceptor.integrations.grpc import (
     RETRY_INFO_CODES,
     by_code,
@@ -101,7 +102,7 @@ def _call_error(exc: BaseException) -> Classification | None:
         name = code if isinstance(code, str) else getattr(code, "name", None)
         return _with_delay(found, exc) if name in RETRY_INFO_CODES else found
     status = getattr(exc, "code", None)
-    if isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599:
+    if is_error_status(status):
         headers = getattr(getattr(exc, "response", None), "headers", None)
         found = upstream(status, header(headers))
         if status in (429, 503) and found.retryable and found.retry_after is None:
