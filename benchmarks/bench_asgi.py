@@ -11,7 +11,8 @@
 - for reference, what any middleware on the Mount costs a request that
   raises nothing: one that only awaits the app, and one that also tracks
   whether the response started (what an error handler needs, so that it
-  never starts a response twice), each / the bare Mount
+  never starts a response twice), each / the bare Mount; and the
+  start-tracking one at app level / the bare app
 - an app-level interceptor / the bare app, on a request that raises nothing
 - a mapped error answered by an async callable handler / Starlette's async
   handler returning the same response; the same for sync handlers (both run
@@ -124,9 +125,12 @@ def app(
     )
 
 
-def app_level(*, interceptor: Interceptor | None = None) -> Starlette:
-    middleware = [Middleware(InterceptorMiddleware, interceptor=interceptor)] if interceptor else []
-    return Starlette(routes=[Route("/ok", ok), Route("/fail", fail)], middleware=middleware)
+def app_level(
+    *, interceptor: Interceptor | None = None, middleware: list[Middleware] | None = None
+) -> Starlette:
+    if interceptor:
+        middleware = [Middleware(InterceptorMiddleware, interceptor=interceptor)]
+    return Starlette(routes=[Route("/ok", ok), Route("/fail", fail)], middleware=middleware or [])
 
 
 NESTING = 16
@@ -293,6 +297,11 @@ def ratios(rounds: int = 31) -> dict[str, float]:
             "ASGI reference: start-tracking middleware / bare Mount": interleaved_ratio(
                 runner(loop, app(middleware=[Middleware(TracksStart)]), "/api/ok"),
                 runner(loop, bare, "/api/ok"),
+                rounds=rounds,
+            ),
+            "ASGI reference: start-tracking app middleware / bare app": interleaved_ratio(
+                runner(loop, app_level(middleware=[Middleware(TracksStart)]), "/ok"),
+                runner(loop, app_level(), "/ok"),
                 rounds=rounds,
             ),
         }

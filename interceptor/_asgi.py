@@ -23,6 +23,7 @@ from interceptor._values import HANDLER_TIMED_OUT, Handler
 __all__ = [
     "WebSocketProgress",
     "answer_websocket",
+    "can_deny",
     "flush_at_shutdown",
     "send_outcome",
     "start_handler",
@@ -64,6 +65,12 @@ class WebSocketProgress:
             self.closed = True
 
 
+def can_deny(scope: Mapping[str, Any], progress: WebSocketProgress) -> bool:
+    """Whether a websocket can still be denied with an HTTP response: not accepted, not
+    closed, and the server offers the ``websocket.http.response`` extension."""
+    return not (progress.accepted or progress.closed) and _WS_DENIAL in scope.get("extensions", {})
+
+
 async def answer_websocket(
     answer: Outcome, scope: Mapping[str, Any], progress: WebSocketProgress, send: Send
 ) -> None:
@@ -75,7 +82,7 @@ async def answer_websocket(
     """
     if progress.closed:
         return
-    if not progress.accepted and _WS_DENIAL in scope.get("extensions", {}):
+    if can_deny(scope, progress):
         await send(
             {
                 "type": "websocket.http.response.start",

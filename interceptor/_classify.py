@@ -255,6 +255,7 @@ class Classification:
         retry_after: float | timedelta | None = None,
         detail: str | None = None,
         slo: bool | None = None,
+        counts_against_slo: bool | None = None,
     ) -> None:
         if not isinstance(category, Category):
             raise TypeError(f"Classification category must be a Category, got {category!r}")
@@ -274,7 +275,7 @@ class Classification:
         setattr_(self, "retryable", category.retryable if retryable is None else retryable)
         setattr_(self, "retry_after", seconds(retry_after, what="Classification retry_after"))
         setattr_(self, "detail", category.detail if detail is None else str(detail))
-        setattr_(self, "counts_against_slo", check_slo(slo, what="Classification slo"))
+        setattr_(self, "counts_against_slo", _given_slo(slo, counts_against_slo))
 
     @property
     def slo(self) -> bool:
@@ -298,6 +299,15 @@ class Classification:
             detail=self.detail,
             slo=self.counts_against_slo,
         )
+
+
+def _given_slo(slo: object, counts_against_slo: object) -> bool | None:
+    # ``counts_against_slo`` is the field's own name, which dataclasses.replace passes.
+    if slo is None:
+        slo = counts_against_slo
+    elif counts_against_slo is not None and counts_against_slo is not slo:
+        raise ValueError("Classification slo and counts_against_slo disagree")
+    return check_slo(slo, what="Classification slo")
 
 
 ClassifierFunction: TypeAlias = Callable[[Any], "Classification | Category | None"]
@@ -867,11 +877,11 @@ def status_category(status: int) -> Category:
     )
 
 
-def _from_status(status: int) -> Classification:
+def _from_status(status: int, slo: bool | None = None) -> Classification:
     category = status_category(status)
     retryable = retryable_for_status(status)
     return Classification(
-        category, status, retryable=category.retryable if retryable is None else retryable
+        category, status, retryable=category.retryable if retryable is None else retryable, slo=slo
     )
 
 
@@ -896,7 +906,10 @@ def _declared(exc: BaseException) -> Classification | None:
     if kind is HttpKind.PLAIN and (answer := _received_answer(exc)) is not None:
         return answer
     status = _status(exc, kind)
-    return None if status is None else _from_status(status)
+    if status is None:
+        return None
+    # An ApiError subclass may say whether its errors count against the SLO.
+    return _from_status(status, type(exc).slo if kind is HttpKind.API_ERROR else None)  # type: ignore[attr-defined]
 
 
 # Where an HTTP client's error keeps the upstream's status, first found wins.

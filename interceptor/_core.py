@@ -269,13 +269,9 @@ class Interceptor:
         availability SLO (`Outcome.slo`); ``None`` lets the classification,
         then ``slo_categories``, then the status decide.
         """
-        if (
-            status < 500
-            and slo is None
-            and not self.slo_categories
-            and not self._observers
-            and not logger.isEnabledFor(logging.INFO)
-        ):
+        if slo is None and issubclass(type(exc), ApiError):
+            slo = type(exc).slo  # type: ignore[attr-defined]
+        if status < 500 and slo is None and self._counting_is_all():
             # A 4xx that nothing logs, observes or reports: counting it is all.
             self.counts.add(status_category(status), status, self.name, False)
             return
@@ -293,6 +289,14 @@ class Interceptor:
         self._notify(event)
         if status >= 500 and self.reporter is not None:
             self._report(event, raised if raised is not None else exc)
+
+    def _counting_is_all(self) -> bool:
+        """Whether a 4xx with no say of its own needs only its counter: nothing else sees it."""
+        return (
+            not self.slo_categories
+            and not self._observers
+            and not logger.isEnabledFor(logging.INFO)
+        )
 
     def observe_late(
         self, exc: BaseException, request: RequestInfo, per_request: MutableMapping[str, Any]
@@ -781,8 +785,13 @@ def _positive_seconds(name: str, value: object, *, or_none: bool = False) -> flo
 def _slo_categories(value: object) -> Mapping[Category, bool]:
     if value is None:
         return MappingProxyType({})
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, Category) and isinstance(v, bool) for k, v in value.items()
-    ):
-        raise TypeError(f"slo_categories must map Category members to bools, got {value!r}")
-    return MappingProxyType(dict(value))
+    accepted = "slo_categories must map Category members to bools"
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{accepted}, got {value!r}")
+    try:
+        copied = dict(value)
+    except Exception as exc:
+        raise TypeError(f"{accepted}; reading it failed: {exc!r}") from exc
+    if not all(isinstance(k, Category) and isinstance(v, bool) for k, v in copied.items()):
+        raise TypeError(f"{accepted}, got {copied!r}")
+    return MappingProxyType(copied)

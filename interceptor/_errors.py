@@ -72,6 +72,11 @@ class ApiError(Exception):
                 f"{type(self).__qualname__} extension members {sorted(shadowed)} "
                 "shadow standard members"
             )
+        if "slo" in extensions:
+            raise ValueError(
+                f"slo is no body member of {type(self).__qualname__}: set it on the class "
+                "(slo = False), or answer with Problem(slo=...)"
+            )
         self.detail = detail
         self.user_message = user_message
         self.headers: Mapping[str, str] = MappingProxyType(dict(headers or {}))

@@ -106,6 +106,11 @@ class Problem:
         setattr_(self, "slo", slo)
         setattr_(self, "extensions", MappingProxyType(extensions) if extensions else _EMPTY)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle and deepcopy cannot take the read-only mapping views: they
+        # travel as plain dicts, and the constructor wraps them again.
+        return (_rebuilt, (self.status, _members(self), dict(self.extensions)))
+
     def __repr__(self) -> str:
         # Only the members that are set, so a template reads like its definition.
         parts = [
@@ -170,19 +175,26 @@ def replaced(problem: Problem, **changes: Any) -> Problem:
     ``dataclasses.replace`` would pass ``extensions`` back as one extension
     member of that name.
     """
-    members: dict[str, Any] = {
+    members = {**_members(problem), **changes}
+    status = members.pop("status", problem.status)
+    extensions = {**problem.extensions, **members.pop("extensions", {})}
+    return Problem(status, **members, **extensions)
+
+
+def _members(problem: Problem) -> dict[str, Any]:
+    """``problem``'s named members but ``status``, as its constructor takes them."""
+    return {
         "title": problem.title,
         "detail": problem.detail,
         "type": problem.type,
         "instance": problem.instance,
         "code": problem.code,
-        "headers": problem.headers,
+        "headers": dict(problem.headers),
         "retry_after": problem.retry_after,
         "retryable": problem.retryable,
         "slo": problem.slo,
     }
-    members.update(changes)
-    status = members.pop("status", problem.status)
-    extensions = {**problem.extensions, **members.pop("extensions", {})}
-    return Problem(status, **members, **extensions)
 
+
+def _rebuilt(status: int | None, members: dict[str, Any], extensions: dict[str, Any]) -> Problem:
+    return Problem(status, **members, **extensions)

@@ -302,10 +302,7 @@ class Renderer:
         )
         headers = response_headers(http_headers(exc, kind), template, info.retry_after)
         payload = encode_json(self.build_body(info))
-        slo = template.slo
-        if slo is None and kind is HttpKind.API_ERROR:
-            slo = type(exc).slo  # type: ignore[attr-defined]
-        return self.outcome(status, headers, payload, request, info=info, slo=slo)
+        return self.outcome(status, headers, payload, request, info=info, slo=template.slo)
 
     def outcome(
         self,

@@ -27,6 +27,7 @@ from typing import Any, TypeGuard
 from interceptor._asgi import (
     WebSocketProgress,
     answer_websocket,
+    can_deny,
     flush_at_shutdown,
     send_outcome,
     start_handler,
@@ -156,9 +157,12 @@ class _Claims(Mapping[Any, Any]):
                 exc = new
                 continue
             if answer is not None:
-                progress = _progress_of(websocket)
-                await answer_websocket(
-                    _as_outcome(answer), websocket.scope, progress, websocket.send
+                await _answer_on_websocket(
+                    answer,
+                    websocket.scope,
+                    websocket.receive,
+                    _progress_of(websocket),
+                    websocket.send,
                 )
                 return None
             if not closed_before and _progress_of(websocket).closed:
@@ -361,7 +365,7 @@ class InterceptorMiddleware:
                 if progress.sent != before and progress.closed:
                     return  # a handler closed the socket itself
                 raise
-            await answer_websocket(_as_outcome(answer), scope, progress, tracked_send)
+            await _answer_on_websocket(answer, scope, receive, progress, tracked_send)
 
 
 class _Forwarding(InterceptorMiddleware):
@@ -450,16 +454,21 @@ def _progress_of(websocket: WebSocket) -> WebSocketProgress:
     return progress
 
 
-def _as_outcome(answer: Outcome | Response) -> Outcome:
-    if isinstance(answer, Outcome):
-        return answer
-    return Outcome(
-        answer.status_code,
-        tuple(
-            (name.decode("latin-1"), value.decode("latin-1")) for name, value in answer.raw_headers
-        ),
-        bytes(getattr(answer, "body", b"")),
-    )
+async def _answer_on_websocket(
+    answer: Outcome | Response,
+    scope: Scope,
+    receive: Receive,
+    progress: WebSocketProgress,
+    send: Send,
+) -> None:
+    if isinstance(answer, Response):
+        if can_deny(scope, progress):
+            # As WebSocket.send_denial_response does: Starlette sends a response
+            # on a websocket scope as the denial messages, streamed ones too.
+            await answer(scope, receive, send)
+            return
+        answer = Outcome(answer.status_code, (), b"")  # a close needs only the status
+    await answer_websocket(answer, scope, progress, send)
 
 
 def _exception_middleware_within(app: object) -> ExceptionMiddleware | None:

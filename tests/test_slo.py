@@ -10,8 +10,12 @@ the status (a 5xx is a crash to report whatever the SLO says).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
-from collections.abc import Iterator
+import pickle
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +27,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from interceptor import (
@@ -33,6 +37,7 @@ from interceptor import (
     Interceptor,
     Problem,
     classified,
+    classify,
     register_classifier,
 )
 from interceptor.integrations.otel import otel_observer
@@ -226,3 +231,77 @@ def test_the_say_survives_a_retry_after_and_the_repr() -> None:
     assert Classification(Category.PERMANENT).counts_against_slo is None
     assert "slo=False" in repr(Problem(status=503, slo=False))
     assert Problem(status=503).slo is None
+
+
+async def test_an_api_error_subclass_says_so_however_it_is_answered() -> None:
+    def own_response(request: Request, exc: Exception) -> Response:
+        return Response("down", status_code=503)
+
+    def own_tuple(request: Request, exc: Exception) -> object:
+        return {"down": True}, 429
+
+    assert await counted(Interceptor({Maintenance: own_response}), Maintenance()) == {
+        ("TEMPORARY", 503, "default", False): 1
+    }
+    assert await counted(Interceptor({Abuse: own_tuple}), Abuse()) == {
+        ("THROTTLED", 429, "default", True): 1
+    }
+    assert (classify(Maintenance()).slo, classify(Abuse()).slo) == (False, True)
+
+
+async def test_a_late_api_error_says_so_too() -> None:
+    async def stream(request: Request) -> Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"partial"
+            raise Maintenance
+
+        return StreamingResponse(chunks())
+
+    errors = Interceptor({KeyError: 404})
+    app = Starlette(
+        routes=[Route("/", stream)],
+        middleware=[Middleware(InterceptorMiddleware, interceptor=errors)],
+    )
+    async with client_for(app) as client:
+        await client.get("/")
+    assert errors.counts.snapshot() == {("PERMANENT", 500, "default", False): 1}
+
+
+def test_slo_is_no_body_member_of_an_api_error_instance() -> None:
+    with pytest.raises(ValueError, match="set it on the class"):
+        Maintenance("down", slo=False)
+
+
+def test_slo_categories_are_checked_as_copied() -> None:
+    class Lying(dict):  # type: ignore[type-arg]
+        def items(self) -> Any:
+            return [(Category.PERMANENT, False)]
+
+    with pytest.raises(TypeError, match="slo_categories"):
+        Interceptor(slo_categories=Lying({Category.PERMANENT: "no", "junk": 1}))
+
+    class Broken(Mapping[Category, bool]):
+        def __getitem__(self, key: Category) -> bool:
+            raise RuntimeError("broken")
+
+        def __iter__(self) -> Iterator[Category]:
+            return iter([Category.PERMANENT])
+
+        def __len__(self) -> int:
+            return 1
+
+    with pytest.raises(TypeError, match=r"slo_categories.*reading it failed"):
+        Interceptor(slo_categories=Broken())
+
+
+def test_classifications_and_problems_copy_and_pickle_with_their_say() -> None:
+    found = Classification(Category.TEMPORARY, 503, slo=False)
+    assert dataclasses.replace(found, status=502).counts_against_slo is False
+    assert Classification(**dataclasses.asdict(found)) == found
+    with pytest.raises(ValueError, match="disagree"):
+        Classification(Category.TEMPORARY, slo=True, counts_against_slo=False)
+    problem = Problem(status=503, code="DOWN", headers={"X-A": "b"}, slo=False, region="eu")
+    for copied in (pickle.loads(pickle.dumps(problem)), copy.deepcopy(problem)):  # noqa: S301
+        assert copied == problem
+        assert copied.slo is False
+        assert dict(copied.extensions) == {"region": "eu"}

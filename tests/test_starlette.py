@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -684,6 +684,35 @@ async def test_websocket_before_accept_sends_an_http_denial_when_supported() -> 
         "detail": "no",
         "retryable": False,
     }
+
+
+@pytest.mark.parametrize("where", ["route", "plain ASGI app"])
+async def test_a_handlers_streamed_response_denies_a_websocket_with_its_whole_body(
+    where: str,
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"go "
+        yield b"away"
+
+    def handler(websocket: WebSocket, exc: Exception) -> Response:
+        return StreamingResponse(chunks(), status_code=403, media_type="text/plain")
+
+    errors = Interceptor({PermissionError: handler})
+    if where == "route":
+        app: Any = ws_app(accept_first=False, exc=PermissionError("no"), errors=errors)
+    else:
+
+        async def plain(scope: Scope, receive: Receive, send: Send) -> None:
+            raise PermissionError("no")
+
+        app = InterceptorMiddleware(plain, interceptor=errors)
+    sent = await run_ws(app, ws_scope(denial=True))
+    assert [m["type"] for m in sent][:2] == [
+        "websocket.http.response.start",
+        "websocket.http.response.body",
+    ]
+    assert sent[0]["status"] == 403
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == b"go away"
 
 
 async def test_websocket_before_accept_without_denial_support_closes() -> None:
