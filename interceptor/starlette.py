@@ -463,9 +463,17 @@ async def _answer_on_websocket(
 ) -> None:
     if isinstance(answer, Response):
         if can_deny(scope, progress):
-            # As WebSocket.send_denial_response does: Starlette sends a response
-            # on a websocket scope as the denial messages, streamed ones too.
-            await answer(scope, receive, send)
+            # As WebSocket.send_denial_response does: the response is sent as
+            # the denial, streamed ones too. Older Starlette's streamed responses
+            # send plain http.response.* messages on a websocket scope (0.46's
+            # do); those get the denial's websocket. prefix.
+            async def denial_send(message: Message) -> None:
+                kind = message["type"]
+                if kind.startswith("http.response."):
+                    message = {**message, "type": f"websocket.{kind}"}
+                await send(message)
+
+            await answer(scope, receive, denial_send)
             return
         answer = Outcome(answer.status_code, (), b"")  # a close needs only the status
     await answer_websocket(answer, scope, progress, send)
