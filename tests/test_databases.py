@@ -14,7 +14,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
+import signal
 import struct
 import subprocess
 import tempfile
@@ -36,6 +36,7 @@ from sqlalchemy import exc as sa_exc
 
 from interceptor import classified
 from interceptor._classify import Category, classify
+from tests.servers import free_port, server_user, stop, wait_until
 
 T, TE, P, C = Category.TIMEOUT, Category.TEMPORARY, Category.PERMANENT, Category.CONFLICT
 UNAVAILABLE = "The database is temporarily unavailable."
@@ -49,29 +50,12 @@ PASSWORD = "pg-test-password"  # noqa: S105 - a throwaway cluster's password
 USER = "tester"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def pg_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:
         return found
     candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return candidates[-1] if candidates else None
-
-
-def _server_user() -> str:
-    """Whom to run the server as when the suite runs as root: postgres, else nobody."""
-    import pwd  # noqa: PLC0415 - POSIX only, like the server fixture
-
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        return "nobody"
-    return "postgres"
 
 
 INITDB, POSTGRES = pg_bin("initdb"), pg_bin("postgres")
@@ -88,7 +72,7 @@ def pg_dsn() -> Iterator[str]:
     assert POSTGRES is not None
     as_user: dict[str, Any] = {}
     workdir = Path(tempfile.mkdtemp(prefix="interceptor-pg-"))
-    owner = _server_user() if os.geteuid() == 0 else None  # PostgreSQL refuses root
+    owner = server_user("postgres") if os.geteuid() == 0 else None  # PostgreSQL refuses root
     if owner is not None:
         import pwd  # noqa: PLC0415
 
@@ -141,26 +125,21 @@ def pg_dsn() -> Iterator[str]:
     )
     dsn = f"host=127.0.0.1 port={port} user={USER} password={PASSWORD} dbname=postgres"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def accepts() -> bool:
             try:
                 psycopg.connect(dsn, connect_timeout=2).close()
-                break
             except psycopg.OperationalError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+                return False
+            return True
+
+        wait_until(accepts, proc, seconds=30, what="PostgreSQL")
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("CREATE TABLE items (id int PRIMARY KEY, name text UNIQUE, n int)")
             conn.execute("INSERT INTO items VALUES (1, 'one', 0), (2, 'two', 0)")
         yield dsn
     finally:
-        proc.send_signal(2)  # SIGINT: PostgreSQL's fast shutdown
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, signal.SIGINT)  # PostgreSQL's fast shutdown
         shutil.rmtree(workdir, ignore_errors=True)
 
 

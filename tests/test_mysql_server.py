@@ -30,6 +30,7 @@ from sqlalchemy.pool import NullPool
 
 from interceptor import classified
 from interceptor._classify import Category, classify
+from tests.servers import free_port, server_user, stop, wait_until
 
 T, TE, P, C = Category.TIMEOUT, Category.TEMPORARY, Category.PERMANENT, Category.CONFLICT
 UNAVAILABLE = "The database is temporarily unavailable."
@@ -79,23 +80,6 @@ _SERVER_OPTIONS = (
     "--innodb-buffer-pool-load-at-startup=0",
     "--innodb-buffer-pool-dump-at-shutdown=0",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _server_user() -> str:
-    """Whom to run the server as when the suite runs as root: mysql, else nobody."""
-    import pwd  # noqa: PLC0415 - POSIX only, like the server fixture
-
-    try:
-        pwd.getpwnam("mysql")
-    except KeyError:
-        return "nobody"
-    return "mysql"
 
 
 @dataclass(frozen=True)
@@ -159,7 +143,7 @@ def server() -> Iterator[Server]:
     workdir = Path(tempfile.mkdtemp(prefix="interceptor-mariadb-"))
     as_user: list[str] = []
     if os.geteuid() == 0:  # mariadbd refuses to run as root without --user
-        owner = _server_user()
+        owner = server_user("mysql")
         shutil.chown(workdir, owner)
         as_user = [f"--user={owner}"]
     data, sock, log = workdir / "data", workdir / "mysqld.sock", workdir / "error.log"
@@ -199,15 +183,10 @@ def server() -> Iterator[Server]:
             stderr=subprocess.DEVNULL,
         )
         # Probed with a socket of our own: PyMySQL leaves a failed Unix socket open.
-        deadline = time.monotonic() + 60
-        for _ in range(600):
-            if _accepts(sock):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        if not _accepts(sock):
-            raise RuntimeError(f"MariaDB did not start:\n{_log_tail(log)}")
+        try:
+            wait_until(lambda: _accepts(sock), proc, seconds=60, what="MariaDB")
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}:\n{_log_tail(log)}") from None
         found = Server(port=port, socket=str(sock))
         with found.admin() as root, root.cursor() as cur:
             cur.execute(f"CREATE DATABASE {DATABASE}")
@@ -226,12 +205,7 @@ def server() -> Iterator[Server]:
         yield found
     finally:
         if proc is not None:
-            proc.terminate()  # SIGTERM: mariadbd's normal shutdown
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(30)
+            stop(proc)  # SIGTERM: mariadbd's normal shutdown
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import inspect
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from redis.retry import Retry
 
 from interceptor import classified
 from interceptor._classify import Category, Classification, classify
+from tests.servers import free_port, stop, wait_until
 
 REDIS_SERVER = shutil.which("redis-server")
 pytestmark = [
@@ -51,23 +50,14 @@ def checkout(pool: redis.ConnectionPool) -> object:
     return pool.get_connection()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until_up(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {proc.returncode}")
+    def answers() -> bool:
         try:
-            if connect(port, socket_timeout=1).ping():
-                return
+            return bool(connect(port, socket_timeout=1).ping())
         except rx.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not come up")
+            return False
+
+    wait_until(answers, proc, seconds=20, what="redis-server")
 
 
 @pytest.fixture(scope="module")
@@ -98,13 +88,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
 
     yield start
     for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, seconds=10)
 
 
 @pytest.fixture(scope="module")
