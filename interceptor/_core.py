@@ -266,8 +266,9 @@ class Interceptor:
         in the body; a 5xx without one gets a fresh id. ``raised`` is the
         exception as raised, where ``exc`` is the one leaf of its group: the
         report's traceback shows both. ``slo`` is what the answer said of the
-        availability SLO (`Outcome.slo`); ``None`` lets the classification,
-        then ``slo_categories``, then the status decide.
+        availability SLO (`Outcome.slo`); ``None`` lets an `ApiError` class's
+        ``slo``, then the classification (5xx), then ``slo_categories``, then
+        the status decide.
         """
         if slo is None and issubclass(type(exc), ApiError):
             slo = type(exc).slo  # type: ignore[attr-defined]

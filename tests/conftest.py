@@ -84,3 +84,18 @@ def split_error_id(body: Any, headers: Any, where: str | None) -> tuple[Any, str
         return body, body.pop("error_id")
     assert not (isinstance(body, dict) and "error_id" in body)
     return body, headers.get("x-error-id")
+
+
+@pytest.fixture
+def restore_classifiers() -> Iterator[None]:
+    """User classifier registrations are global: undo the ones a test makes.
+
+    Only the user's: built-in rule sets a test loaded lazily stay, since the
+    registry remembers them as loaded.
+    """
+    from interceptor import _classify  # noqa: PLC0415 - the registry itself
+
+    saved = _classify._tables
+    yield
+    with _classify._lock:
+        _classify._tables = _classify._Tables(user=saved.user, builtin=_classify._tables.builtin)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from interceptor import Category, Classification, classify, register_classifier
-from interceptor import _classify as classify_module
 from interceptor._classify import MAX_CAUSES
 
 
@@ -50,21 +49,14 @@ def test_the_implicit_context_is_not_a_cause() -> None:
         assert classify(exc).category is Category.PERMANENT
 
 
+@pytest.mark.usefixtures("restore_classifiers")
 def test_an_exception_with_its_own_rule_is_not_decided_by_its_cause() -> None:
     # KeyError has no rule, but a registered one, and duck typing, beat the cause.
     class Known(Exception):
         pass
 
     register_classifier(Known, Category.NOT_FOUND)
-    try:
-        assert classify(raised_from(Known(), TimeoutError())).category is Category.NOT_FOUND
-    finally:
-        with classify_module._lock:
-            user = dict(classify_module._tables.user)
-            del user[Known]
-            classify_module._tables = classify_module._Tables(
-                user=user, builtin=classify_module._tables.builtin
-            )
+    assert classify(raised_from(Known(), TimeoutError())).category is Category.NOT_FOUND
 
     class Ducky(Exception):
         temporary = False
@@ -72,20 +64,13 @@ def test_an_exception_with_its_own_rule_is_not_decided_by_its_cause() -> None:
     assert classify(raised_from(Ducky(), TimeoutError())).category is Category.PERMANENT
 
 
+@pytest.mark.usefixtures("restore_classifiers")
 def test_a_rule_answering_none_lets_the_cause_decide() -> None:
     class Maybe(Exception):
         pass
 
     register_classifier(Maybe, lambda exc: None)
-    try:
-        assert classify(raised_from(Maybe(), ConnectionResetError())).status == 502
-    finally:
-        with classify_module._lock:
-            user = dict(classify_module._tables.user)
-            del user[Maybe]
-            classify_module._tables = classify_module._Tables(
-                user=user, builtin=classify_module._tables.builtin
-            )
+    assert classify(raised_from(Maybe(), ConnectionResetError())).status == 502
 
 
 @pytest.mark.parametrize("depth", [1, 2, MAX_CAUSES])

@@ -8,7 +8,6 @@ import logging
 import socket
 import ssl
 import urllib.error
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import Any
@@ -34,14 +33,8 @@ T, TH, TE, P = Category.TIMEOUT, Category.THROTTLED, Category.TEMPORARY, Categor
 
 
 @pytest.fixture(autouse=True)
-def _restore_registry() -> Iterator[None]:
+def _restore_registry(restore_classifiers: None) -> None:
     """User registrations are global: undo the ones a test makes."""
-    saved = classify_module._tables
-    yield
-    with classify_module._lock:
-        classify_module._tables = classify_module._Tables(
-            user=saved.user, builtin=classify_module._tables.builtin
-        )
 
 
 def check(exc: BaseException, category: Category, status: int, retryable: bool) -> None:

@@ -17,7 +17,6 @@ import threading
 import tracemalloc
 import weakref
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -135,13 +134,8 @@ def make(cls: type[Exception]) -> Exception:
 
 
 @pytest.fixture(autouse=True)
-def _restore_registry() -> Iterator[None]:
-    saved = classify_module._tables
-    yield
-    with classify_module._lock:
-        classify_module._tables = classify_module._Tables(
-            user=saved.user, builtin=classify_module._tables.builtin
-        )
+def _restore_registry(restore_classifiers: None) -> None:
+    """User registrations are global: undo the ones a test makes."""
 
 
 @pytest.fixture

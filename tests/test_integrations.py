@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -23,7 +22,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 from yarl import URL
 
-from interceptor import _classify as classify_module
 from interceptor._classify import Category, Classification, classify, register_classifier
 
 T, TH, TE, P = Category.TIMEOUT, Category.THROTTLED, Category.TEMPORARY, Category.PERMANENT
@@ -49,13 +47,8 @@ def detail_of(exc: BaseException) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _restore_registry() -> Iterator[None]:
-    saved = classify_module._tables
-    yield
-    with classify_module._lock:
-        classify_module._tables = classify_module._Tables(
-            user=saved.user, builtin=classify_module._tables.builtin
-        )
+def _restore_registry(restore_classifiers: None) -> None:
+    """User registrations are global: undo the ones a test makes."""
 
 
 @pytest.fixture

@@ -86,17 +86,10 @@ async def counted(errors: Interceptor, *raised: Exception) -> dict[tuple[str, in
 
 
 @pytest.fixture
-def pool_closed_not_counted() -> Iterator[None]:
-    from interceptor import _classify  # noqa: PLC0415 - the registry, restored after
-
-    saved = _classify._tables
+def pool_closed_not_counted(restore_classifiers: None) -> None:
     register_classifier(
         PoolClosed, Classification(Category.TEMPORARY, 503, slo=False, detail="Pool closed.")
     )
-    try:
-        yield
-    finally:
-        _classify._tables = saved
 
 
 async def test_by_default_every_5xx_counts_and_no_4xx() -> None:
