@@ -2,15 +2,15 @@
 
 Sending an `Outcome` as ASGI messages, and calling a handler the way
 Starlette calls its own (async ones awaited on the loop, sync ones in a
-worker thread) within the interceptor's ``handler_timeout``.
+worker thread) within the interceptor's ``handler_timeout`` (`call_handlers`).
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
+import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, MutableMapping
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -18,15 +18,16 @@ import anyio.to_thread
 from interceptor._callables import is_awaitable
 from interceptor._delivery import EXIT_FLUSH_SECONDS, delivery
 from interceptor._render import Outcome
+from interceptor._resolve import Pending
 from interceptor._values import HANDLER_TIMED_OUT, Handler
 
 __all__ = [
     "WebSocketProgress",
     "answer_websocket",
+    "call_handlers",
     "can_deny",
     "flush_at_shutdown",
     "send_outcome",
-    "start_handler",
 ]
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -34,7 +35,8 @@ Message = MutableMapping[str, Any]
 
 # The ASGI extension that lets an app deny a websocket with an HTTP response.
 _WS_DENIAL = "websocket.http.response"
-_CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit for a close reason
+_CLOSE_REASON_BYTES = 123
+R = TypeVar("R")  # the WebSocket protocol's limit for a close reason
 
 
 async def send_outcome(outcome: Outcome, send: Send) -> None:
@@ -120,30 +122,43 @@ def flush_at_shutdown(send: Send) -> Send:
     return flushing_send
 
 
-def start_handler(
-    handler: Handler, is_async: bool, seconds: float | None, conn: object, exc: BaseException
-) -> object:
-    """Call ``handler(conn, exc)``: its result, or an awaitable of it (or of `HANDLER_TIMED_OUT`).
+async def call_handlers(
+    answer: object, conn: object, is_response: Callable[[object], TypeGuard[R]]
+) -> Outcome | R | None:
+    """`finish_async` as Starlette calls handlers: ``handler(conn, exc)``, within a timeout.
+
+    ``answer`` is what `first` gave.
 
     Async handlers run on the loop; sync ones in a worker thread, as Starlette
     runs sync endpoints and handlers, abandoned (not killed: Python cannot)
-    past ``seconds``, so that the client still gets its answer. A timeout
-    scope costs about as much as a whole request, so an async handler's first
-    step runs here, outside one: most answer without ever waiting, and then
-    their result comes back as it is, with no coroutine of ours in between.
-    Only one that waits goes on inside the scope.
+    past the interceptor's ``handler_timeout``, so that the client still gets
+    its answer. A timeout scope costs about as much as a whole request, so an
+    async handler's first step runs outside one: most answer without ever
+    waiting, and their result is taken as it is. Only one that waits goes on
+    inside the scope.
     """
-    if not is_async:
-        return _within(seconds, _in_thread(handler, conn, exc))
-    awaitable = handler(conn, exc)
-    if inspect.iscoroutine(awaitable):
+    while isinstance(answer, Pending):
+        errors, handler, leaf = answer.errors, answer.handler, answer.leaf
+        seconds = errors.handler_timeout
         try:
-            waiting_on = awaitable.send(None)
-        except StopIteration as done:  # answered without waiting
-            result = done.value
-            return _within(seconds, result) if is_awaitable(result) else result
-        return _within(seconds, _Resumed(awaitable, waiting_on))
-    return _within(seconds, awaitable) if is_awaitable(awaitable) else awaitable
+            if not errors.is_async(handler):
+                result = await _within(seconds, _in_thread(handler, conn, leaf))
+            else:
+                result = handler(conn, leaf)
+                if type(result) is types.CoroutineType:
+                    try:
+                        waiting_on = result.send(None)
+                    except StopIteration as done:  # answered without waiting
+                        result = done.value
+                    else:
+                        result = await _within(seconds, _Resumed(result, waiting_on))
+                if is_awaitable(result):  # an awaitable object, or a coroutine's result
+                    result = await _within(seconds, result)
+        except Exception as new:
+            answer.raised(new)
+            raise
+        answer = answer.settle(result, is_response)
+    return answer  # type: ignore[return-value]
 
 
 async def _in_thread(handler: Handler, conn: object, exc: BaseException) -> object:

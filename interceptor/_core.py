@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar, overload
 
 from interceptor._callables import callable_name, is_async_callable
-from interceptor._classify import INTEGRATIONS, Category, classify, status_category
+from interceptor._classify import INTEGRATIONS, Category, classify
 from interceptor._delivery import EXIT_FLUSH_SECONDS, DeliveryCounts, delivery
 from interceptor._errors import ApiError
 from interceptor._http import (
@@ -212,6 +212,9 @@ class Interceptor:
         self._debug_renderer = dataclasses.replace(self._renderer, debug=True)
         self._lock = threading.Lock()
         self._observers: tuple[Observer, ...] = ()
+        # Whether every 4xx needs an event: an observer sees them, or SLO
+        # categories may count them. Kept with the observers, read per error.
+        self._every_4xx_described = bool(self.slo_categories)
         for observer in observers:
             self.add_observer(observer)
         # What is registered, changed under the lock; `_tables` is the snapshot
@@ -248,6 +251,7 @@ class Interceptor:
             raise TypeError(f"observer must be callable, got {observer!r}")
         with self._lock:
             self._observers = (*self._observers, observer)
+            self._every_4xx_described = True
 
     def observe(
         self,
@@ -272,9 +276,14 @@ class Interceptor:
         """
         if slo is None and issubclass(type(exc), ApiError):
             slo = type(exc).slo  # type: ignore[attr-defined]
-        if status < 500 and slo is None and self._counting_is_all():
+        if (
+            status < 500
+            and slo is None
+            and not self._every_4xx_described
+            and not logger.isEnabledFor(logging.INFO)
+        ):
             # A 4xx that nothing logs, observes or reports: counting it is all.
-            self.counts.add(status_category(status), status, self.name, False)
+            self.counts.add_status(status, self.name)
             return
         event = describe(
             exc,
@@ -290,14 +299,6 @@ class Interceptor:
         self._notify(event)
         if status >= 500 and self.reporter is not None:
             self._report(event, raised if raised is not None else exc)
-
-    def _counting_is_all(self) -> bool:
-        """Whether a 4xx with no say of its own needs only its counter: nothing else sees it."""
-        return (
-            not self.slo_categories
-            and not self._observers
-            and not logger.isEnabledFor(logging.INFO)
-        )
 
     def observe_late(
         self, exc: BaseException, request: RequestInfo, per_request: MutableMapping[str, Any]

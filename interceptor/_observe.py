@@ -100,7 +100,7 @@ class ErrorCounts:
         errors.counts.snapshot()  # {("NOT_FOUND", 404, "api", False): 3, ...}
     """
 
-    __slots__ = ("_counters", "_lock", "_reads")
+    __slots__ = ("_by_status", "_counters", "_lock", "_reads")
 
     def __init__(self) -> None:
         # One itertools.count per key: next() on it is a single C call, so an
@@ -112,12 +112,25 @@ class ErrorCounts:
         # once and remembers how many such steps it took (under the lock).
         self._reads: dict[tuple[str, int, str, bool], int] = {}
         self._lock = threading.Lock()
+        # `add_status`'s counters by (status, scope): the key of an error with
+        # no say of its own follows from these two. Bounded as the counters
+        # are, by the statuses and scopes there are.
+        self._by_status: dict[tuple[int, str], Iterator[int]] = {}
 
     def add(self, category: Category, status: int, scope: str, slo: bool) -> None:
         key = (category, status, scope, slo)
         counter = self._counters.get(key)
         if counter is None:  # setdefault: two threads adding a new key share one counter
             counter = self._counters.setdefault(key, itertools.count())
+        next(counter)
+
+    def add_status(self, status: int, scope: str) -> None:
+        """`add` for an error whose status alone says its category, outside the SLO."""
+        counter = self._by_status.get((status, scope))
+        if counter is None:
+            key = (status_category(status), status, scope, False)
+            counter = self._counters.setdefault(key, itertools.count())
+            self._by_status[status, scope] = counter
         next(counter)
 
     def snapshot(self) -> Mapping[tuple[str, int, str, bool], int]:

@@ -32,9 +32,8 @@ class Pending:
 
     __slots__ = ("errors", "exc", "handler", "index", "leaf", "request", "values")
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - positional: made on every error that calls a handler
         self,
-        *,
         errors: Interceptor,
         exc: BaseException,
         leaf: BaseException,
@@ -68,9 +67,7 @@ class Pending:
                 leaf, answer.status, request, answer.error_id, raised=self.exc, slo=answer.slo
             )
             return answer
-        return _advance(
-            errors, self.exc, leaf, self.values, start=self.index + 1, request=request
-        )
+        return _advance(errors, self.exc, leaf, self.values, self.index + 1, request)
 
     def call(self, call: Callable[[Handler, BaseException], object]) -> object:
         """``call(handler, leaf)``'s result; what it raises is marked `raised` and goes on."""
@@ -99,15 +96,16 @@ def first(errors: Interceptor, exc: BaseException, info: Callable[[], RequestInf
     leaf, values = errors.candidates(exc)
     if not values:
         return None
-    return _advance(errors, exc, leaf, values, start=0, request=info())
+    if not isinstance(values[0], INLINE_TYPES):  # `_advance`'s first step, the common one
+        return Pending(errors, exc, leaf, values, 0, info())
+    return _advance(errors, exc, leaf, values, 0, info())
 
 
-def _advance(
+def _advance(  # noqa: PLR0917 - positional: on the error path of every request
     errors: Interceptor,
     exc: BaseException,
     leaf: BaseException,
     values: tuple[HandlerValue, ...],
-    *,
     start: int,
     request: RequestInfo,
 ) -> object:
@@ -116,9 +114,7 @@ def _advance(
     for index in range(start, len(values)):
         value = values[index]
         if not isinstance(value, INLINE_TYPES):
-            return Pending(
-                errors=errors, exc=exc, leaf=leaf, values=values, index=index, request=request
-            )
+            return Pending(errors, exc, leaf, values, index, request)
         answer = errors.outcome(value, leaf, request)
         if answer is not None:
             errors.observe(
@@ -160,8 +156,8 @@ async def finish_async(
     handlers its own way) passes it on.
     """
     while isinstance(answer, Pending):
-        result = answer.call(call)
-        try:
+        try:  # as `Pending.call`, with the await inside
+            result = call(answer.handler, answer.leaf)
             while is_awaitable(result):  # a sync handler may hand back a coroutine
                 result = await result
         except Exception as new:
@@ -169,4 +165,3 @@ async def finish_async(
             raise
         answer = answer.settle(result, is_response)
     return answer  # type: ignore[return-value]
-

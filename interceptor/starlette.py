@@ -27,17 +27,16 @@ from typing import Any, TypeGuard
 from interceptor._asgi import (
     WebSocketProgress,
     answer_websocket,
+    call_handlers,
     can_deny,
     flush_at_shutdown,
     send_outcome,
-    start_handler,
 )
 from interceptor._callables import is_async_callable
 from interceptor._core import Interceptor
 from interceptor._render import Outcome
 from interceptor._request import RequestInfo
-from interceptor._resolve import Pending, finish_async, first
-from interceptor._values import Handler
+from interceptor._resolve import Pending, first
 
 try:
     import anyio
@@ -105,8 +104,6 @@ class _Claims(Mapping[Any, Any]):
         self._last_claimed: object = None
 
     def _claimed(self, cls: Any) -> bool:
-        if cls is self._last_claimed:
-            return True
         if isinstance(cls, type):
             for errors in self.chain:
                 if errors.may_handle(cls):
@@ -114,11 +111,15 @@ class _Claims(Mapping[Any, Any]):
                     return True
         return False
 
+    # Both ask about the last claimed type first, without a call: Starlette
+    # asks them once each per exception, on the error path of every request.
     def __contains__(self, cls: object) -> bool:
-        return self._claimed(cls) or cls in self.handlers
+        return cls is self._last_claimed or self._claimed(cls) or cls in self.handlers
 
     def __getitem__(self, cls: Any) -> Any:
-        return self.dispatch if self._claimed(cls) else self.handlers[cls]
+        if cls is self._last_claimed or self._claimed(cls):
+            return self.dispatch
+        return self.handlers[cls]
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.handlers)
@@ -140,7 +141,7 @@ class _Claims(Mapping[Any, Any]):
             answer = first(errors, exc, info)
             if isinstance(answer, Pending):
                 try:
-                    answer = await finish_async(answer, _HandlerCall(errors, conn), _is_response)
+                    answer = await call_handlers(answer, conn, _is_response)
                 except Exception as new:  # noqa: BLE001 - a handler's error goes to the next scope
                     exc = new
                     continue
@@ -400,38 +401,8 @@ async def resolve(
     """
     answer = first(interceptor, exc, lambda: RequestInfo.from_scope(scope))
     if isinstance(answer, Pending):
-        return await _finish(answer, connection)
+        return await call_handlers(answer, connection(), _is_response)
     return answer  # type: ignore[return-value]
-
-
-def _finish(
-    pending: Pending, connection: Callable[[], HTTPConnection]
-) -> Awaitable[Outcome | Response | None]:
-    """The rest of `resolve` once a handler must be called."""
-    return finish_async(pending, _HandlerCall(pending.errors, None, connection), _is_response)
-
-
-class _HandlerCall:
-    """Calls one interceptor's handlers with a connection, made once, when first needed."""
-
-    __slots__ = ("conn", "connection", "errors")
-
-    def __init__(
-        self,
-        errors: Interceptor,
-        conn: HTTPConnection | None,
-        connection: Callable[[], HTTPConnection] | None = None,
-    ) -> None:
-        self.errors = errors
-        self.conn = conn
-        self.connection = connection
-
-    def __call__(self, handler: Handler, leaf: BaseException) -> object:
-        conn = self.conn
-        if conn is None:
-            conn = self.conn = self.connection()  # type: ignore[misc]
-        errors = self.errors
-        return start_handler(handler, errors.is_async(handler), errors.handler_timeout, conn, leaf)
 
 
 def _is_response(value: object) -> TypeGuard[Response]:
