@@ -5,7 +5,11 @@
   the same mapping
 - a declarative ``int`` mapping / Starlette's sync handler (run in a thread)
 - for reference, Starlette's own async handler reached through one more
-  await (the least a layer between Starlette's lookup and the handler costs)
+  await (the least a layer between Starlette's lookup and the handler costs),
+  and the same handler put in the route table by a start-tracking middleware
+  on the Mount (the least answering at the route costs: the floor of every
+  error row); and a sync handler within a timeout scope (the floor of the
+  sync-handler row, since handlers are bounded by ``handler_timeout``)
 - for reference, the same app against a copy of itself: how far from 1.0 a
   ratio of two equal workloads lands on this machine
 - for reference, what any middleware on the Mount costs a request that
@@ -34,7 +38,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -105,6 +111,44 @@ class TracksStart(PassThrough):
                 raise
             await send({"type": "http.response.start", "status": 500, "headers": []})
             await send({"type": "http.response.body", "body": b""})
+
+
+class ClaimsAtRoute(PassThrough):
+    """The least an interceptor answering at the route can do: know if the response
+    started, and put a handler in the table Starlette's routes consult (built once
+    per incoming table, as the interceptor does)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app)
+        self.under: tuple[object, tuple[dict[Any, Any], object]] = (None, ({}, {}))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        above = scope["starlette.exception_handlers"]
+        under = self.under
+        if under[0] is not above[0]:
+            under = self.under = (above[0], ({**above[0], KeyError: behind_one_await}, above[1]))
+        scope["starlette.exception_handlers"] = under[1]
+        started = False
+
+        def tracked(message: Message) -> Awaitable[None]:
+            nonlocal started
+            started = True
+            return send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            if started:
+                raise
+            await send({"type": "http.response.start", "status": 500, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+
+async def sync_within_timeout(request: Request, exc: Exception) -> Response:
+    """A sync handler in the threadpool, as Starlette runs it, within a timeout scope."""
+    with anyio.move_on_after(30):
+        return await run_in_threadpool(sync_handler, request, exc)
+    raise TimeoutError
 
 
 def app(
@@ -284,6 +328,20 @@ def ratios(rounds: int = 31) -> dict[str, float]:
                     runner(loop, app(handlers={KeyError: behind_one_await}), path),
                     runner(loop, with_async_handler, path),
                     rounds=rounds,
+                )
+            ),
+            "ASGI reference: route-table claim, handler behind one await / Starlette handler": (
+                interleaved_ratio(
+                    runner(loop, app(middleware=[Middleware(ClaimsAtRoute)]), path),
+                    runner(loop, with_async_handler, path),
+                    rounds=rounds,
+                )
+            ),
+            "ASGI reference: sync handler within a timeout scope / Starlette sync handler": (
+                interleaved_ratio(
+                    runner(loop, app(handlers={KeyError: sync_within_timeout}), path),
+                    runner(loop, with_sync_handler, path),
+                    rounds=max(rounds // 3, 5),
                 )
             ),
             "ASGI reference: bare Mount / itself (the method's noise)": interleaved_ratio(

@@ -39,8 +39,12 @@ _CLOSE_REASON_BYTES = 123
 R = TypeVar("R")  # the WebSocket protocol's limit for a close reason
 
 
-async def send_outcome(outcome: Outcome, send: Send) -> None:
-    """Send ``outcome`` as one ``http.response.start`` and one ``http.response.body``."""
+async def send_outcome(outcome: Outcome, scope: object, receive: object, send: Send) -> None:
+    """Send ``outcome`` as one ``http.response.start`` and one ``http.response.body``.
+
+    An ASGI app's signature, so that ``functools.partial(send_outcome, outcome)``
+    is the outcome as an app (what Starlette sends a handler's response through).
+    """
     await send(
         {"type": "http.response.start", "status": outcome.status, "headers": outcome.raw_headers()}
     )

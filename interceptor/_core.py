@@ -212,6 +212,8 @@ class Interceptor:
         self._debug_renderer = dataclasses.replace(self._renderer, debug=True)
         self._lock = threading.Lock()
         self._observers: tuple[Observer, ...] = ()
+        # Whether a handler here ever raised: until then no exception bears our mark.
+        self._marked = False
         # Whether every 4xx needs an event: an observer sees them, or SLO
         # categories may count them. Kept with the observers, read per error.
         self._every_4xx_described = bool(self.slo_categories)
@@ -519,16 +521,11 @@ class Interceptor:
             if not issubclass(type(leaf), Exception):  # as `except` does, not by __class__
                 return leaf, ()
             values = self._class_candidates(type(leaf), tables)
-        if self._raised_here(exc, leaf):
-            return leaf, ()
+        if (not values and not tables.by_status) or (self._marked and self._raised_here(exc, leaf)):
+            return leaf, ()  # nothing could match (the common case in nested scopes), or a mark
         if KINDS_BY_TYPE.get(type(leaf)) is HttpKind.PLAIN:
             return leaf, values  # a plain exception: no status to key on, never passes through
-        kind = http_kind(leaf)
-        if kind is HttpKind.PASSTHROUGH:
-            return leaf, ()
-        if tables.by_status and kind is not HttpKind.PLAIN:
-            values = _status_key_first(tables, http_status(leaf, kind), values)
-        return leaf, values
+        return leaf, _by_http_kind(tables, leaf, values)
 
     def _raised_here(self, exc: BaseException, leaf: BaseException) -> bool:
         """Whether a handler of this interceptor raised ``leaf``, or the group around it."""
@@ -628,6 +625,7 @@ class Interceptor:
         """Record that one of this interceptor's handlers raised ``exc``."""
         # An exception type with __slots__ cannot carry the mark, and one whose
         # __setattr__ or __getattr__ misbehaves must not swap itself for that error.
+        self._marked = True
         with contextlib.suppress(Exception):
             setattr(exc, _RAISED_BY, (*getattr(exc, _RAISED_BY, ()), self))
 
@@ -690,6 +688,19 @@ def _short_repr(value: object, limit: int = 200) -> str:
     except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the handler's bug
         text = f"<unprintable {type(value).__qualname__}>"
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _by_http_kind(
+    tables: _Tables, leaf: BaseException, values: tuple[HandlerValue, ...]
+) -> tuple[HandlerValue, ...]:
+    """``values`` for an exception that may carry a status: none if it passes through,
+    the value registered for its status first."""
+    kind = http_kind(leaf)
+    if kind is HttpKind.PASSTHROUGH:
+        return ()
+    if tables.by_status and kind is not HttpKind.PLAIN:
+        return _status_key_first(tables, http_status(leaf, kind), values)
+    return values
 
 
 def _status_key_first(

@@ -17,7 +17,7 @@ from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import Literal, NamedTuple
 
-from interceptor._http import HttpKind, http_detail, is_plain
+from interceptor._http import KINDS_BY_TYPE, HttpKind, http_detail, is_plain
 from interceptor._problem import Problem
 from interceptor._render import EMPTY_PROBLEM, ErrorInfo, Outcome, Renderer, response_headers
 from interceptor._request import RequestInfo
@@ -98,8 +98,10 @@ class PlanCache:
             if len(self._entries) < MAX_PLANS:
                 self._entries[id(value)] = entry
         plan = entry[1]
-        if plan is None or not is_plain(exc):
+        if plan is None:
             return None
+        if KINDS_BY_TYPE.get(type(exc)) is not HttpKind.PLAIN and not is_plain(exc):
+            return None  # (PLAIN is per type: the lookup settles the common case without a call)
         return _fill(plan, renderer, exc, request)
 
 

@@ -134,9 +134,10 @@ class _Claims(Mapping[Any, Any]):
         none of them answers goes to Starlette's own handler, if it has one,
         called as Starlette calls it; else it is raised again, as it is.
         """
-        if isinstance(conn, WebSocket):
-            return await self._dispatch_websocket(conn, exc)
-        info = functools.partial(RequestInfo.from_scope, conn.scope)
+        scope = conn.scope
+        if scope["type"] == "websocket":  # not isinstance(): connections are ABCs, slow to test
+            return await self._dispatch_websocket(conn, exc)  # type: ignore[arg-type]
+        info = functools.partial(RequestInfo.from_scope, scope)
         for errors in self.chain:
             answer = first(errors, exc, info)
             if isinstance(answer, Pending):
@@ -146,7 +147,9 @@ class _Claims(Mapping[Any, Any]):
                     exc = new
                     continue
             if answer is not None:
-                return answer if isinstance(answer, Response) else _Answer(answer)  # type: ignore[arg-type]
+                if isinstance(answer, Response):
+                    return answer
+                return functools.partial(send_outcome, answer)  # type: ignore[arg-type] # as an ASGI app
         return await self._starlette_answer(conn, exc)
 
     async def _dispatch_websocket(self, websocket: WebSocket, exc: Exception) -> Any:
@@ -217,18 +220,6 @@ class _StatusClaims(Mapping[int, Any]):
 
     def __len__(self) -> int:
         return len(self.claims.statuses)
-
-
-class _Answer:
-    """An `Outcome` as the ASGI app Starlette sends a handler's response through."""
-
-    __slots__ = ("outcome",)
-
-    def __init__(self, outcome: Outcome) -> None:
-        self.outcome = outcome
-
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        return send_outcome(self.outcome, send)
 
 
 class InterceptorMiddleware:
@@ -336,7 +327,7 @@ class InterceptorMiddleware:
         if answer is None:
             return False
         if isinstance(answer, Outcome):
-            await send_outcome(answer, send)
+            await send_outcome(answer, scope, receive, send)
         else:
             await answer(scope, receive, send)
         return True
@@ -405,8 +396,9 @@ async def resolve(
     return answer  # type: ignore[return-value]
 
 
-def _is_response(value: object) -> TypeGuard[Response]:
-    return isinstance(value, Response)
+# isinstance(value, Response) as a C callable, with no Python frame: asked on
+# the error path of every request a handler answers.
+_is_response: Callable[[object], TypeGuard[Response]] = Response.__instancecheck__  # type: ignore[assignment]
 
 
 def outcome_response(outcome: Outcome) -> Response:
