@@ -156,7 +156,7 @@ async def call_handlers(
                         result = done.value
                     else:
                         result = await _within(seconds, _Resumed(result, waiting_on))
-                if is_awaitable(result):  # an awaitable object, or a coroutine's result
+                if not is_response(result) and is_awaitable(result):  # (a response: at once)
                     result = await _within(seconds, result)
         except Exception as new:
             answer.raised(new)

@@ -80,12 +80,15 @@ class _AppState:
 
     def original_of(self, app: Flask) -> Callable[..., Any]:
         """Flask's handle_user_exception for ``app``, as ``app.handle_user_exception`` was."""
+        # (No typing.cast: it is a call, and this runs on every error.)
+        original: Callable[..., Any] = self.original
         if not self.bind:
-            return cast("Callable[..., Any]", self.original)
-        get = getattr(type(self.original), "__get__", None)
+            return original
+        get = getattr(type(original), "__get__", None)
         if get is None:  # not a descriptor: attribute access gives it as is
-            return cast("Callable[..., Any]", self.original)
-        return cast("Callable[..., Any]", get(self.original, app, type(app)))
+            return original
+        bound: Callable[..., Any] = get(original, app, type(app))
+        return bound
 
     def set_app_errors(self, errors: Interceptor) -> None:
         self.app_errors = errors
@@ -102,7 +105,8 @@ class _AppState:
 
     def scopes(self, exc: Exception, req: Any) -> tuple[Interceptor, ...]:
         """The interceptors for ``req``, the current request, nearest first."""
-        if self.blueprints and req.blueprint is None and exc is req.routing_exception:
+        blueprint = req.blueprint  # a property, worked out from the endpoint each time
+        if self.blueprints and blueprint is None and exc is req.routing_exception:
             # No blueprint matched the URL: those whose url_prefix it falls under.
             path = req.path
             return self._nearest_first(
@@ -115,9 +119,9 @@ class _AppState:
         # The registration methods replace the dict after changing the scopes,
         # so an entry worked out from before a change lands in a dropped dict.
         cache = self.by_blueprint
-        scopes = cache.get(req.blueprint)
+        scopes = cache.get(blueprint)
         if scopes is None:
-            scopes = cache[req.blueprint] = self._nearest_first(
+            scopes = cache[blueprint] = self._nearest_first(
                 req.blueprints if self.blueprints else []
             )
         return scopes
@@ -278,7 +282,8 @@ _CHECKED_APPS: weakref.WeakSet[Flask] = weakref.WeakSet()
 
 def _view_scope(app: Flask, req: Any) -> Interceptor | None:
     """The view's interceptor, when @intercept went above the route decorator."""
-    view = app.view_functions.get(req.endpoint) if req.endpoint else None
+    endpoint = req.endpoint  # a property
+    view = app.view_functions.get(endpoint) if endpoint else None
     try:
         return _VIEW_SCOPES.get(view) if view is not None else None
     except TypeError:  # a view that cannot be weakly referred to was never decorated
@@ -400,7 +405,8 @@ def _request_info(req: Any = None) -> RequestInfo:
 
 
 def _current_app() -> Flask:
-    return cast("Flask", current_app._get_current_object())  # type: ignore[attr-defined]
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    return app  # (no typing.cast: a call, on every error)
 
 
 def _current_request() -> Any:
