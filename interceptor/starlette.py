@@ -238,16 +238,32 @@ class InterceptorMiddleware:
     At app level (``Starlette(middleware=[Middleware(InterceptorMiddleware,
     interceptor=errors)])``) the interceptor places itself just inside
     Starlette's ``ExceptionMiddleware``, so that it also beats Starlette's
-    own handlers for the exceptions it matches.
+    own handlers for the exceptions it matches. Given an app that leads to
+    that ``ExceptionMiddleware`` through middleware only (what Starlette
+    builds its stack with), the constructor puts the instance there and
+    returns ``app`` itself.
 
     Example::
 
         app = InterceptorMiddleware(asgi_app, interceptor=Interceptor({KeyError: 404}))
     """
 
-    def __init__(self, app: ASGIApp, *, interceptor: Interceptor) -> None:
+    def __new__(cls, app: ASGIApp, *, interceptor: Interceptor) -> InterceptorMiddleware:
         if not isinstance(interceptor, Interceptor):
             raise TypeError(f"interceptor must be an Interceptor, got {interceptor!r}")
+        exception_middleware = _exception_middleware_within(app)
+        if exception_middleware is None:
+            return super().__new__(cls)
+        # Starlette runs its ExceptionMiddleware inside the user middleware,
+        # so here the interceptor would see exceptions only after Starlette's
+        # handlers, and its table would be replaced by Starlette's. It moves
+        # inside, next to the router, and Starlette's middleware stack gets
+        # ``app`` back as it was: not an instance, so no __init__, and the
+        # request pays no call for this place in the stack.
+        exception_middleware.app = cls(exception_middleware.app, interceptor=interceptor)
+        return app  # type: ignore[return-value]
+
+    def __init__(self, app: ASGIApp, *, interceptor: Interceptor) -> None:
         self.app = app
         self.interceptor = interceptor
         # The table this scope sets, under the table the last request came in
@@ -255,17 +271,6 @@ class InterceptorMiddleware:
         # by two apps alternates, and builds its table again each time).
         self._under: tuple[object, tuple[_Claims, _StatusClaims]]
         self._tables_under(_NO_TABLES)
-        exception_middleware = _exception_middleware_within(app)
-        if exception_middleware is not None:
-            # Starlette runs its ExceptionMiddleware inside the user
-            # middleware, so here the interceptor would see exceptions only
-            # after Starlette's handlers, and its table would be replaced by
-            # Starlette's; it moves inside, next to the router, and this
-            # instance only forwards.
-            exception_middleware.app = InterceptorMiddleware(
-                exception_middleware.app, interceptor=interceptor
-            )
-            self.__class__ = _Forwarding
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -358,22 +363,6 @@ class InterceptorMiddleware:
                     return  # a handler closed the socket itself
                 raise
             await _answer_on_websocket(answer, scope, receive, progress, tracked_send)
-
-
-class _Forwarding(InterceptorMiddleware):
-    """An app-level `InterceptorMiddleware` that moved inside ``ExceptionMiddleware``.
-
-    It only hands each call to the next app. ``__call__`` returns the next
-    app's awaitable instead of awaiting it, so forwarding costs no coroutine
-    of its own. Only Starlette's middleware stack holds such an instance, and
-    it awaits what it gets; ASGI servers, which tell an ASGI 3 app by its
-    ``async def __call__``, are never handed one.
-    """
-
-    def __call__(  # type: ignore[override]
-        self, scope: Scope, receive: Receive, send: Send
-    ) -> Awaitable[None]:
-        return self.app(scope, receive, send)
 
 
 async def resolve(

@@ -16,9 +16,11 @@ import pytest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route, Router, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -621,6 +623,31 @@ async def test_lifespan_passes_through_untouched() -> None:
 def test_constructor_rejects_a_non_interceptor() -> None:
     with pytest.raises(TypeError, match="must be an Interceptor"):
         InterceptorMiddleware(Starlette(), interceptor={KeyError: 404})  # type: ignore[arg-type]
+    stack = ExceptionMiddleware(Router())  # where an app-level one would move to
+    with pytest.raises(TypeError, match="must be an Interceptor"):
+        InterceptorMiddleware(stack, interceptor={KeyError: 404})  # type: ignore[arg-type]
+    assert stack.app.__class__ is Router  # nothing moved in
+
+
+async def test_app_level_interceptor_leaves_no_layer_of_its_own_above_starlettes_handlers() -> None:
+    # Starlette's stack gets back the app it gave, the interceptor inside its
+    # ExceptionMiddleware next to the router: no call per request up there.
+    errors, other = Interceptor({KeyError: 404}), Interceptor({ValueError: 400})
+    app = Starlette(
+        routes=[Route("/k", raiser(KeyError("k"))), Route("/v", raiser(ValueError("v")))],
+        middleware=[*mw(errors), *mw(other)],
+    )
+    stack = app.build_middleware_stack()
+    layers = []
+    layer: Any = stack
+    while layer is not None and not isinstance(layer, Router):
+        layers.append(type(layer))
+        layer = getattr(layer, "app", None)
+    assert layers == [ServerErrorMiddleware, ExceptionMiddleware, *[InterceptorMiddleware] * 2]
+    assert [stack.app.app.interceptor, stack.app.app.app.interceptor] == [errors, other]
+    async with client_for(app) as client:
+        assert (await client.get("/k")).status_code == 404
+        assert (await client.get("/v")).status_code == 400
 
 
 # -- websockets ---------------------------------------------------------------------
