@@ -19,7 +19,7 @@ from interceptor._callables import is_awaitable
 from interceptor._delivery import EXIT_FLUSH_SECONDS, delivery
 from interceptor._render import Outcome
 from interceptor._resolve import Pending
-from interceptor._values import HANDLER_TIMED_OUT, Handler
+from interceptor._values import HANDLER_TIMED_OUT
 
 __all__ = [
     "WebSocketProgress",
@@ -146,7 +146,10 @@ async def call_handlers(
         seconds = errors.handler_timeout
         try:
             if not errors.is_async(handler):
-                result = await _within(seconds, _in_thread(handler, conn, leaf))
+                in_thread = functools.partial(handler, conn, leaf)
+                result = await _within(
+                    seconds, anyio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
+                )
             else:
                 result = handler(conn, leaf)
                 if type(result) is types.CoroutineType:
@@ -163,11 +166,6 @@ async def call_handlers(
             raise
         answer = answer.settle(result, is_response)
     return answer  # type: ignore[return-value]
-
-
-async def _in_thread(handler: Handler, conn: object, exc: BaseException) -> object:
-    call = functools.partial(handler, conn, exc)
-    return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
 
 
 async def _within(seconds: float | None, awaitable: Awaitable[object]) -> object:

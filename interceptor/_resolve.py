@@ -8,7 +8,8 @@ those three. So the order in which handler values are tried, what counts as
 declining, what happens when a handler raises and how an answer is logged,
 counted and reported are written once, here; `handle_sync` and `finish_async`
 are the two drivers, and an adapter with needs of its own (a timeout, a
-thread) drives the same three calls itself. Nothing here imports a framework.
+thread) drives the same three calls itself, as `_asgi.call_handlers` does.
+Nothing here imports a framework.
 """
 
 from __future__ import annotations
