@@ -35,8 +35,8 @@ Message = MutableMapping[str, Any]
 
 # The ASGI extension that lets an app deny a websocket with an HTTP response.
 _WS_DENIAL = "websocket.http.response"
-_CLOSE_REASON_BYTES = 123
-R = TypeVar("R")  # the WebSocket protocol's limit for a close reason
+_CLOSE_REASON_BYTES = 123  # the WebSocket protocol's limit for a close reason
+R = TypeVar("R")  # what a handler's response is, for `call_handlers`
 
 
 async def send_outcome(outcome: Outcome, scope: object, receive: object, send: Send) -> None:
