@@ -201,7 +201,6 @@ class Interceptor:
         )
         self.report_client_address = _bool("report_client_address", report_client_address)
         self.scrub_report = _callable_or_none("scrub_report", scrub_report)
-        self.slo_categories: Mapping[Category, bool] = _slo_categories(slo_categories)
         self.counts = ErrorCounts()
         self.deliveries = DeliveryCounts()
         self._renderer = Renderer.for_shape(
@@ -214,9 +213,10 @@ class Interceptor:
         self._observers: tuple[Observer, ...] = ()
         # Whether a handler here ever raised: until then no exception bears our mark.
         self._marked = False
-        # Whether every 4xx needs an event: an observer sees them, or SLO
-        # categories may count them. Kept with the observers, read per error.
-        self._every_4xx_described = bool(self.slo_categories)
+        # `_every_4xx_described`: whether every 4xx needs an event (an observer
+        # sees them, or SLO categories may count them); kept by the setter
+        # below and by add_observer, read per error.
+        self.slo_categories = slo_categories  # checked and copied by the setter
         for observer in observers:
             self.add_observer(observer)
         # What is registered, changed under the lock; `_tables` is the snapshot
@@ -237,6 +237,22 @@ class Interceptor:
         return f"<Interceptor {self.name!r} handlers={keys!r}>"
 
     # -- observing -----------------------------------------------------------
+
+    @property
+    def slo_categories(self) -> Mapping[Category, bool]:
+        """Per `Category`, whether its errors count against the availability SLO.
+
+        A read-only copy of what was given; assigning a new mapping checks it
+        as the constructor does.
+        """
+        return self._slo_categories
+
+    @slo_categories.setter
+    def slo_categories(self, value: Mapping[Category, bool] | None) -> None:
+        checked = _slo_categories(value)
+        with self._lock:
+            self._slo_categories = checked
+            self._every_4xx_described = bool(checked) or bool(self._observers)
 
     def add_observer(self, observer: Observer) -> None:
         """Call ``observer(event)`` with an `ErrorEvent` for every intercepted error.

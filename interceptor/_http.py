@@ -62,9 +62,17 @@ def http_kind(exc: BaseException) -> HttpKind:
     kind = KINDS_BY_TYPE.get(tp)
     if kind is None:
         kind = remember(KINDS_BY_TYPE, tp, kind_of_type(tp), "http_kind")
-    if kind is HttpKind.WERKZEUG and getattr(exc, "response", None) is not None:
+    if kind is HttpKind.WERKZEUG and _own_response(exc) is not None:
         return HttpKind.PASSTHROUGH
     return kind
+
+
+def _own_response(exc: BaseException) -> object:
+    """A Werkzeug HTTP exception's ready response, if any (none where reading it raises)."""
+    try:
+        return getattr(exc, "response", None)
+    except Exception:  # noqa: BLE001 - a subclass's broken property: no response of its own
+        return None
 
 
 def is_plain(exc: BaseException) -> bool:

@@ -248,22 +248,30 @@ class InterceptorMiddleware:
         app = InterceptorMiddleware(asgi_app, interceptor=Interceptor({KeyError: 404}))
     """
 
-    def __new__(cls, app: ASGIApp, *, interceptor: Interceptor) -> InterceptorMiddleware:
-        if not isinstance(interceptor, Interceptor):
-            raise TypeError(f"interceptor must be an Interceptor, got {interceptor!r}")
+    def __new__(cls, *args: Any, **kwargs: Any) -> InterceptorMiddleware:
+        # Whatever a subclass's __init__ takes, the app comes first (Starlette
+        # passes it so); copy and pickle call __new__ with no arguments.
+        app = args[0] if args else kwargs.get("app")
         exception_middleware = _exception_middleware_within(app)
-        if exception_middleware is None:
+        if exception_middleware is None or isinstance(app, InterceptorMiddleware):
             return super().__new__(cls)
         # Starlette runs its ExceptionMiddleware inside the user middleware,
         # so here the interceptor would see exceptions only after Starlette's
         # handlers, and its table would be replaced by Starlette's. It moves
-        # inside, next to the router, and Starlette's middleware stack gets
-        # ``app`` back as it was: not an instance, so no __init__, and the
-        # request pays no call for this place in the stack.
-        exception_middleware.app = cls(exception_middleware.app, interceptor=interceptor)
+        # inside, next to the router, made with the same arguments, and
+        # Starlette's middleware stack gets ``app`` back as it was: not an
+        # instance, so no __init__, and the request pays no call for this
+        # place in the stack.
+        if args:
+            inner = cls(exception_middleware.app, *args[1:], **kwargs)
+        else:
+            inner = cls(**{**kwargs, "app": exception_middleware.app})
+        exception_middleware.app = inner
         return app  # type: ignore[return-value]
 
     def __init__(self, app: ASGIApp, *, interceptor: Interceptor) -> None:
+        if not isinstance(interceptor, Interceptor):
+            raise TypeError(f"interceptor must be an Interceptor, got {interceptor!r}")
         self.app = app
         self.interceptor = interceptor
         # The table this scope sets, under the table the last request came in

@@ -104,6 +104,20 @@ class CodeRaises(werkzeug.exceptions.HTTPException):
         raise RuntimeError("no code")
 
 
+class ResponseRaises(werkzeug.exceptions.HTTPException):
+    """A Werkzeug HTTP exception whose ``response`` property raises."""
+
+    code = 409
+
+    @property
+    def response(self) -> Any:  # type: ignore[override]
+        raise RuntimeError("no response")
+
+    @response.setter
+    def response(self, value: Any) -> None:  # HTTPException.__init__ sets it
+        pass
+
+
 HOSTILE = [
     ClaimsApiError,
     ClaimsGroup,
@@ -290,6 +304,34 @@ def test_flask_answers_and_reports(cls: type[Exception]) -> None:
     assert done.wait(5)
     assert reports[0].error_id == error_id
     assert type(reports[0].exception) is cls
+
+
+async def test_an_http_exception_whose_response_property_raises_keeps_its_own_status() -> None:
+    # Reading `.response` tells whether the exception carries a ready response
+    # (then it passes through); a property that raises carries none.
+    errors = Interceptor({Exception: 500})
+
+    def endpoint(request: Request) -> None:
+        raise ResponseRaises("a conflict")
+
+    app = Starlette(
+        routes=[Route("/x", endpoint)],
+        middleware=[Middleware(InterceptorMiddleware, interceptor=errors)],
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get("/x")
+    assert (response.status_code, response.json()["title"]) == (409, "Conflict")
+
+    flask_app = Flask(__name__)
+
+    @flask_app.get("/x")
+    def view() -> str:
+        raise ResponseRaises("a conflict")
+
+    init_app(flask_app, errors)
+    flask_response = flask_app.test_client().get("/x")
+    assert (flask_response.status_code, flask_response.get_json()["title"]) == (409, "Conflict")
 
 
 # -- classes made at run time ---------------------------------------------------------------

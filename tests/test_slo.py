@@ -147,6 +147,19 @@ async def test_slo_categories_decide_by_category_and_lose_to_a_more_specific_say
     }
 
 
+async def test_slo_categories_assigned_later_count_4xx_as_given_at_construction() -> None:
+    later = Interceptor({KeyError: 404})
+    assert await counted(later, KeyError("k")) == {("NOT_FOUND", 404, "default", False): 1}
+    later.slo_categories = {Category.NOT_FOUND: True}
+    assert await counted(later, KeyError("k")) == {
+        ("NOT_FOUND", 404, "default", False): 1,
+        ("NOT_FOUND", 404, "default", True): 1,  # as one given at construction counts it
+    }
+    with pytest.raises(TypeError, match="slo_categories"):
+        later.slo_categories = {"NOT_FOUND": True}  # type: ignore[dict-item]
+    assert later.slo_categories == {Category.NOT_FOUND: True}
+
+
 async def test_reporting_and_log_levels_still_go_by_the_status(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import json
 import logging
@@ -627,6 +628,72 @@ def test_constructor_rejects_a_non_interceptor() -> None:
     with pytest.raises(TypeError, match="must be an Interceptor"):
         InterceptorMiddleware(stack, interceptor={KeyError: 404})  # type: ignore[arg-type]
     assert stack.app.__class__ is Router  # nothing moved in
+
+
+class _Preset(InterceptorMiddleware):
+    """A subclass that brings its own interceptor, and so takes only the app."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app, interceptor=Interceptor({KeyError: 404}))
+
+
+class _Tagged(InterceptorMiddleware):
+    """A subclass with an argument of its own, which adds a header to its answers."""
+
+    def __init__(self, app: Any, *, interceptor: Interceptor, tag: str) -> None:
+        super().__init__(app, interceptor=interceptor)
+        self.tag = tag
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message["headers"], (b"x-tag", self.tag.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await super().__call__(scope, receive, tagged)
+
+
+@pytest.mark.parametrize("level", ["route", "mount", "app"])
+async def test_subclasses_with_constructors_of_their_own_work_at_every_level(level: str) -> None:
+    middleware = [
+        Middleware(_Preset),
+        Middleware(_Tagged, interceptor=Interceptor({ValueError: 400}), tag=level),
+    ]
+    routes: list[Any] = [Route("/k", raiser(KeyError("k"))), Route("/v", raiser(ValueError()))]
+    if level == "route":
+        routes = [
+            Route("/k", raiser(KeyError("k")), middleware=middleware),
+            Route("/v", raiser(ValueError()), middleware=middleware),
+        ]
+    elif level == "mount":
+        routes = [Mount("", routes=routes, middleware=middleware)]
+    app = Starlette(routes=routes, middleware=middleware if level == "app" else [])
+    async with client_for(app) as client:
+        k, v = await client.get("/k"), await client.get("/v")
+    assert (k.status_code, v.status_code) == (404, 400)
+    assert k.headers["x-tag"] == v.headers["x-tag"] == level
+
+
+def test_a_copy_of_an_instance_is_an_instance() -> None:
+    errors = Interceptor({KeyError: 404})
+    original = InterceptorMiddleware(Router(), interceptor=errors)
+    copied = copy.copy(original)
+    assert type(copied) is InterceptorMiddleware
+    assert (copied.app, copied.interceptor) == (original.app, errors)
+
+
+def test_an_instance_rewired_onto_starlettes_stack_is_wrapped_not_reinitialised() -> None:
+    first_errors, second_errors = Interceptor({KeyError: 404}), Interceptor({ValueError: 400})
+    rewired = InterceptorMiddleware(Router(), interceptor=first_errors)
+    rewired.app = ExceptionMiddleware(Router())  # after construction: never moved inside
+    outer = InterceptorMiddleware(rewired, interceptor=second_errors)
+    assert outer is not rewired
+    assert (outer.app, outer.interceptor, rewired.interceptor) == (
+        rewired,
+        second_errors,
+        first_errors,
+    )
 
 
 async def test_app_level_interceptor_leaves_no_layer_of_its_own_above_starlettes_handlers() -> None:
