@@ -263,22 +263,39 @@ def check_answer(status: int, content_type: str, body: dict[str, Any]) -> str:
     return str(body["error_id"])
 
 
+async def starlette_get(errors: Interceptor, raising: Any) -> httpx.Response:
+    """GET of a Starlette route that raises ``raising()``, under ``errors`` at app level."""
+
+    def endpoint(request: Request) -> None:
+        raise raising()
+
+    app = Starlette(
+        routes=[Route("/x", endpoint)],
+        middleware=[Middleware(InterceptorMiddleware, interceptor=errors)],
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return await client.get("/x")
+
+
+def flask_get(errors: Interceptor, raising: Any) -> Any:
+    """GET of a Flask view that raises ``raising()``, under ``errors`` with init_app."""
+    app = Flask(__name__)
+
+    @app.get("/x")
+    def view() -> str:
+        raise raising()
+
+    init_app(app, errors)
+    return app.test_client().get("/x")
+
+
 @pytest.mark.usefixtures("unformattable_logs")
 @pytest.mark.parametrize("cls", HOSTILE)
 async def test_starlette_answers_and_reports(cls: type[Exception]) -> None:
     reports: list[Any] = []
     done = threading.Event()
-
-    def endpoint(request: Request) -> None:
-        raise make(cls)
-
-    app = Starlette(
-        routes=[Route("/x", endpoint)],
-        middleware=[Middleware(InterceptorMiddleware, interceptor=reporting(reports, done))],
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        response = await client.get("/x")
+    response = await starlette_get(reporting(reports, done), lambda: make(cls))
     error_id = check_answer(
         response.status_code, response.headers["content-type"], response.json()
     )
@@ -292,14 +309,7 @@ async def test_starlette_answers_and_reports(cls: type[Exception]) -> None:
 def test_flask_answers_and_reports(cls: type[Exception]) -> None:
     reports: list[Any] = []
     done = threading.Event()
-    app = Flask(__name__)
-
-    @app.get("/x")
-    def view() -> str:
-        raise make(cls)
-
-    init_app(app, reporting(reports, done))
-    response = app.test_client().get("/x")
+    response = flask_get(reporting(reports, done), lambda: make(cls))
     error_id = check_answer(response.status_code, response.content_type, response.get_json())
     assert done.wait(5)
     assert reports[0].error_id == error_id
@@ -310,27 +320,9 @@ async def test_an_http_exception_whose_response_property_raises_keeps_its_own_st
     # Reading `.response` tells whether the exception carries a ready response
     # (then it passes through); a property that raises carries none.
     errors = Interceptor({Exception: 500})
-
-    def endpoint(request: Request) -> None:
-        raise ResponseRaises("a conflict")
-
-    app = Starlette(
-        routes=[Route("/x", endpoint)],
-        middleware=[Middleware(InterceptorMiddleware, interceptor=errors)],
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        response = await client.get("/x")
+    response = await starlette_get(errors, lambda: ResponseRaises("a conflict"))
     assert (response.status_code, response.json()["title"]) == (409, "Conflict")
-
-    flask_app = Flask(__name__)
-
-    @flask_app.get("/x")
-    def view() -> str:
-        raise ResponseRaises("a conflict")
-
-    init_app(flask_app, errors)
-    flask_response = flask_app.test_client().get("/x")
+    flask_response = flask_get(errors, lambda: ResponseRaises("a conflict"))
     assert (flask_response.status_code, flask_response.get_json()["title"]) == (409, "Conflict")
 
 
