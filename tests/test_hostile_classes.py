@@ -326,6 +326,23 @@ async def test_an_http_exception_whose_response_property_raises_keeps_its_own_st
     assert (flask_response.status_code, flask_response.get_json()["title"]) == (409, "Conflict")
 
 
+def test_such_an_exception_under_an_interceptor_that_matches_nothing_is_flasks_alone() -> None:
+    # Do no harm: Flask's own answer, byte for byte as without the interceptor.
+    def answer(errors: Interceptor | None) -> tuple[int, bytes]:
+        app = Flask(__name__)
+
+        @app.get("/x")
+        def view() -> str:
+            raise ResponseRaises("a conflict")
+
+        if errors is not None:
+            init_app(app, errors)
+        response = app.test_client().get("/x")
+        return response.status_code, response.data
+
+    assert answer(Interceptor({ZeroDivisionError: 500})) == answer(None)
+
+
 # -- classes made at run time ---------------------------------------------------------------
 
 
