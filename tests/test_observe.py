@@ -12,6 +12,7 @@ import textwrap
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -455,3 +456,93 @@ async def test_reports_carry_the_request_path_as_the_client_sent_it(root_path: s
     assert paths == [f"{root_path}/api/crash"]
     [report] = reports
     assert (report.path, report.query_string) == (f"{root_path}/api/crash", "q=1")
+
+
+# -- a handler's own response: the request is read only when something needs it --
+
+
+async def json_answer(request: Request, exc: Exception) -> Response:
+    return JSONResponse(
+        {"handled": type(exc).__name__}, status_code=404 if isinstance(exc, KeyError) else 500
+    )
+
+
+def counting_request_infos(monkeypatch: pytest.MonkeyPatch, method: str) -> list[object]:
+    """Calls of ``RequestInfo.<method>``, which still builds the request data."""
+    from interceptor._request import RequestInfo  # noqa: PLC0415 - patched per test
+
+    calls: list[object] = []
+    build = getattr(RequestInfo, method).__func__
+
+    def counted(cls: type[RequestInfo], source: Any, **kwargs: Any) -> RequestInfo:
+        calls.append(source)
+        return build(cls, source, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(RequestInfo, method, classmethod(counted))
+    return calls
+
+
+async def test_a_handlers_response_builds_no_request_data_for_a_4xx_only_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built = counting_request_infos(monkeypatch, "from_scope")
+    errors = Interceptor({KeyError: json_answer}, name="api")
+    async with client_for(app_with(errors)) as client:
+        response = await client.get("/missing")
+    assert (response.status_code, response.json()) == (404, {"handled": "KeyError"})
+    assert errors.counts.snapshot() == {("NOT_FOUND", 404, "api", False): 1}
+    assert built == []
+
+
+async def test_a_handlers_response_still_gives_observers_and_reports_the_request(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    built = counting_request_infos(monkeypatch, "from_scope")
+    reports: list[Report] = []
+    events: list[ErrorEvent] = []
+    errors = Interceptor(
+        {KeyError: json_answer, RuntimeError: json_answer},
+        reporter=reports.append,
+        observers=[events.append],
+    )
+    with caplog.at_level(logging.INFO, logger="interceptor"):
+        async with client_for(app_with(errors)) as client:
+            assert (await client.get("/missing?q=1")).status_code == 404
+            assert (await client.get("/crash?q=2")).status_code == 500
+            await settle()
+    assert [(e.status, e.request.method, e.request.path) for e in events] == [
+        (404, "GET", "/missing"),
+        (500, "GET", "/crash"),
+    ]
+    [report] = reports
+    assert (report.method, report.path, report.query_string) == ("GET", "/crash", "q=2")
+    assert len(built) == 2  # once per error
+    assert [r.status for r in caplog.records if r.name == "interceptor"] == [404, 500]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("observed", [False, True])
+def test_a_flask_handlers_response_reads_the_request_only_if_observed(
+    monkeypatch: pytest.MonkeyPatch, observed: bool
+) -> None:
+    from flask import Flask  # noqa: PLC0415 - only this test needs Flask
+    from flask import Response as FlaskResponse  # noqa: PLC0415
+
+    from interceptor.flask import init_app  # noqa: PLC0415
+
+    built = counting_request_infos(monkeypatch, "from_environ")
+    events: list[ErrorEvent] = []
+    errors = Interceptor(
+        {KeyError: lambda request, exc: FlaskResponse("gone", status=404)},
+        observers=[events.append] if observed else [],
+    )
+    app = Flask(__name__)
+    init_app(app, errors)
+
+    @app.get("/x")
+    def view() -> str:
+        raise KeyError("x")
+
+    response = app.test_client().get("/x")
+    assert (response.status_code, response.data) == (404, b"gone")
+    assert [(e.status, e.request.path) for e in events] == ([(404, "/x")] if observed else [])
+    assert len(built) == observed
