@@ -8,7 +8,9 @@
   await (the least a layer between Starlette's lookup and the handler costs),
   and the same handler put in the route table by a start-tracking middleware
   on the Mount (the least answering at the route costs: the floor of every
-  error row); and a sync handler within a timeout scope (the floor of the
+  error row); the same handler after as many Python calls that do nothing as
+  the interceptor makes to resolve an error with a callable handler (what
+  those calls cost, whatever they do); and a sync handler within a timeout scope (the floor of the
   sync-handler row, since handlers are bounded by ``handler_timeout``)
 - for reference, the same app against a copy of itself: how far from 1.0 a
   ratio of two equal workloads lands on this machine
@@ -135,6 +137,34 @@ class ClaimsAtRoute(TracksStart):
     started, and put its handler in the table Starlette's routes consult."""
 
     claim = staticmethod(behind_one_await)
+
+
+# The Python calls an error answered by an async callable handler makes beyond
+# `ClaimsAtRoute`'s (cProfile; the interceptor's dispatcher stands where
+# `behind_one_await` does): the table's two lookups, the resolution's first
+# step and candidates, the pending call, the driver and its async check, the
+# settling, the observing, the count, logging's level check, and Starlette's
+# second look at a bound method.
+RESOLUTION_CALLS = 12
+
+
+def one_call(value: object) -> object:
+    """A Python call that does nothing."""
+    return value
+
+
+async def behind_calls(request: Request, exc: Exception) -> Response:
+    """`behind_one_await`, after `RESOLUTION_CALLS` calls that do nothing: what that
+    many calls cost in a request loop, whatever they would do."""
+    for _ in range(RESOLUTION_CALLS):
+        one_call(exc)
+    return await async_handler(request, exc)
+
+
+class ClaimsWithCalls(TracksStart):
+    """`ClaimsAtRoute` whose handler first makes the resolution's number of calls."""
+
+    claim = staticmethod(behind_calls)
 
 
 async def sync_within_timeout(request: Request, exc: Exception) -> Response:
@@ -326,6 +356,13 @@ def ratios(rounds: int = 31) -> dict[str, float]:
             "ASGI reference: route-table claim, handler behind one await / Starlette handler": (
                 interleaved_ratio(
                     runner(loop, app(middleware=[Middleware(ClaimsAtRoute)]), path),
+                    runner(loop, with_async_handler, path),
+                    rounds=rounds,
+                )
+            ),
+            "ASGI reference: route-table claim and the resolution's calls / Starlette handler": (
+                interleaved_ratio(
+                    runner(loop, app(middleware=[Middleware(ClaimsWithCalls)]), path),
                     runner(loop, with_async_handler, path),
                     rounds=rounds,
                 )
