@@ -50,7 +50,7 @@ from interceptor._render import (
     Outcome,
     Renderer,
 )
-from interceptor._request import RequestInfo, RequestSource, request_info
+from interceptor._request import RequestInfo
 from interceptor._status import is_error_status, is_int, is_response_status, new_error_id
 from interceptor._typecache import remember
 from interceptor._validation import is_missing_field, validation_problem_for
@@ -275,7 +275,7 @@ class Interceptor:
         self,
         exc: BaseException,
         status: int,
-        request: RequestSource,
+        request: RequestInfo,
         error_id: str | None = None,
         *,
         note: str = "",
@@ -290,9 +290,7 @@ class Interceptor:
         report's traceback shows both. ``slo`` is what the answer said of the
         availability SLO (`Outcome.slo`); ``None`` lets an `ApiError` class's
         ``slo``, then the classification (5xx), then ``slo_categories``, then
-        the status decide. ``request`` may be a function that makes the
-        `RequestInfo`: it is called only if something logs, observes or
-        reports the error.
+        the status decide.
         """
         if slo is None and issubclass(type(exc), ApiError):
             slo = type(exc).slo  # type: ignore[attr-defined]
@@ -309,7 +307,7 @@ class Interceptor:
             exc,
             status,
             error_id,
-            request_info(request),
+            request,
             scope=self.name,
             slo=slo,
             slo_categories=self.slo_categories,

@@ -12,7 +12,7 @@ from typing import Any
 
 from interceptor._scrub import scrub_headers, scrub_query
 
-__all__ = ["RequestInfo", "RequestSource", "request_info"]
+__all__ = ["RequestInfo"]
 
 
 class RequestInfo:
@@ -203,11 +203,3 @@ def _read_environ(environ: Mapping[str, Any]) -> _Read:
         ),
     )
 
-
-RequestSource = RequestInfo | Callable[[], RequestInfo]
-"""A `RequestInfo`, or a function that makes it: the error path makes it only when needed."""
-
-
-def request_info(source: RequestSource) -> RequestInfo:
-    """The `RequestInfo` ``source`` is or makes."""
-    return source if isinstance(source, RequestInfo) else source()

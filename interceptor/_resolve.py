@@ -20,7 +20,7 @@ from typing import TypeGuard, TypeVar
 from interceptor._callables import is_awaitable
 from interceptor._core import Interceptor
 from interceptor._render import Outcome
-from interceptor._request import RequestInfo, RequestSource
+from interceptor._request import RequestInfo
 from interceptor._values import INLINE_TYPES, Handler, HandlerValue
 
 __all__ = ["Pending", "finish_async", "first", "handle_sync"]
@@ -40,7 +40,7 @@ class Pending:
         leaf: BaseException,
         values: tuple[HandlerValue, ...],
         index: int,
-        request: RequestSource,
+        request: RequestInfo,
     ) -> None:
         self.errors = errors
         self.exc = exc  # as raised, to chain a handler's own exception to
@@ -48,8 +48,6 @@ class Pending:
         self.values = values
         self.index = index
         self.handler: Handler = values[index]  # type: ignore[assignment]
-        # Made only once something needs it: a handler's own 4xx response,
-        # counted only, never does.
         self.request = request
 
     def settle(self, result: object, is_response: Callable[[object], bool]) -> object:
@@ -59,14 +57,11 @@ class Pending:
         other result is turned into an `Outcome`, or declines with ``None``,
         and then the next less specific value is tried.
         """
-        errors, leaf = self.errors, self.leaf
+        errors, leaf, request = self.errors, self.leaf, self.request
         if is_response(result):
             status = getattr(result, "status_code", 500)
-            errors.observe(leaf, status, self.request, raised=self.exc)
+            errors.observe(leaf, status, request, raised=self.exc)
             return result
-        request = self.request  # `request_info`, inline: on the path of every callable's answer
-        if not isinstance(request, RequestInfo):
-            request = request()
         answer = errors.outcome(result, leaf, request, handler=self.handler)
         if answer is not None:
             errors.observe(
@@ -103,7 +98,7 @@ def first(errors: Interceptor, exc: BaseException, info: Callable[[], RequestInf
     if not values:
         return None
     if not isinstance(values[0], INLINE_TYPES):  # `_advance`'s first step, the common one
-        return Pending(errors, exc, leaf, values, 0, info)
+        return Pending(errors, exc, leaf, values, 0, info())
     return _advance(errors, exc, leaf, values, 0, info())
 
 

@@ -12,7 +12,6 @@ import textwrap
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from interceptor import Category, Interceptor, Problem
@@ -458,7 +457,7 @@ async def test_reports_carry_the_request_path_as_the_client_sent_it(root_path: s
     assert (report.path, report.query_string) == (f"{root_path}/api/crash", "q=1")
 
 
-# -- a handler's own response: the request is read only when something needs it --
+# -- the request data is the request's as it came in --------------------------------
 
 
 async def json_answer(request: Request, exc: Exception) -> Response:
@@ -467,37 +466,9 @@ async def json_answer(request: Request, exc: Exception) -> Response:
     )
 
 
-def counting_request_infos(monkeypatch: pytest.MonkeyPatch, method: str) -> list[object]:
-    """Calls of ``RequestInfo.<method>``, which still builds the request data."""
-    from interceptor._request import RequestInfo  # noqa: PLC0415 - patched per test
-
-    calls: list[object] = []
-    build = getattr(RequestInfo, method).__func__
-
-    def counted(cls: type[RequestInfo], source: Any, **kwargs: Any) -> RequestInfo:
-        calls.append(source)
-        return build(cls, source, **kwargs)  # type: ignore[no-any-return]
-
-    monkeypatch.setattr(RequestInfo, method, classmethod(counted))
-    return calls
-
-
-async def test_a_handlers_response_builds_no_request_data_for_a_4xx_only_counted(
-    monkeypatch: pytest.MonkeyPatch,
+async def test_a_handlers_response_gives_observers_and_reports_the_request(
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    built = counting_request_infos(monkeypatch, "from_scope")
-    errors = Interceptor({KeyError: json_answer}, name="api")
-    async with client_for(app_with(errors)) as client:
-        response = await client.get("/missing")
-    assert (response.status_code, response.json()) == (404, {"handled": "KeyError"})
-    assert errors.counts.snapshot() == {("NOT_FOUND", 404, "api", False): 1}
-    assert built == []
-
-
-async def test_a_handlers_response_still_gives_observers_and_reports_the_request(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    built = counting_request_infos(monkeypatch, "from_scope")
     reports: list[Report] = []
     events: list[ErrorEvent] = []
     errors = Interceptor(
@@ -516,33 +487,55 @@ async def test_a_handlers_response_still_gives_observers_and_reports_the_request
     ]
     [report] = reports
     assert (report.method, report.path, report.query_string) == ("GET", "/crash", "q=2")
-    assert len(built) == 2  # once per error
     assert [r.status for r in caplog.records if r.name == "interceptor"] == [404, 500]  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("observed", [False, True])
-def test_a_flask_handlers_response_reads_the_request_only_if_observed(
-    monkeypatch: pytest.MonkeyPatch, observed: bool
+@pytest.mark.parametrize("answer", ["response", "value"])
+async def test_what_a_handler_does_to_the_scope_is_not_what_the_report_says(
+    caplog: pytest.LogCaptureFixture, answer: str
 ) -> None:
+    # A fallback handler may rewrite the scope (an SPA's index page, say): the
+    # log line, the event and the report still give the request as it came in.
+    reports: list[Report] = []
+    events: list[ErrorEvent] = []
+
+    async def rewrites(request: Request, exc: Exception) -> object:
+        request.scope["path"], request.scope["method"] = "/index.html", "PUT"
+        if answer == "response":
+            return PlainTextResponse("index", status_code=500)
+        return {"page": "index"}, 500
+
+    errors = Interceptor({KeyError: rewrites}, reporter=reports.append, observers=[events.append])
+    with caplog.at_level(logging.INFO, logger="interceptor"):
+        async with client_for(app_with(errors)) as client:
+            assert (await client.get("/missing")).status_code == 500
+            await settle()
+        assert errors.flush(5)  # the worker emits the 5xx line
+    assert [(e.request.method, e.request.path) for e in events] == [("GET", "/missing")]
+    [report] = reports
+    assert (report.method, report.path) == ("GET", "/missing")
+    [record] = [r for r in caplog.records if r.name == "interceptor"]
+    assert (record.method, record.path) == ("GET", "/missing")  # type: ignore[attr-defined]
+
+
+def test_what_a_flask_handler_does_to_the_environ_is_not_what_the_report_says() -> None:
     from flask import Flask  # noqa: PLC0415 - only this test needs Flask
-    from flask import Response as FlaskResponse  # noqa: PLC0415
+    from flask import request as flask_request  # noqa: PLC0415
 
     from interceptor.flask import init_app  # noqa: PLC0415
 
-    built = counting_request_infos(monkeypatch, "from_environ")
     events: list[ErrorEvent] = []
-    errors = Interceptor(
-        {KeyError: lambda request, exc: FlaskResponse("gone", status=404)},
-        observers=[events.append] if observed else [],
-    )
-    app = Flask(__name__)
-    init_app(app, errors)
 
-    @app.get("/x")
+    def rewrites(request: object, exc: Exception) -> object:
+        flask_request.environ["PATH_INFO"] = "/rewritten"
+        return {"page": "index"}, 500
+
+    app = Flask(__name__)
+    init_app(app, Interceptor({KeyError: rewrites}, observers=[events.append]))
+
+    @app.get("/orig")
     def view() -> str:
         raise KeyError("x")
 
-    response = app.test_client().get("/x")
-    assert (response.status_code, response.data) == (404, b"gone")
-    assert [(e.status, e.request.path) for e in events] == ([(404, "/x")] if observed else [])
-    assert len(built) == observed
+    assert app.test_client().get("/orig").status_code == 500
+    assert [(e.status, e.request.path) for e in events] == [(500, "/orig")]
