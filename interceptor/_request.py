@@ -63,7 +63,10 @@ class RequestInfo:
         info.method = scope.get("method", "GET")
         info.path = scope.get("path", "")  # ASGI's path includes the root_path
         # Starlette and FastAPI put the app in the scope; its debug flag is theirs.
-        info.debug = getattr(scope.get("app"), "debug", False) is True
+        try:
+            info.debug = getattr(scope.get("app"), "debug", False) is True
+        except Exception:  # noqa: BLE001 - a flag that cannot be read shows no debug details
+            info.debug = False
         info._unread = (_read_scope, scope)
         return info
 

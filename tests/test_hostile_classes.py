@@ -343,6 +343,83 @@ def test_such_an_exception_under_an_interceptor_that_matches_nothing_is_flasks_a
     assert answer(Interceptor({ZeroDivisionError: 500})) == answer(None)
 
 
+class DebugUnreadable:
+    """Stands for the app in an ASGI scope: reading its ``debug`` flag raises."""
+
+    @property
+    def debug(self) -> bool:
+        raise RuntimeError("debug unreadable")
+
+
+def test_request_data_of_a_scope_whose_debug_flag_raises_says_not_debug() -> None:
+    info = RequestInfo.from_scope({"type": "http", "path": "/x", "app": DebugUnreadable()})
+    assert (info.path, info.debug) == ("/x", False)
+
+
+class SwapsApp:
+    """Middleware that puts a `DebugUnreadable` in the scope, where Starlette puts itself."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app({**scope, "app": DebugUnreadable()}, receive, send)
+
+
+async def get_under_unreadable_debug(errors: Interceptor | None) -> httpx.Response:
+    """GET of a route raising ``KeyError('secret detail')``, ``errors`` at app level."""
+
+    def endpoint(request: Request) -> None:
+        raise KeyError("secret detail")
+
+    middleware = [Middleware(SwapsApp)]
+    if errors is not None:
+        middleware.append(Middleware(InterceptorMiddleware, interceptor=errors))
+    app = Starlette(routes=[Route("/x", endpoint)], middleware=middleware)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return await client.get("/x")
+
+
+@pytest.mark.parametrize("errors", [Interceptor({ZeroDivisionError: 500}), None])
+async def test_under_an_interceptor_that_matches_nothing_such_a_scope_is_starlettes_alone(
+    errors: Interceptor | None,
+) -> None:
+    with pytest.raises(KeyError, match="secret detail"):
+        await get_under_unreadable_debug(errors)
+
+
+@pytest.mark.parametrize("value", ["int", "callable"])
+async def test_a_scope_whose_debug_flag_raises_is_answered_as_not_debug(value: str) -> None:
+    # The interceptor follows the app's debug flag (debug=None): one that cannot
+    # be read means no debug details, not a crash of the interceptor itself.
+    reports: list[Any] = []
+    done = threading.Event()
+
+    async def handler(request: Request, exc: Exception) -> object:
+        return {"handled": type(exc).__name__}, 500
+
+    def reporter(report: Any) -> None:
+        reports.append(report)
+        done.set()
+
+    errors = Interceptor(
+        {KeyError: 500 if value == "int" else handler}, reporter=reporter, debug=None
+    )
+    response = await get_under_unreadable_debug(errors)
+    assert response.status_code == 500
+    body = response.json()
+    assert "secret detail" not in response.text
+    assert "traceback" not in json.dumps(body).lower()
+    if value == "int":
+        assert (body["status"], body["title"]) == (500, "Internal Server Error")
+    else:
+        assert body["handled"] == "KeyError"
+    assert done.wait(5)
+    assert reports[0].error_id == body["error_id"]
+    assert type(reports[0].exception) is KeyError  # not the interceptor's own crash
+
+
 # -- classes made at run time ---------------------------------------------------------------
 
 
