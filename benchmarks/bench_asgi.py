@@ -10,8 +10,9 @@
   on the Mount (the least answering at the route costs: the floor of every
   error row); the same handler after as many Python calls that do nothing as
   the interceptor makes to resolve an error with a callable handler (what
-  those calls cost, whatever they do); and a sync handler within a timeout scope (the floor of the
-  sync-handler row, since handlers are bounded by ``handler_timeout``)
+  those calls cost, whatever they do); and a sync handler within a timeout
+  scope (the floor of the sync-handler row, since handlers are bounded by
+  ``handler_timeout``)
 - for reference, the same app against a copy of itself: how far from 1.0 a
   ratio of two equal workloads lands on this machine
 - for reference, what any middleware on the Mount costs a request that

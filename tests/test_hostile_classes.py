@@ -263,16 +263,19 @@ def check_answer(status: int, content_type: str, body: dict[str, Any]) -> str:
     return str(body["error_id"])
 
 
-async def starlette_get(errors: Interceptor, raising: Any) -> httpx.Response:
-    """GET of a Starlette route that raises ``raising()``, under ``errors`` at app level."""
+async def starlette_get(
+    errors: Interceptor | None, raising: Any, *, outer: tuple[Middleware, ...] = ()
+) -> httpx.Response:
+    """GET of a Starlette route that raises ``raising()``, under ``errors`` at app level
+    (none if ``None``), with the ``outer`` middleware around it."""
 
     def endpoint(request: Request) -> None:
         raise raising()
 
-    app = Starlette(
-        routes=[Route("/x", endpoint)],
-        middleware=[Middleware(InterceptorMiddleware, interceptor=errors)],
-    )
+    middleware = [*outer]
+    if errors is not None:
+        middleware.append(Middleware(InterceptorMiddleware, interceptor=errors))
+    app = Starlette(routes=[Route("/x", endpoint)], middleware=middleware)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         return await client.get("/x")
@@ -367,18 +370,10 @@ class SwapsApp:
 
 
 async def get_under_unreadable_debug(errors: Interceptor | None) -> httpx.Response:
-    """GET of a route raising ``KeyError('secret detail')``, ``errors`` at app level."""
-
-    def endpoint(request: Request) -> None:
-        raise KeyError("secret detail")
-
-    middleware = [Middleware(SwapsApp)]
-    if errors is not None:
-        middleware.append(Middleware(InterceptorMiddleware, interceptor=errors))
-    app = Starlette(routes=[Route("/x", endpoint)], middleware=middleware)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        return await client.get("/x")
+    """GET of a route raising ``KeyError('secret detail')`` under a `SwapsApp`."""
+    return await starlette_get(
+        errors, lambda: KeyError("secret detail"), outer=(Middleware(SwapsApp),)
+    )
 
 
 @pytest.mark.parametrize("errors", [Interceptor({ZeroDivisionError: 500}), None])
