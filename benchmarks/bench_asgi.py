@@ -30,14 +30,18 @@
 - 16 nested Mounts each with an interceptor / 16 bare Mounts, on a request
   that raises nothing, and on an error answered by the outermost interceptor
   after the 15 inner ones matched nothing / the same error answered by
-  Starlette's own handler under 16 bare Mounts
+  Starlette's own handler under 16 bare Mounts; for reference, the same two
+  with the least each level's layer does instead (a start-tracking middleware
+  that sets the route table, the outermost one also claiming the error)
+- for reference, FastAPI: a route class that answers the error itself, behind
+  one await, as ``intercepted_route`` does / FastAPI's async exception handler
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -100,11 +104,13 @@ class TracksStart(PassThrough):
     """The least an error-handling middleware can do: also know if the response started.
 
     With ``claim`` set (`ClaimsAtRoute`), it also puts that handler in the
-    table Starlette's routes consult, built once per incoming table, as the
-    interceptor does; without, that costs one attribute read.
+    table Starlette's routes consult for the ``claimed`` types, built once per
+    incoming table, as the interceptor does; without, that costs one
+    attribute read.
     """
 
     claim: Any = None
+    claimed: tuple[type[Exception], ...] = (KeyError,)
 
     def __init__(self, app: ASGIApp) -> None:
         super().__init__(app)
@@ -115,7 +121,8 @@ class TracksStart(PassThrough):
             above = scope["starlette.exception_handlers"]
             under = self.under
             if under[0] is not above[0]:
-                under = self.under = (above[0], ({**above[0], KeyError: self.claim}, above[1]))
+                table = {**above[0], **dict.fromkeys(self.claimed, self.claim)}
+                under = self.under = (above[0], (table, above[1]))
             scope["starlette.exception_handlers"] = under[1]
         started = False
 
@@ -131,6 +138,14 @@ class TracksStart(PassThrough):
                 raise
             await send({"type": "http.response.start", "status": 500, "headers": []})
             await send({"type": "http.response.body", "body": b""})
+
+
+class Registers(TracksStart):
+    """`TracksStart` that also sets the table Starlette's routes consult, claiming
+    nothing, as an interceptor in an inner scope that matches nothing does."""
+
+    claim = staticmethod(behind_one_await)
+    claimed = ()
 
 
 class ClaimsAtRoute(TracksStart):
@@ -204,30 +219,55 @@ def app_level(
 NESTING = 16
 
 
-def nested(*, interceptors: bool, handlers: dict[Any, Any] | None = None) -> Starlette:
+def nested(
+    *, interceptors: bool, handlers: dict[Any, Any] | None = None, floor: bool = False
+) -> Starlette:
     """``NESTING`` Mounts inside each other, each with an interceptor or none.
 
     The innermost interceptors match nothing; the outermost maps the error.
+    With ``floor``, each Mount has instead the least such a layer does: a
+    start-tracking middleware that sets the route table (`Registers`), the
+    outermost one also claiming the error (`ClaimsAtRoute`).
     """
     routes: list[Any] = [Route("/ok", ok), Route("/fail", fail)]
     for level in range(NESTING):
+        outermost = level == NESTING - 1
         middleware = []
-        if interceptors:
-            mapping = {KeyError: 404} if level == NESTING - 1 else {ZeroDivisionError: 500}
+        if floor:
+            middleware = [Middleware(ClaimsAtRoute if outermost else Registers)]
+        elif interceptors:
+            mapping: dict[Any, Any] = {KeyError: 404} if outermost else {ZeroDivisionError: 500}
             middleware = [Middleware(InterceptorMiddleware, interceptor=Interceptor(mapping))]
         routes = [Mount("/n", routes=routes, middleware=middleware)]
     return Starlette(routes=routes, exception_handlers=handlers or {})
 
 
-def fastapi_app(*, intercepted: bool, handler: bool) -> Any:
+def fastapi_app(*, intercepted: bool, handler: bool, floor: bool = False) -> Any:
     from fastapi import APIRouter, FastAPI  # noqa: PLC0415 - only this benchmark needs it
     from fastapi.routing import APIRoute  # noqa: PLC0415
 
     from interceptor.fastapi import intercepted_route  # noqa: PLC0415
 
-    route_class = (
-        intercepted_route(Interceptor({KeyError: async_handler})) if intercepted else APIRoute
-    )
+    class AnsweringRoute(APIRoute):
+        """The least a route class answering errors itself does, as
+        ``intercepted_route`` sits: catch, then await the handler (`behind_one_await`)."""
+
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def answering(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except Exception as exc:  # noqa: BLE001 - the reference answers every error
+                    return await behind_one_await(request, exc)
+
+            return answering
+
+    route_class: type[APIRoute] = APIRoute
+    if floor:
+        route_class = AnsweringRoute
+    elif intercepted:
+        route_class = intercepted_route(Interceptor({KeyError: async_handler}))
     router = APIRouter(route_class=route_class)
 
     @router.get("/ok")
@@ -344,6 +384,30 @@ def ratios(rounds: int = 31) -> dict[str, float]:
                         loop, nested(interceptors=False, handlers={KeyError: async_handler}),
                         deep + "/fail",
                     ),
+                    rounds=rounds,
+                )
+            ),
+            f"nesting reference, no error: {NESTING} Mounts with table-setting middleware / bare": (
+                interleaved_ratio(
+                    runner(loop, nested(interceptors=False, floor=True), deep + "/ok"),
+                    runner(loop, nested(interceptors=False), deep + "/ok"),
+                    rounds=rounds,
+                )
+            ),
+            f"nesting reference, error: outermost of {NESTING} claims / Starlette handler": (
+                interleaved_ratio(
+                    runner(loop, nested(interceptors=False, floor=True), deep + "/fail"),
+                    runner(
+                        loop, nested(interceptors=False, handlers={KeyError: async_handler}),
+                        deep + "/fail",
+                    ),
+                    rounds=rounds,
+                )
+            ),
+            "FastAPI reference: route class answering behind one await / FastAPI handler": (
+                interleaved_ratio(
+                    runner(loop, fastapi_app(intercepted=False, handler=False, floor=True), path),
+                    runner(loop, fastapi_app(intercepted=False, handler=True), path),
                     rounds=rounds,
                 )
             ),
