@@ -40,6 +40,7 @@ from interceptor._observe import (
     report_job,
     request_info_of,
 )
+from interceptor._origin import ClassOrigin, class_origin, raised_by_application
 from interceptor._plans import PlanCache
 from interceptor._problem import Problem, replaced
 from interceptor._render import (
@@ -646,20 +647,33 @@ class Interceptor:
             setattr(exc, _RAISED_BY, (*getattr(exc, _RAISED_BY, ()), self))
 
 
-# The libraries whose messages are theirs, not the application's: an upstream's
-# error text and URL, a driver's SQL and parameters. Never shown in a body.
+# The libraries whose messages are theirs, also in an application's subclass of
+# their errors: an upstream's error text and URL, a driver's SQL and parameters.
 _LIBRARIES = frozenset({*INTEGRATIONS, "boto3", "httpcore", "urllib3"})
-# Whether each exception type seen comes from one of them; bounded like every per-type cache.
-_FOREIGN: dict[type, bool] = {}
+# Whose words each exception type's message is (`_origin`): the application's,
+# a library's, or whoever raised it (a built-in class). Bounded like every
+# per-type cache.
+_FOREIGN: dict[type, ClassOrigin] = {}
 
 
 def _is_foreign(exc: BaseException) -> bool:
+    """Whether ``exc``'s message is a library's words, never to be shown in a body."""
     tp = type(exc)
-    foreign = _FOREIGN.get(tp)
-    if foreign is None:
-        foreign = any(module_name(cls).partition(".")[0] in _LIBRARIES for cls in tp.__mro__)
-        remember(_FOREIGN, tp, foreign, "foreign")
-    return foreign
+    origin = _FOREIGN.get(tp) or remember(_FOREIGN, tp, _message_origin(tp), "foreign")
+    if origin is ClassOrigin.BUILTIN:
+        return not raised_by_application(exc)
+    return origin is ClassOrigin.LIBRARY
+
+
+def _message_origin(tp: type[BaseException]) -> ClassOrigin:
+    if kind_of_type(tp) is not HttpKind.PLAIN:
+        # Written for the client: an ApiError's message, a framework HTTP
+        # exception's detail (`abort(404, "...")`); validation errors render
+        # their own items, never the message.
+        return ClassOrigin.APPLICATION
+    if any(module_name(cls).partition(".")[0] in _LIBRARIES for cls in tp.__mro__):
+        return ClassOrigin.LIBRARY
+    return class_origin(tp)
 
 
 def _with_library_detail(value: Problem | int, exc: BaseException) -> Problem | int:

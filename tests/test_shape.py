@@ -36,6 +36,7 @@ LAYERS = [
     "interceptor._request",
     "interceptor._validation",
     "interceptor._http",
+    "interceptor._origin",
     "interceptor._tracebacks",
     # classification, then its integrations' shared parts
     "interceptor._classify",
