@@ -10,8 +10,9 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -346,6 +347,70 @@ async def test_otel_records_the_exception_and_marks_only_slo_errors() -> None:
     ]
     by_status = {point.attributes["http.response.status_code"]: point.value for point in points}  # type: ignore[index]
     assert by_status == {500: 1, 404: 1}
+
+
+class MessageRead(RuntimeError):
+    """An error whose message is long and whose ``__str__`` records the thread reading it.
+
+    The stand-in for a ``__str__`` that takes seconds (a lazy message doing
+    I/O): what matters is not how long it takes but whether the response path
+    calls it at all.
+    """
+
+    readers: ClassVar[list[threading.Thread]] = []  # reset by each test
+
+    def __str__(self) -> str:
+        self.readers.append(threading.current_thread())
+        return "x" * 2000
+
+
+async def one_message_read(request: Request) -> Response:
+    raise MessageRead
+
+
+async def a_deep_chain(request: Request) -> Response:
+    error: BaseException | None = None
+    for _ in range(10_000):  # README: a 10,000-deep chain of causes does not delay the 5xx
+        try:
+            raise MessageRead from error
+        except MessageRead as caught:
+            error = caught
+    assert error is not None
+    raise error
+
+
+@pytest.mark.parametrize("endpoint", [one_message_read, a_deep_chain])
+async def test_otel_reads_no_message_and_formats_no_traceback_on_the_response_path(
+    endpoint: Callable[[Request], Awaitable[Response]],
+) -> None:
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = tracer_provider.get_tracer("test")
+    errors = Interceptor({RuntimeError: 500}, name="api", observers=[otel_observer()])
+    app = Starlette(routes=[Route("/crash", endpoint)], middleware=mw(errors))
+    MessageRead.readers.clear()
+    async with client_for(app) as client:
+        with tracer.start_as_current_span("server"):
+            response = await client.get("/crash")
+    # The response went out without its message read here; the delivery
+    # worker reads it later, for the log line, in its own thread.
+    assert threading.current_thread() not in MessageRead.readers
+    assert errors.flush(5)
+    assert response.status_code == 500
+    [span] = exporter.get_finished_spans()
+    [event] = span.events
+    assert event.name == "exception"
+    assert dict(event.attributes or {}) == {
+        "exception.type": "tests.test_observe.MessageRead",
+        "http.response.status_code": 500,
+        "interceptor.category": "PERMANENT",
+        "interceptor.error_id": response.json()["error_id"],
+    }
+    assert span.attributes is not None
+    assert span.attributes["interceptor.error_id"] == response.json()["error_id"]
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "500 tests.test_observe.MessageRead"
 
 
 def test_report_is_json_friendly() -> None:

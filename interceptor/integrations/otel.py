@@ -5,12 +5,22 @@
     errors = Interceptor({...}, observers=[otel_observer()])
 
 For every intercepted error the current span (typically the server span of
-your OpenTelemetry ASGI/WSGI instrumentation) gets the exception recorded and
+your OpenTelemetry ASGI/WSGI instrumentation) gets an ``exception`` event and
 ``error.type`` set, per the semantic conventions. Only errors that count
 against the availability SLO (5xx) mark the span's status as an error: a 4xx
 is the client's mistake, not an outage. The meter's ``interceptor.errors``
 counter carries the same attributes. Works under multi-worker servers like
 any OpenTelemetry SDK setup (one provider per worker process).
+
+Observers run on the response path, so the event holds only what is already
+known and bounded: ``exception.type`` (the class's qualified name), the
+status, the category and, for a 5xx, ``interceptor.error_id``. It has no
+``exception.message`` and no ``exception.stacktrace``, unlike
+``span.record_exception()``: those run the exception's ``__str__`` and walk
+its whole chain of causes, which may take seconds or megabytes, and the span
+has ended by the time the delivery worker could format them within bounds.
+The crash report and the 5xx log line carry the bounded traceback; the
+``error_id`` finds them from the span.
 """
 
 from __future__ import annotations
@@ -57,7 +67,16 @@ def otel_observer(meter_provider: MeterProvider | None = None) -> Observer:
         )
         span = trace.get_current_span()
         if span.is_recording():
-            span.record_exception(event.exception)
+            # Not span.record_exception(): it formats the traceback and reads
+            # the message here, on the response path, without bounds.
+            recorded: dict[str, str | int] = {
+                "exception.type": error_type,
+                "http.response.status_code": event.status,
+                "interceptor.category": event.category.value,
+            }
+            if event.error_id is not None:
+                recorded["interceptor.error_id"] = event.error_id
+            span.add_event("exception", recorded)
             span.set_attribute("error.type", error_type)
             if event.error_id is not None:
                 span.set_attribute("interceptor.error_id", event.error_id)
