@@ -13,12 +13,29 @@ example does:
 
 The client's input is never copied into the body: pydantic's ``input`` and
 ``ctx`` members are left out, and so is the exception's own message, which
-is a repr of the input.
+is a repr of the input. An item's ``detail`` is pydantic's ``msg`` unless
+that quotes the input:
+
+- the error types whose message carries something of the input (the tag
+  of a discriminated union, a character of a UUID or of base64 data, a
+  timezone offset) get a fixed message of their own, made of the schema's
+  facts only (the expected tags, the encoding, the offset required);
+- any other message with a ``ctx`` (the application's own validators, a
+  parser's error text) that contains a value of the error's input, three
+  characters or more, is cut to pydantic's fixed part before its first
+  ``", "`` ("Value error"), or, if that quotes it too, a fixed one.
+
+Messages with no ``ctx`` ("Field required") and those whose ``ctx`` holds
+only the schema's bounds and choices ("Input should be greater than 100")
+are kept as they are. A ``pointer`` keeps the object keys the client sent
+(``"/scores/some-key"``): it says where the error is in the client's own
+document, which a placeholder would not; the value there is never shown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from interceptor._problem import Problem, replaced
@@ -37,6 +54,49 @@ __all__ = [
 
 MAX_ERRORS = 100  # items in one body's ``errors``; the rest are counted in its detail
 _MAX_ITEM_DETAIL = 512  # characters of one item's detail
+_NOT_VALID = "This value is not valid."
+
+# pydantic's error types whose message carries something of the input (in a
+# ``ctx`` member), and their message without it, from the ``ctx`` members that
+# are the schema's facts.
+_REWORDED = {
+    "union_tag_invalid": (
+        "Input tag found using {discriminator} does not match any of the expected tags: "
+        "{expected_tags}"
+    ),
+    "uuid_parsing": "Input should be a valid UUID",  # "invalid character: found `S` at 0"
+    "bytes_invalid_encoding": "Data should be valid {encoding}",  # "Invalid symbol 36, ..."
+    "timezone_offset": "Timezone offset of {tz_expected} required",  # "..., got 18000"
+}
+# pydantic's error types whose ``ctx`` holds only the schema's bounds and
+# choices: a value of the input that their message shows is the schema's too.
+_SCHEMA_CTX = frozenset(
+    {
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "multiple_of",
+        "string_too_short",
+        "string_too_long",
+        "string_pattern_mismatch",
+        "bytes_too_short",
+        "bytes_too_long",
+        "too_short",
+        "too_long",
+        "literal_error",
+        "enum",
+        "url_too_long",
+        "url_scheme",
+        "uuid_version",
+        "decimal_max_digits",
+        "decimal_max_places",
+        "decimal_whole_digits",
+    }
+)
+_MIN_QUOTE = 3  # characters of an input value that, found in a message, quote it
+_MAX_QUOTE = 512  # characters of an input value looked for
+_MAX_INPUT_VALUES = 64  # values of one error's input (containers too) looked at
 
 _VALIDATION_TYPES = frozenset(
     {
@@ -151,14 +211,83 @@ def validation_errors(exc: BaseException) -> tuple[list[dict[str, str]], int]:
 
 
 def _item(error: Mapping[str, Any], *, from_request: bool) -> dict[str, str]:
-    message = error.get("msg")
-    detail = message if isinstance(message, str) and message else "This value is not valid."
+    detail = _detail(error)
     if len(detail) > _MAX_ITEM_DETAIL:
         detail = detail[:_MAX_ITEM_DETAIL] + "…"
     loc = error.get("loc")
     parts = [str(part) for part in loc] if isinstance(loc, list | tuple) else []
     member, place = _place(parts, from_request=from_request)
     return {"detail": detail, member: place}
+
+
+def _detail(error: Mapping[str, Any]) -> str:
+    """The error's message, unless it quotes the input (see the module's docstring)."""
+    message = error.get("msg")
+    if not isinstance(message, str) or not message:
+        return _NOT_VALID
+    kind = error.get("type")
+    kind = kind if isinstance(kind, str) else ""
+    ctx = error.get("ctx")
+    if kind in _REWORDED:
+        return _reworded(_REWORDED[kind], ctx)
+    if not isinstance(ctx, Mapping) or not ctx or kind in _SCHEMA_CTX:
+        return message  # pydantic's template and the schema's facts: nothing of the input
+    return _unquoted(message, error.get("input"))
+
+
+def _reworded(template: str, ctx: object) -> str:
+    """``template`` filled from ``ctx``; the fixed `_NOT_VALID` if that lacks a member."""
+    # Only pydantic's own str and int members: no __str__ of anyone else's runs.
+    members = ctx.items() if isinstance(ctx, Mapping) else ()
+    facts = {name: value for name, value in members if type(value) in (str, int)}
+    try:
+        return template.format_map(facts)
+    except (KeyError, ValueError):
+        return _NOT_VALID
+
+
+def _unquoted(message: str, value: object) -> str:
+    """``message``, or if it quotes ``value`` its fixed part before the first ``", "``,
+    or if that quotes it too `_NOT_VALID`."""
+    # What is looked at is what the detail can show: the start of the
+    # message, and the start of each value (one quoted from within the
+    # detail starts there).
+    quoted = [text for text in _input_texts(value) if len(text) >= _MIN_QUOTE]
+    shown = message[: _MAX_ITEM_DETAIL + _MAX_QUOTE]
+    if not any(text in shown for text in quoted):
+        return message
+    head, comma, _ = shown.partition(", ")
+    return head if comma and not any(text in head for text in quoted) else _NOT_VALID
+
+
+def _input_texts(value: object) -> Iterator[str]:
+    """The start of each string and number in ``value``, breadth first through the
+    keys and items of JSON's containers, at most `_MAX_INPUT_VALUES` values in all."""
+    queue = [value]
+    for item in queue:  # it grows as containers are met, never past the bound
+        if type(item) is str:
+            yield item[:_MAX_QUOTE]
+        elif type(item) is int or type(item) is float:
+            yield _number(item)
+        else:
+            queue.extend(itertools.islice(_members(item), _MAX_INPUT_VALUES - len(queue)))
+
+
+def _members(value: object) -> Iterator[object]:
+    """The keys and values of a dict, the items of a list or tuple; nothing of anything else."""
+    if type(value) is dict:
+        for key, member in value.items():
+            yield key
+            yield member
+    elif type(value) is list or type(value) is tuple:
+        yield from value
+
+
+def _number(value: float) -> str:
+    try:
+        return repr(value)  # an int or a float itself: its own repr
+    except ValueError:  # an int too long to print (sys.set_int_max_str_digits)
+        return ""
 
 
 def _place(parts: list[str], *, from_request: bool) -> tuple[str, str]:
@@ -198,7 +327,8 @@ Werkzeug's missing form field: 422 (400 for the form field), a fixed
 ``detail`` and an ``errors`` array of ``{"detail", "pointer"}`` (an RFC 6901
 JSON Pointer into the body) or ``{"detail", "parameter"}`` /
 ``{"detail", "header"}`` for query, path and header values. The client's
-input is never echoed. A registered ``int`` or `Problem` for those
+input is never echoed: a message of pydantic's that would quote it is
+replaced by one made without it. A registered ``int`` or `Problem` for those
 exceptions renders the same way, with its own status and members.
 
 Example::

@@ -9,13 +9,16 @@ the input; a Starlette detail that JSON can carry goes out as JSON; and
 from __future__ import annotations
 
 import logging
-from typing import Any
+import uuid
+from typing import Annotated, Any, Literal
 
 import httpx
 import pytest
 from fastapi import FastAPI, HTTPException
 from fastapi.exceptions import RequestValidationError
 from flask import Flask, abort, request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
@@ -24,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from werkzeug.exceptions import HTTPException as WerkzeugHTTPException
 
-from interceptor import Interceptor, Problem, classified
+from interceptor import Interceptor, Problem, classified, validation_problem
 from interceptor.flask import init_app
 from interceptor.starlette import InterceptorMiddleware
 
@@ -172,6 +175,111 @@ def test_debug_takes_only_a_bool_or_none() -> None:
     for value in ("no", 0, 1, "false"):
         with pytest.raises(TypeError, match="debug must be True, False or None"):
             Interceptor(debug=value)  # type: ignore[arg-type]
+
+
+# -- validation messages that would quote the client's input -------------------------
+
+
+class Cat(BaseModel):
+    kind: Literal["cat"]
+
+
+class Dog(BaseModel):
+    kind: Literal["dog"]
+
+
+class Pets(BaseModel):
+    pet: Annotated[Cat | Dog, Field(discriminator="kind")] | None = None
+    ref: uuid.UUID | None = None
+    scores: dict[str, int] = {}
+    count: Annotated[int, Field(gt=100)] = 101
+    colour: str = "red"
+
+    @field_validator("colour")
+    @classmethod
+    def known_colour(cls, value: str) -> str:
+        if value != "red":
+            raise ValueError(f"{value} is not a known colour")
+        return value
+
+
+def pets_app() -> FastAPI:
+    errors = Interceptor({RequestValidationError: validation_problem})
+    app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=errors)])
+
+    @app.post("/pets")
+    def pets(body: Pets) -> None:
+        return None
+
+    return app
+
+
+@pytest.mark.parametrize(("sent", "item"), [
+    # The tag the client sent is left out; the schema's tags are not its input.
+    ({"pet": {"kind": "SECRET-INPUT-1"}},
+     {"detail": "Input tag found using 'kind' does not match any of the expected tags:"
+                " 'cat', 'dog'", "pointer": "/pet"}),
+    # pydantic's "invalid character: found `S` at 0"
+    ({"ref": "SECRET-INPUT-2"}, {"detail": "Input should be a valid UUID", "pointer": "/ref"}),
+    # The application's own validator quoting the value: pydantic's fixed part only.
+    ({"colour": "SECRET-INPUT-3"}, {"detail": "Value error", "pointer": "/colour"}),
+    # A bound that happens to equal the input is the schema's, not an echo.
+    ({"count": 100}, {"detail": "Input should be greater than 100", "pointer": "/count"}),
+])
+async def test_a_validation_message_never_quotes_the_clients_input(
+    sent: dict[str, object], item: dict[str, str]
+) -> None:
+    async with client_for(pets_app()) as client:
+        response = await client.post("/pets", json=sent)
+    assert response.status_code == 422
+    assert "SECRET-INPUT" not in response.text
+    assert response.json()["errors"] == [item]
+
+
+async def test_a_pointer_keeps_the_object_key_the_client_sent_to_locate_the_error() -> None:
+    # A pointer is where the error is in the client's own document: a key of
+    # its object is part of that place, and the value is still never shown.
+    async with client_for(pets_app()) as client:
+        response = await client.post("/pets", json={"scores": {"a/b~KEY": "VALUE-SENT"}})
+    assert response.json()["errors"] == [
+        {"detail": "Input should be a valid integer, unable to parse string as an integer",
+         "pointer": "/scores/a~1b~0KEY"}
+    ]
+    assert "VALUE-SENT" not in response.text
+
+
+def test_pydantics_own_validation_error_quotes_no_input_either() -> None:
+    class Upload(BaseModel):
+        model_config = ConfigDict(val_json_bytes="base64")
+        data: bytes
+
+    with pytest.raises(ValidationError) as bad_bytes:
+        Upload.model_validate_json('{"data": "S$$$$"}')  # "Invalid symbol 36, offset 4."
+    with pytest.raises(ValidationError) as bad_offset:  # "... required, got 18000"
+        SchemaValidator(core_schema.datetime_schema(tz_constraint=0)).validate_python(
+            "2020-01-01T00:00:00+05:00"
+        )
+    assert validation_problem(None, bad_bytes.value).extensions["errors"] == [
+        {"detail": "Data should be valid base64", "pointer": "/data"}
+    ]
+    assert validation_problem(None, bad_offset.value).extensions["errors"] == [
+        {"detail": "Timezone offset of 0 required", "pointer": ""}
+    ]
+
+
+def test_an_input_that_contains_itself_is_looked_through_within_bounds() -> None:
+    cyclic: list[object] = ["SECRET-INPUT-5"]
+    cyclic.append(cyclic)
+    errors = [
+        {"type": PydanticCustomError("no", template, {"value": "SECRET-INPUT-5"}),
+         "loc": ("tags", index), "input": cyclic}
+        for index, template in enumerate(["Not allowed, {value}", "{value} is not allowed, no"])
+    ]
+    exc = ValidationError.from_exception_data("Tags", errors)  # type: ignore[arg-type]
+    assert validation_problem(None, exc).extensions["errors"] == [
+        {"detail": "Not allowed", "pointer": "/tags/0"},
+        {"detail": "This value is not valid.", "pointer": "/tags/1"},
+    ]
 
 
 # -- Flask -------------------------------------------------------------------------------
