@@ -3,11 +3,21 @@
 Sending an `Outcome` as ASGI messages, and calling a handler the way
 Starlette calls its own (async ones awaited on the loop, sync ones in a
 worker thread) within the interceptor's ``handler_timeout`` (`call_handlers`).
+
+A sync handler past its timeout is abandoned in its thread (Python cannot
+stop one), which anyio's limiter then no longer counts. So that such threads
+cannot grow with traffic, at most `MAX_STUCK_HANDLERS` are left running, plus
+those already running when that many got stuck (anyio's limiter caps them):
+while that many are, no sync handler starts, and the request gets the 500 of
+a handler that timed out (`HANDLER_SKIPPED`), counted as ``handlers_skipped``
+in `Interceptor.deliveries` and logged once for the episode.
 """
 
 from __future__ import annotations
 
-import functools
+import logging
+import os
+import threading
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, MutableMapping
 from typing import Any, TypeGuard, TypeVar
@@ -16,19 +26,25 @@ import anyio
 import anyio.to_thread
 
 from interceptor._callables import is_awaitable
-from interceptor._delivery import EXIT_FLUSH_SECONDS, delivery
+from interceptor._delivery import EXIT_FLUSH_SECONDS, DeliveryCounts, delivery
 from interceptor._render import Outcome
 from interceptor._resolve import Pending
-from interceptor._values import HANDLER_TIMED_OUT
+from interceptor._values import HANDLER_SKIPPED, HANDLER_TIMED_OUT, Handler
 
 __all__ = [
+    "MAX_STUCK_HANDLERS",
     "WebSocketProgress",
     "answer_websocket",
     "call_handlers",
     "can_deny",
     "flush_at_shutdown",
     "send_outcome",
+    "stuck_handlers",
 ]
+
+logger = logging.getLogger("interceptor")
+
+MAX_STUCK_HANDLERS = 4  # threads left inside sync handlers that overran handler_timeout
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Message = MutableMapping[str, Any]
@@ -136,20 +152,19 @@ async def call_handlers(
     Async handlers run on the loop; sync ones in a worker thread, as Starlette
     runs sync endpoints and handlers, abandoned (not killed: Python cannot)
     past the interceptor's ``handler_timeout``, so that the client still gets
-    its answer. A timeout scope costs about as much as a whole request, so an
-    async handler's first step runs outside one: most answer without ever
-    waiting, and their result is taken as it is. Only one that waits goes on
-    inside the scope.
+    its answer; while `MAX_STUCK_HANDLERS` abandoned ones still run, a sync
+    handler is not started (`stuck_handlers`). A timeout scope costs about as
+    much as a whole request, so an async handler's first step runs outside
+    one: most answer without ever waiting, and their result is taken as it
+    is. Only one that waits goes on inside the scope.
     """
     while isinstance(answer, Pending):
         errors, handler, leaf = answer.errors, answer.handler, answer.leaf
         seconds = errors.handler_timeout
         try:
             if not errors.is_async(handler):
-                in_thread = functools.partial(handler, conn, leaf)
-                result = await _within(
-                    seconds, anyio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
-                )
+                call = _ThreadCall(handler, conn, leaf)
+                result = await _in_thread(seconds, call, errors.deliveries)
             else:
                 result = handler(conn, leaf)
                 if type(result) is types.CoroutineType:
@@ -166,6 +181,23 @@ async def call_handlers(
             raise
         answer = answer.settle(result, is_response)
     return answer  # type: ignore[return-value]
+
+
+async def _in_thread(seconds: float | None, call: _ThreadCall, counts: DeliveryCounts) -> object:
+    """What ``call`` gives, run in a worker thread within ``seconds``.
+
+    `HANDLER_TIMED_OUT` past them (the thread left to finish by itself), and
+    `HANDLER_SKIPPED`, the handler never started, while `MAX_STUCK_HANDLERS`
+    calls left that way still run.
+    """
+    if not stuck_handlers.admits(counts):
+        return HANDLER_SKIPPED
+    try:
+        return await _within(
+            seconds, anyio.to_thread.run_sync(stuck_handlers.run, call, abandon_on_cancel=True)
+        )
+    finally:
+        stuck_handlers.leave(call)
 
 
 async def _within(seconds: float | None, awaitable: Awaitable[object]) -> object:
@@ -207,3 +239,93 @@ class _Resumed:
                     waiting_on = coro.send(sent)
                 except StopIteration as done:
                     return done.value
+
+
+# A `_ThreadCall`'s states.
+_WAITING, _RUNNING, _DONE, _LEFT = range(4)
+
+
+class _ThreadCall:
+    """One sync handler call, ``handler(conn, leaf)``, for a worker thread."""
+
+    __slots__ = ("conn", "handler", "leaf", "state")
+
+    def __init__(self, handler: Handler, conn: object, leaf: BaseException) -> None:
+        self.handler = handler
+        self.conn = conn
+        self.leaf = leaf
+        self.state = _WAITING
+
+
+class _StuckHandlers:
+    """How many sync handler calls were given up on and still run: one count per process.
+
+    Thread-safe: calls are left on the event loop's thread and return in
+    their worker threads. While `MAX_STUCK_HANDLERS` are running, `admits`
+    says no; the first refusal of such an episode is logged, and the number
+    refused when it ends.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        # Also the child's fresh start after a fork: the threads stayed in the parent.
+        self._lock = threading.Lock()
+        self.count = 0
+        self._skipped = 0  # refused in this episode
+
+    def admits(self, counts: DeliveryCounts) -> bool:
+        """Whether a sync handler may start; a refusal is counted in ``counts``."""
+        if self.count < MAX_STUCK_HANDLERS:  # an int read: no lock on the way in
+            return True
+        counts.add("handlers_skipped")
+        with self._lock:
+            self._skipped += 1
+            first = self._skipped == 1
+        if first:
+            logger.error(
+                "interceptor: %d sync handler calls are still running past handler_timeout; "
+                "sync handlers are not started, and their requests are answered 500, until "
+                "fewer than %d are (counted as handlers_skipped)",
+                self.count,
+                MAX_STUCK_HANDLERS,
+            )
+        return False
+
+    def run(self, call: _ThreadCall) -> object:
+        """``call``, in its worker thread; nothing if it was left before it began."""
+        with self._lock:
+            if call.state == _LEFT:
+                return None  # nobody waits for it any more
+            call.state = _RUNNING
+        try:
+            return call.handler(call.conn, call.leaf)
+        finally:
+            with self._lock:
+                if call.state == _LEFT:
+                    self.count -= 1
+                call.state = _DONE
+                ended = self._skipped if self.count < MAX_STUCK_HANDLERS else 0
+                self._skipped -= ended
+            if ended:
+                logger.warning(
+                    "interceptor: %d sync handler call(s) were not started while %d were "
+                    "stuck past handler_timeout; handlers run again",
+                    ended,
+                    MAX_STUCK_HANDLERS,
+                )
+
+    def leave(self, call: _ThreadCall) -> None:
+        """The request is done waiting for ``call``: one still running is stuck until it returns."""
+        with self._lock:
+            if call.state == _RUNNING:
+                self.count += 1
+            if call.state != _DONE:
+                call.state = _LEFT
+
+
+stuck_handlers = _StuckHandlers()
+"""The process's count of sync handler calls given up on that still run."""
+
+os.register_at_fork(after_in_child=stuck_handlers._reset)

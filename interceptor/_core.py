@@ -56,6 +56,7 @@ from interceptor._status import is_error_status, is_int, is_response_status, new
 from interceptor._typecache import remember
 from interceptor._validation import is_missing_field, validation_problem_for
 from interceptor._values import (
+    HANDLER_SKIPPED,
     HANDLER_TIMED_OUT,
     INLINE_TYPES,
     ExceptionHandler,
@@ -162,6 +163,8 @@ class Interceptor:
     ``handler_timeout`` bounds, in seconds, how long an awaited handler may
     take (under ASGI: async handlers, and sync ones in their worker thread);
     one that takes longer is answered with a 500. ``None`` sets no bound.
+    A sync handler's thread is left to finish; while a few left so still run,
+    no sync handler starts and ``deliveries`` counts ``handlers_skipped``.
 
     Raises ``TypeError`` or ``ValueError`` naming any bad key or value.
 
@@ -621,6 +624,8 @@ class Interceptor:
         return answer
 
     def _wrong_answer(self, value: object, handler: object) -> None:
+        if value is HANDLER_SKIPPED:
+            return  # the adapter logs that once, not once a request
         what = (
             f"did not answer within {self.handler_timeout:g} s"
             if value is HANDLER_TIMED_OUT

@@ -63,7 +63,10 @@ class DeliveryCounts:
     ``dropped`` (never queued: the queue was full) and ``logs_dropped``
     (5xx log lines that found the queue full). Every report is queued or
     dropped, and every queued one ends delivered, failed, timed out or
-    abandoned: nothing is lost without being counted.
+    abandoned: nothing is lost without being counted. ``handlers_skipped``
+    counts the sync handlers an ASGI adapter did not start, since too many
+    calls it gave up on past ``handler_timeout`` still ran (each request
+    answered as a handler that timed out is).
 
     Example::
 
@@ -80,6 +83,7 @@ class DeliveryCounts:
         "abandoned",
         "dropped",
         "logs_dropped",
+        "handlers_skipped",
     )
 
     def __init__(self) -> None:

@@ -16,6 +16,7 @@ from interceptor._problem import Problem, check_error_status
 from interceptor._status import is_int
 
 __all__ = [
+    "HANDLER_SKIPPED",
     "HANDLER_TIMED_OUT",
     "INLINE_TYPES",
     "ExceptionHandler",
@@ -84,6 +85,9 @@ INLINE_TYPES = (int, Problem, InlineHandler)
 # What an adapter hands back as a handler's result when the handler did not
 # answer within `Interceptor.handler_timeout`.
 HANDLER_TIMED_OUT: Final = object()
+# What it hands back when it did not start a handler, since too many calls it
+# gave up on still run: answered as `HANDLER_TIMED_OUT` is, logged by the adapter.
+HANDLER_SKIPPED: Final = object()
 
 
 def is_inline(value: HandlerValue) -> bool:
