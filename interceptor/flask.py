@@ -276,8 +276,11 @@ async def _async_view_response(errors: Interceptor, exc: Exception) -> WerkzeugR
 _VIEW_SCOPES: weakref.WeakKeyDictionary[Callable[..., Any], Interceptor] = (
     weakref.WeakKeyDictionary()
 )
-# Apps whose views were looked at for such a view, at their first request.
-_CHECKED_APPS: weakref.WeakSet[Flask] = weakref.WeakSet()
+# Apps whose views were looked at for such a view, at their first request, by
+# id(): an app need not be hashable (a subclass defining __eq__ is not), and an
+# app that uses no interceptor is only read. The weak reference's callback
+# forgets the app as it goes, before its id can be given to another object.
+_CHECKED_APPS: dict[int, weakref.ref[Flask]] = {}
 
 
 def _view_scope(app: Flask, req: Any) -> Interceptor | None:
@@ -298,14 +301,21 @@ def _watch_for_views_decorated_too_late() -> None:
 
 
 def _check_views(sender: Flask, **extra: Any) -> None:
-    if sender in _CHECKED_APPS:
+    key = id(sender)
+    checked = _CHECKED_APPS.get(key)
+    if checked is not None and checked() is sender:
         return
-    _CHECKED_APPS.add(sender)
+    _CHECKED_APPS[key] = weakref.ref(sender, functools.partial(_forget_app, key))
     for view in list(sender.view_functions.values()):
         with contextlib.suppress(TypeError):
             if view in _VIEW_SCOPES:
                 _install(sender)
                 return
+
+
+def _forget_app(key: int, checked: weakref.ref[Flask]) -> None:
+    if _CHECKED_APPS.get(key) is checked:  # not an entry for a newer app of that id
+        del _CHECKED_APPS[key]
 
 
 # -- the per-app dispatcher -------------------------------------------------------

@@ -1120,3 +1120,64 @@ def test_intercept_above_the_route_decorator_works_too(with_init_app: bool) -> N
         assert (response.status_code, response.get_json()["code"]) == (404, "VIEW"), path
     # Other views are untouched: the app's scope, or Flask's own 500.
     assert http.get("/plain").status_code == (418 if with_init_app else 500)
+
+
+# -- apps that never opted in ---------------------------------------------------------------
+
+
+class UnhashableFlask(Flask):  # noqa: PLW1641 - unhashable on purpose
+    """A Flask app that defines ``__eq__``, so it is not hashable (``__hash__`` is None)."""
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+@pytest.mark.parametrize("intercepted", [False, True], ids=["plain-flask", "intercept"])
+def test_an_unhashable_app_is_served_whether_or_not_a_view_is_intercepted(
+    intercepted: bool,
+) -> None:
+    # Some view, somewhere in the process, has @intercept: it must not reach
+    # an app that uses no interceptor, nor need its apps to be hashable.
+    intercept(Interceptor({ZeroDivisionError: 500}))(lambda: "elsewhere")
+    app = UnhashableFlask(__name__)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    def key() -> str:
+        raise KeyError("k")
+
+    if intercepted:
+        key = intercept(Interceptor({KeyError: 404}))(app.get("/key")(key))
+    else:
+        app.get("/key")(key)
+    app.add_url_rule("/", "index", lambda: "hello")
+    http = app.test_client()
+    assert (http.get("/").status_code, http.get("/").data) == (200, b"hello")
+    assert http.get("/key").status_code == (404 if intercepted else 500)
+    if not intercepted:  # not touched at all
+        assert "interceptor" not in app.extensions
+        assert "handle_user_exception" not in vars(app)
+
+
+@pytest.mark.usefixtures("gc_disabled")
+@pytest.mark.parametrize("app_class", [Flask, UnhashableFlask])
+@pytest.mark.parametrize("intercepted", [False, True], ids=["plain-flask", "intercept"])
+def test_an_app_looked_at_for_intercepted_views_is_still_freed_at_once(
+    app_class: type[Flask], intercepted: bool
+) -> None:
+    intercept(Interceptor({ZeroDivisionError: 500}))(lambda: "elsewhere")
+    app = app_class(__name__)
+
+    def key() -> str:
+        raise KeyError("k")
+
+    app.get("/key")(key)
+    if intercepted:
+        intercept(Interceptor({KeyError: 404}))(key)
+    app.add_url_rule("/", "index", lambda: "hello")
+    http = app.test_client()
+    assert http.get("/").status_code == 200
+    if intercepted:
+        assert http.get("/key").status_code == 404
+    freed = weakref.ref(app)
+    del app, http
+    assert freed() is None
