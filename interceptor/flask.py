@@ -77,6 +77,9 @@ class _AppState:
     prefixes: list[tuple[str, str]] = field(default_factory=list)
     # The scopes of a request by its blueprint's name, worked out once each.
     by_blueprint: dict[str | None, tuple[Interceptor, ...]] = field(default_factory=dict)
+    # @intercept above the route decorator: the interceptors of each endpoint
+    # registered with the function they decorated, nearest first.
+    views: dict[str, tuple[Interceptor, ...]] = field(default_factory=dict)
 
     def original_of(self, app: Flask) -> Callable[..., Any]:
         """Flask's handle_user_exception for ``app``, as ``app.handle_user_exception`` was."""
@@ -203,7 +206,10 @@ def intercept(errors: Interceptor) -> Callable[[F], F]:
     below or above the route decorator: above it, the route registered the
     view itself, so the app's dispatcher (installed by `init_app`, or at the
     app's first request when no `init_app` is called) applies ``errors`` to
-    that view first. Unmatched exceptions are re-raised unchanged,
+    the endpoints that function is registered under first. The scope is the
+    registration decorated: a function also registered as is elsewhere in
+    the app (next to the wrapper this returns) is not intercepted there.
+    Unmatched exceptions are re-raised unchanged,
     so the blueprint and app scopes and Flask's own handlers still see them.
     Raises ``TypeError`` if ``errors`` is not an `Interceptor`.
 
@@ -218,37 +224,43 @@ def intercept(errors: Interceptor) -> Callable[[F], F]:
     _watch_for_views_decorated_too_late()
 
     def decorate(view: F) -> F:
+        wrapper = _wrap(view, errors)
         # Above the route decorator, the view registered is `view` itself, not
-        # the wrapper made here: remember its scope, for the app's dispatcher.
+        # the wrapper made here: remember both, for the app's first request.
         with contextlib.suppress(TypeError):  # not weakly referable: nothing to find later
-            _VIEW_SCOPES[view] = errors
-        if inspect.iscoroutinefunction(view):
+            _DECORATED.setdefault(view, []).append((errors, weakref.ref(wrapper)))
+        return wrapper
 
-            @functools.wraps(view)
-            async def async_view(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    return await view(*args, **kwargs)
-                except Exception as exc:
-                    response = await _async_view_response(errors, exc)
-                    if response is None:
-                        raise
-                    return response
+    return decorate
 
-            return cast("F", async_view)
+
+def _wrap(view: F, errors: Interceptor) -> F:
+    """``view``, calling which ``errors`` handles what it raises."""
+    if inspect.iscoroutinefunction(view):
 
         @functools.wraps(view)
-        def sync_view(*args: Any, **kwargs: Any) -> Any:
+        async def async_view(*args: Any, **kwargs: Any) -> Any:
             try:
-                return view(*args, **kwargs)
+                return await view(*args, **kwargs)
             except Exception as exc:
-                response = _view_response(errors, exc)
+                response = await _async_view_response(errors, exc)
                 if response is None:
                     raise
                 return response
 
-        return cast("F", sync_view)
+        return cast("F", async_view)
 
-    return decorate
+    @functools.wraps(view)
+    def sync_view(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except Exception as exc:
+            response = _view_response(errors, exc)
+            if response is None:
+                raise
+            return response
+
+    return cast("F", sync_view)
 
 
 # The view wrappers' frames are in the traceback of the exception they catch,
@@ -271,9 +283,12 @@ async def _async_view_response(errors: Interceptor, exc: Exception) -> WerkzeugR
 
 # -- @intercept above the route decorator ------------------------------------------
 
-# Views decorated with @intercept, by the function as it was before (what the
-# route decorator registered, if it ran first), held no longer than it.
-_VIEW_SCOPES: weakref.WeakKeyDictionary[Callable[..., Any], Interceptor] = (
+# What @intercept was given, by the function it decorated (what the route
+# decorator registered, if it ran first): for each time, the interceptor and
+# the wrapper made. Held no longer than the function; the wrapper refers to
+# the function, so it is held weakly.
+_Decoration = tuple[Interceptor, weakref.ref[Callable[..., Any]]]
+_DECORATED: weakref.WeakKeyDictionary[Callable[..., Any], list[_Decoration]] = (
     weakref.WeakKeyDictionary()
 )
 # Apps whose views were looked at for such a view, at their first request, by
@@ -281,16 +296,6 @@ _VIEW_SCOPES: weakref.WeakKeyDictionary[Callable[..., Any], Interceptor] = (
 # app that uses no interceptor is only read. The weak reference's callback
 # forgets the app as it goes, before its id can be given to another object.
 _CHECKED_APPS: dict[int, weakref.ref[Flask]] = {}
-
-
-def _view_scope(app: Flask, req: Any) -> Interceptor | None:
-    """The view's interceptor, when @intercept went above the route decorator."""
-    endpoint = req.endpoint  # a property
-    view = app.view_functions.get(endpoint) if endpoint else None
-    try:
-        return _VIEW_SCOPES.get(view) if view is not None else None
-    except TypeError:  # a view that cannot be weakly referred to was never decorated
-        return None
 
 
 @functools.cache  # once per process
@@ -306,11 +311,39 @@ def _check_views(sender: Flask, **extra: Any) -> None:
     if checked is not None and checked() is sender:
         return
     _CHECKED_APPS[key] = weakref.ref(sender, functools.partial(_forget_app, key))
-    for view in list(sender.view_functions.values()):
-        with contextlib.suppress(TypeError):
-            if view in _VIEW_SCOPES:
-                _install(sender)
-                return
+    views = sender.view_functions
+    registered = {id(view) for view in list(views.values())}
+    found = {}
+    for endpoint, view in list(views.items()):
+        layers = _layers_above(view, registered)
+        if layers:
+            found[endpoint] = layers
+    if found:
+        _install(sender).views = found
+
+
+def _layers_above(view: Callable[..., Any], registered: set[int]) -> tuple[Interceptor, ...]:
+    """The interceptors @intercept gave ``view`` after it was registered, nearest first.
+
+    A function that is registered both as is and decorated (one of the wrappers
+    made for it is in ``registered``, the ids of the app's views) is meant to
+    be undecorated where it is registered as is.
+    """
+    layers: list[Interceptor] = []
+    current: Callable[..., Any] | None = view
+    while current is not None:  # each wrapper is newer than what it wraps: no cycle
+        try:
+            decorations = _DECORATED.get(current)
+        except TypeError:  # not weakly referable: never decorated
+            break
+        if not decorations:
+            break
+        wrappers = [wrapper() for _, wrapper in decorations]
+        if any(id(wrapper) in registered for wrapper in wrappers if wrapper is not None):
+            break
+        layers.append(decorations[-1][0])
+        current = wrappers[-1]
+    return tuple(layers)
 
 
 def _forget_app(key: int, checked: weakref.ref[Flask]) -> None:
@@ -370,9 +403,9 @@ def _handle_user_exception(state: _AppState, *args: Any, **kwargs: Any) -> Any:
 
     req = _current_request()
     scopes = state.scopes(exc, req)
-    view_errors = _view_scope(app, req)
-    if view_errors is not None:  # @intercept above the route decorator
-        scopes = (view_errors, *(errors for errors in scopes if errors is not view_errors))
+    layers = state.views.get(req.endpoint) if state.views else None
+    if layers:  # @intercept above the route decorator
+        scopes = (*layers, *(e for e in scopes if not any(e is layer for layer in layers)))
     return _resolve(
         app,
         scopes,

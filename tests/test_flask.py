@@ -25,6 +25,7 @@ from flask import (
     request,
     request_started,
 )
+from flask.views import View
 from waitress.server import create_server
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
@@ -1181,3 +1182,68 @@ def test_an_app_looked_at_for_intercepted_views_is_still_freed_at_once(
     freed = weakref.ref(app)
     del app, http
     assert freed() is None
+
+
+# -- a view scope is the registration @intercept decorates ------------------------------------
+
+
+class RaisingView(View):
+    def dispatch_request(self) -> str:
+        raise KeyError("k")
+
+
+def raising() -> Any:
+    def view() -> str:
+        raise KeyError("k")
+
+    return view
+
+
+@pytest.mark.parametrize("matching", [True, False], ids=["matching", "matching-nothing"])
+def test_a_view_scope_covers_the_registration_it_decorates_and_no_other(matching: bool) -> None:
+    # The same function registered with @intercept and without it: only the
+    # decorated registration is intercepted, however it was registered.
+    def errors(status: int) -> Interceptor:
+        return Interceptor({KeyError: status} if matching else {ZeroDivisionError: 500})
+
+    app = Flask(__name__)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    bp = Blueprint("bp", __name__)
+    below, twice, in_blueprint = raising(), raising(), raising()
+    above, above_in_blueprint = raising(), raising()
+    class_view = RaisingView.as_view("item")
+
+    app.add_url_rule("/below", "below", intercept(errors(404))(below))
+    app.add_url_rule("/below-raw", "below_raw", below)
+    app.add_url_rule("/twice-1", "twice_1", intercept(errors(404))(twice))
+    app.add_url_rule("/twice-2", "twice_2", intercept(errors(410))(twice))
+    app.add_url_rule("/twice-raw", "twice_raw", twice)
+    app.add_url_rule("/class", view_func=intercept(errors(404))(class_view))
+    app.add_url_rule("/class-raw", "class_raw", class_view)
+    bp.add_url_rule("/below", "below", intercept(errors(404))(in_blueprint))
+    app.add_url_rule("/bp-raw", "bp_raw", in_blueprint)
+    intercept(errors(404))(bp.get("/above")(above_in_blueprint))
+    intercept(errors(404))(app.get("/above")(above))
+    inner = Interceptor({ZeroDivisionError: 500})
+    stacked = intercept(inner)(app.get("/stacked", endpoint="stacked")(raising()))
+    intercept(errors(410))(stacked)  # the outer one still applies
+    app.register_blueprint(bp, url_prefix="/one")
+    app.register_blueprint(bp, url_prefix="/two", name="two")
+
+    intercepted = {
+        "/below": 404,
+        "/twice-1": 404,
+        "/twice-2": 410,
+        "/class": 404,
+        "/one/below": 404,
+        "/two/below": 404,
+        "/one/above": 404,
+        "/two/above": 404,
+        "/above": 404,
+        "/stacked": 410,
+    }
+    raw = ["/below-raw", "/twice-raw", "/class-raw", "/bp-raw"]
+    http = app.test_client()
+    got = {path: http.get(path).status_code for path in [*intercepted, *raw]}
+    expected = {path: status if matching else 500 for path, status in intercepted.items()}
+    assert got == {**expected, **dict.fromkeys(raw, 500)}
