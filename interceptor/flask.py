@@ -77,9 +77,6 @@ class _AppState:
     prefixes: list[tuple[str, str]] = field(default_factory=list)
     # The scopes of a request by its blueprint's name, worked out once each.
     by_blueprint: dict[str | None, tuple[Interceptor, ...]] = field(default_factory=dict)
-    # @intercept above the route decorator: the interceptors of each endpoint
-    # registered with the function they decorated, nearest first.
-    views: dict[str, tuple[Interceptor, ...]] = field(default_factory=dict)
 
     def original_of(self, app: Flask) -> Callable[..., Any]:
         """Flask's handle_user_exception for ``app``, as ``app.handle_user_exception`` was."""
@@ -203,12 +200,13 @@ def intercept(errors: Interceptor) -> Callable[[F], F]:
     """Decorate one view so ``errors`` handles what it raises, before any other scope.
 
     Works on sync and ``async`` views (the wrapper stays a coroutine function),
-    below or above the route decorator: above it, the route registered the
-    view itself, so the app's dispatcher (installed by `init_app`, or at the
-    app's first request when no `init_app` is called) applies ``errors`` to
-    the endpoints that function is registered under first. The scope is the
+    below or above the route decorator, the same either way: the scope is the
+    view call, not the app's or blueprint's ``before_request`` functions.
+    Above it, the route registered the view itself, so at the app's first
+    request the endpoints that function is registered under get the wrapper
+    this returns, as the route would have registered below. The scope is the
     registration decorated: a function also registered as is elsewhere in
-    the app (next to the wrapper this returns) is not intercepted there.
+    the app (next to the wrapper) is not intercepted there.
     Unmatched exceptions are re-raised unchanged,
     so the blueprint and app scopes and Flask's own handlers still see them.
     Raises ``TypeError`` if ``errors`` is not an `Interceptor`.
@@ -300,8 +298,8 @@ _CHECKED_APPS: dict[int, weakref.ref[Flask]] = {}
 
 @functools.cache  # once per process
 def _watch_for_views_decorated_too_late() -> None:
-    # An app whose view got @intercept above its route decorator needs the
-    # dispatcher, which init_app installs, even where init_app is never called.
+    # A view that got @intercept above its route decorator was registered
+    # undecorated: each app's first request puts the wrapper in its place.
     request_started.connect(_check_views, weak=False)
 
 
@@ -313,37 +311,34 @@ def _check_views(sender: Flask, **extra: Any) -> None:
     _CHECKED_APPS[key] = weakref.ref(sender, functools.partial(_forget_app, key))
     views = sender.view_functions
     registered = {id(view) for view in list(views.values())}
-    found = {}
     for endpoint, view in list(views.items()):
-        layers = _layers_above(view, registered)
-        if layers:
-            found[endpoint] = layers
-    if found:
-        _install(sender).views = found
+        decorated = _decorated_after_registering(view, registered)
+        if decorated is not view:
+            # What the route would have registered below @intercept: the same
+            # wrapper, around the view call only.
+            views[endpoint] = decorated
 
 
-def _layers_above(view: Callable[..., Any], registered: set[int]) -> tuple[Interceptor, ...]:
-    """The interceptors @intercept gave ``view`` after it was registered, nearest first.
+def _decorated_after_registering(
+    view: Callable[..., Any], registered: set[int]
+) -> Callable[..., Any]:
+    """What @intercept made of ``view`` after it was registered, or ``view``.
 
-    A function that is registered both as is and decorated (one of the wrappers
-    made for it is in ``registered``, the ids of the app's views) is meant to
-    be undecorated where it is registered as is.
+    A function registered both as is and decorated (one of the wrappers made
+    for it is in ``registered``, the ids of the app's views) is meant to be
+    undecorated where it is registered as is (a wrapper gone is None, never a
+    view). A wrapper no longer referred to is made again.
     """
-    layers: list[Interceptor] = []
-    current: Callable[..., Any] | None = view
-    while current is not None:  # each wrapper is newer than what it wraps: no cycle
+    current = view
+    while True:  # each wrapper is newer than what it wraps: no cycle
         try:
             decorations = _DECORATED.get(current)
         except TypeError:  # not weakly referable: never decorated
-            break
-        if not decorations:
-            break
-        wrappers = [wrapper() for _, wrapper in decorations]
-        if any(id(wrapper) in registered for wrapper in wrappers if wrapper is not None):
-            break
-        layers.append(decorations[-1][0])
-        current = wrappers[-1]
-    return tuple(layers)
+            return current
+        if not decorations or any(id(wrapper()) in registered for _, wrapper in decorations):
+            return current
+        errors, wrapper = decorations[-1]
+        current = wrapper() or _wrap(current, errors)
 
 
 def _forget_app(key: int, checked: weakref.ref[Flask]) -> None:
@@ -403,9 +398,6 @@ def _handle_user_exception(state: _AppState, *args: Any, **kwargs: Any) -> Any:
 
     req = _current_request()
     scopes = state.scopes(exc, req)
-    layers = state.views.get(req.endpoint) if state.views else None
-    if layers:  # @intercept above the route decorator
-        scopes = (*layers, *(e for e in scopes if not any(e is layer for layer in layers)))
     return _resolve(
         app,
         scopes,

@@ -1247,3 +1247,30 @@ def test_a_view_scope_covers_the_registration_it_decorates_and_no_other(matching
     got = {path: http.get(path).status_code for path in [*intercepted, *raw]}
     expected = {path: status if matching else 500 for path, status in intercepted.items()}
     assert got == {**expected, **dict.fromkeys(raw, 500)}
+
+
+@pytest.mark.parametrize("matching", [True, False], ids=["matching", "matching-nothing"])
+@pytest.mark.parametrize("order", ["below", "above"])
+def test_a_view_scope_covers_the_view_call_only_in_either_order(order: str, matching: bool) -> None:
+    # The app's before_request is no part of the view: Flask answers what it
+    # raises, whichever side of the route decorator @intercept is.
+    errors = Interceptor({PermissionError: 403} if matching else {ZeroDivisionError: 500})
+    app = Flask(__name__)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.before_request
+    def guard() -> None:
+        if request.args.get("guard"):
+            raise PermissionError("before the view")
+
+    def view() -> str:
+        raise PermissionError("in the view")
+
+    if order == "below":
+        decorated = app.get("/view")(intercept(errors)(view))
+    else:
+        decorated = intercept(errors)(app.get("/view")(view))
+    http = app.test_client()
+    assert http.get("/view?guard=1").status_code == 500
+    assert http.get("/view").status_code == (403 if matching else 500)
+    assert app.view_functions["view"] is decorated  # either way, once the app has served
