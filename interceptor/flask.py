@@ -20,9 +20,10 @@ holds the app weakly, so that an app is still freed when its last reference
 goes, as Flask takes care it is, without waiting for the garbage collector.
 
 A blueprint scope covers the blueprint's views, its ``before_request``
-functions and routing errors (404, 405) for paths under its ``url_prefix``,
-which Flask itself never sends to blueprint handlers (Flask issues #1498 and
-#3228). Redirects raised by routing and ``abort(response)`` pass untouched.
+functions and routing errors (404, 405) for paths under its ``url_prefix``
+on its subdomain (or host), which Flask itself never sends to blueprint
+handlers (Flask issues #1498 and #3228). Redirects raised by routing and
+``abort(response)`` pass untouched.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard, TypeVar, cast
 
 try:
+    import flask.globals
     from flask import Blueprint, Flask, current_app, request, request_started
     from flask.sansio.blueprints import BlueprintSetupState
+    from werkzeug.routing import Map, MapAdapter, Rule
     from werkzeug.wrappers import Response as WerkzeugResponse
 except ImportError as error:
     raise ImportError(
@@ -75,6 +78,11 @@ class _AppState:
     blueprints: dict[str, Interceptor] = field(default_factory=dict)
     # (url_prefix without its trailing slash, registered blueprint name), longest first.
     prefixes: list[tuple[str, str]] = field(default_factory=list)
+    # The subdomain each registered blueprint was given (None: the map's default).
+    subdomains: dict[str, str | None] = field(default_factory=dict)
+    # By registered blueprint name, the domains of its URL space, matched as the
+    # app's url_map matches them; worked out at the first routing error.
+    domains: dict[str, Map] = field(default_factory=dict)
     # The scopes of a request by its blueprint's name, worked out once each.
     by_blueprint: dict[str | None, tuple[Interceptor, ...]] = field(default_factory=dict)
 
@@ -94,28 +102,24 @@ class _AppState:
         self.app_errors = errors
         self.by_blueprint = {}
 
-    def add_blueprint(self, name: str, url_prefix: str | None, errors: Interceptor) -> None:
+    def add_blueprint(self, setup: BlueprintSetupState, name: str, errors: Interceptor) -> None:
         self.blueprints[name] = errors
+        self.subdomains[name] = setup.subdomain
+        url_prefix = setup.url_prefix
         prefix = (url_prefix or "").rstrip("/")
         self.prefixes = [entry for entry in self.prefixes if entry[1] != name]
         if prefix:  # a blueprint without a prefix owns no URL space of its own
             self.prefixes.append((prefix, name))
             self.prefixes.sort(key=lambda entry: len(entry[0]), reverse=True)
         self.by_blueprint = {}
+        self.domains = {}
 
     def scopes(self, exc: Exception, req: Any) -> tuple[Interceptor, ...]:
         """The interceptors for ``req``, the current request, nearest first."""
         blueprint = req.blueprint  # a property, worked out from the endpoint each time
         if self.blueprints and blueprint is None and exc is req.routing_exception:
-            # No blueprint matched the URL: those whose url_prefix it falls under.
-            path = req.path
-            return self._nearest_first(
-                [
-                    name
-                    for prefix, name in self.prefixes
-                    if path == prefix or path.startswith(prefix + "/")
-                ]
-            )
+            # No blueprint matched the URL: those whose URL space it is in.
+            return self._nearest_first(self._owners(req.path))
         # The registration methods replace the dict after changing the scopes,
         # so an entry worked out from before a change lands in a dropped dict.
         cache = self.by_blueprint
@@ -125,6 +129,33 @@ class _AppState:
                 req.blueprints if self.blueprints else []
             )
         return scopes
+
+    def _owners(self, path: str) -> list[str]:
+        """The blueprints whose URL space the current request's URL is in, nearest first.
+
+        Under the blueprint's url_prefix, and on its subdomain (or, with
+        ``host_matching``, a host of its rules) as the request's URL adapter
+        binds the app's url_map: none when the request has no adapter (an
+        untrusted host, say).
+        """
+        names = [
+            name
+            for prefix, name in self.prefixes
+            if path == prefix or path.startswith(prefix + "/")
+        ]
+        adapter = _url_adapter() if names else None
+        app = self.app()
+        if adapter is None or app is None:
+            return []
+        domains = self.domains
+        owners = []
+        for name in names:
+            matcher = domains.get(name)
+            if matcher is None:
+                matcher = domains[name] = _domains(app.url_map, name, self.subdomains.get(name))
+            if matcher.bind(adapter.server_name, subdomain=adapter.subdomain).test("/"):
+                owners.append(name)
+        return owners
 
     def _nearest_first(self, names: list[str]) -> tuple[Interceptor, ...]:
         scopes: list[Interceptor] = []
@@ -137,16 +168,41 @@ class _AppState:
         return tuple(scopes)
 
 
+def _domains(url_map: Map, name: str, subdomain: str | None) -> Map:
+    """A map whose path ``/`` matches on the domains of blueprint ``name``'s URL space.
+
+    They are its subdomain and those of its rules (nested blueprints' too),
+    or with ``host_matching`` the hosts of its rules, converters and all.
+    """
+    hosts = url_map.host_matching
+    own = [rule for rule in url_map.iter_rules() if rule.endpoint.startswith(name + ".")]
+    patterns = {rule.host if hosts else rule.subdomain for rule in own}
+    if not hosts:
+        patterns.add(subdomain)  # None: the map's default subdomain, as for a rule
+    return Map(
+        [
+            Rule("/", endpoint=name, host=p)
+            if hosts
+            else Rule("/", endpoint=name, subdomain=p)
+            for p in patterns
+        ],
+        default_subdomain=url_map.default_subdomain,
+        converters=url_map.converters,
+        host_matching=hosts,
+    )
+
+
 def init_app(app_or_blueprint: Flask | Blueprint, errors: Interceptor) -> None:
     """Intercept exceptions raised under a Flask app or a blueprint with ``errors``.
 
     For an app, the scope is every request. For a blueprint, it is the
     blueprint's views and ``before_request`` functions, including those of
     blueprints nested in it, and 404/405 routing errors for paths under its
-    ``url_prefix``. A blueprint registered twice (under two names) is covered
-    at both places. Calling it again for the same app or blueprint with the
-    same interceptor changes nothing; with another one it raises
-    ``ValueError``: one scope takes one interceptor.
+    ``url_prefix`` on its subdomain (with ``host_matching``, the hosts of its
+    routes), as the app's url_map matches them. A blueprint registered twice
+    (under two names) is covered at both places. Calling it again for the
+    same app or blueprint with the same interceptor changes nothing; with
+    another one it raises ``ValueError``: one scope takes one interceptor.
 
     Exceptions no interceptor matches get Flask's usual treatment: its
     ``errorhandler``s, ``got_request_exception``, ``PROPAGATE_EXCEPTIONS``.
@@ -373,7 +429,7 @@ def _on_blueprint_registered(errors: Interceptor, setup: BlueprintSetupState) ->
     if not isinstance(setup.app, Flask):
         raise TypeError(f"init_app() needs a Flask app to register on, got {setup.app!r}")
     name = f"{setup.name_prefix}.{setup.name}".lstrip(".")
-    _install(setup.app).add_blueprint(name, setup.url_prefix, errors)
+    _install(setup.app).add_blueprint(setup, name, errors)
 
 
 def _handle_user_exception(state: _AppState, *args: Any, **kwargs: Any) -> Any:
@@ -437,6 +493,16 @@ def _request_info(req: Any = None) -> RequestInfo:
     if req is None:
         req = _current_request()
     return RequestInfo.from_environ(req.environ, debug=_current_app().debug)
+
+
+# The context holding the request's URL adapter: the request context up to
+# Flask 3.1, the one context from Flask 3.2.
+_URL_CONTEXT: Any = getattr(flask.globals, "_cv_request", None) or flask.globals._cv_app
+
+
+def _url_adapter() -> MapAdapter | None:
+    adapter: MapAdapter | None = getattr(_URL_CONTEXT.get(None), "url_adapter", None)
+    return adapter
 
 
 def _current_app() -> Flask:

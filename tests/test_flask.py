@@ -1274,3 +1274,75 @@ def test_a_view_scope_covers_the_view_call_only_in_either_order(order: str, matc
     assert http.get("/view?guard=1").status_code == 500
     assert http.get("/view").status_code == (403 if matching else 500)
     assert app.view_functions["view"] is decorated  # either way, once the app has served
+
+
+# -- routing errors: a blueprint's URL space has its subdomain or host ------------------------
+
+
+def subdomain_app(errors: Interceptor) -> Flask:
+    app = Flask(__name__, subdomain_matching=True)
+    app.config["SERVER_NAME"] = "example.com"
+    api = Blueprint("api", __name__, url_prefix="/v1", subdomain="api")
+    tenant = Blueprint("tenant", __name__, url_prefix="/t", subdomain="<tenant>")
+    site = Blueprint("site", __name__, url_prefix="/site")  # the default subdomain
+    for blueprint in (api, tenant, site):
+        init_app(blueprint, errors)
+        blueprint.add_url_rule("/here", "here", lambda **kwargs: "here")
+        app.register_blueprint(blueprint)
+    app.add_url_rule("/", "home", lambda: "home")
+    app.register_error_handler(404, lambda exc: ("flask", 404))
+    return app
+
+
+def host_app(errors: Interceptor) -> Flask:
+    app = Flask(__name__, host_matching=True, static_host="static.test")
+    api = Blueprint("api", __name__, url_prefix="/v1")
+    init_app(api, errors)
+    api.add_url_rule("/here", "here", lambda: "here", host="api.test")
+    app.register_blueprint(api)
+    app.add_url_rule("/", "home", lambda: "home", host="www.test")
+    app.register_error_handler(404, lambda exc: ("flask", 404))
+    return app
+
+
+# url: whether the URL is in the blueprint's URL space
+ROUTING_ERRORS = {
+    "subdomain": (
+        subdomain_app,
+        {
+            "http://api.example.com/v1/here": None,  # found: 200
+            "http://api.example.com/v1/nothere": True,
+            "http://example.com/v1/nothere": False,
+            "http://www.example.com/v1/nothere": False,
+            "http://acme.example.com/t/nothere": True,  # <tenant> matches acme
+            "http://example.com/t/nothere": False,  # and nothing for no subdomain
+            "http://example.com/site/nothere": True,
+            "http://api.example.com/site/nothere": False,
+        },
+    ),
+    "host": (
+        host_app,
+        {
+            "http://api.test/v1/here": None,
+            "http://api.test/v1/nothere": True,
+            "http://www.test/v1/nothere": False,
+            "http://other.test/v1/nothere": False,
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("matching", [True, False], ids=["matching", "matching-nothing"])
+@pytest.mark.parametrize("kind", list(ROUTING_ERRORS))
+def test_a_routing_error_belongs_to_the_blueprint_on_its_subdomain_or_host(
+    kind: str, matching: bool
+) -> None:
+    make, urls = ROUTING_ERRORS[kind]
+    app = make(Interceptor({404: 410} if matching else {ZeroDivisionError: 500}))
+    http = app.test_client()
+    got = {url: http.get(url).status_code for url in urls}
+    expected = {
+        url: 200 if owned is None else 410 if owned and matching else 404
+        for url, owned in urls.items()
+    }
+    assert got == expected
