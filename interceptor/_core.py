@@ -316,7 +316,9 @@ class Interceptor:
             slo=slo,
             slo_categories=self.slo_categories,
         )
-        log(event, note, raised=raised, counts=self.deliveries)
+        log(
+            event, note, raised=raised, counts=self.deliveries, timeout=self.report_timeout
+        )
         self.counts.add(event.category, status, self.name, event.slo)
         self._notify(event)
         if status >= 500 and self.reporter is not None:
@@ -361,7 +363,7 @@ class Interceptor:
             scope=self.name,
             fatal=False,
         )
-        log(event, counts=self.deliveries)
+        log(event, counts=self.deliveries, timeout=self.report_timeout)
         if self.reporter is not None:
             self._report(event, exc)
         return error_id

@@ -11,12 +11,18 @@ and a 2 s shutdown timeout):
 
 - the queue holds `QUEUE_SIZE` jobs; a job that finds it full is dropped,
   counted, and logged once per burst;
-- threads: the worker, one runner for sync reporters, and at most
-  `MAX_STUCK_RUNNERS` runners abandoned inside a reporter that overran its
-  ``report_timeout`` (Python cannot stop a thread); while that many are
-  stuck, reports for sync reporters are abandoned and counted;
-- async reporters run one at a time on the worker's own event loop, each
-  cancelled at its ``report_timeout``;
+- time: each job, building its report or log text (which runs an
+  exception's ``__str__``) and calling the reporter, sync or async, runs in
+  a runner thread, given ``report_timeout``; an async reporter is cancelled
+  then, on the runner's own event loop, and has `CANCEL_GRACE` more to end.
+  A runner still busy after that (a sync call inside an ``async def``, a
+  coroutine that swallows its cancellation, a ``__str__`` that hangs) is
+  abandoned where it hangs (Python cannot stop a thread) and the job counted
+  as timed out; the worker goes on with a fresh runner;
+- threads: the worker, its runner, and at most `MAX_STUCK_RUNNERS` runners
+  abandoned; while that many are stuck, reports are abandoned and counted,
+  and 5xx log lines still get a runner, until one more is stuck (then they
+  go out with a note in place of their traceback, counted);
 - at interpreter exit, and at ASGI lifespan shutdown, `flush` waits at most
   `EXIT_FLUSH_SECONDS` for what is queued.
 """
@@ -36,9 +42,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from interceptor._callables import callable_name, is_async_callable
+from interceptor._callables import callable_name
 
 __all__ = [
+    "CANCEL_GRACE",
     "EXIT_FLUSH_SECONDS",
     "MAX_STUCK_RUNNERS",
     "QUEUE_SIZE",
@@ -52,16 +59,19 @@ logger = logging.getLogger("interceptor")
 QUEUE_SIZE = 100  # jobs waiting for the worker, as Sentry's SDK
 MAX_STUCK_RUNNERS = 2  # threads left inside a sync reporter that overran
 EXIT_FLUSH_SECONDS = 2.0  # as Sentry's shutdown_timeout
+CANCEL_GRACE = 0.5  # how long a coroutine cancelled at its deadline has to end
 
 
 class DeliveryCounts:
     """What happened to the reports (and 5xx log lines) of one interceptor.
 
-    ``snapshot()`` gives ``queued``, ``delivered``, ``failed`` (the reporter
-    raised), ``timed_out`` (it overran ``report_timeout``), ``abandoned``
-    (queued, but too many earlier sync reporter calls were still stuck),
-    ``dropped`` (never queued: the queue was full) and ``logs_dropped``
-    (5xx log lines that found the queue full). Every report is queued or
+    ``snapshot()`` gives ``queued``, ``delivered``, ``failed`` (building the
+    report or the reporter raised), ``timed_out`` (they overran
+    ``report_timeout``), ``abandoned`` (queued, but too many earlier calls
+    were still stuck), ``dropped`` (never queued: the queue was full) and
+    ``logs_dropped`` (5xx log lines that found the queue full, or whose
+    traceback was left out for the same reasons a report times out or is
+    abandoned: those go out with a note in its place). Every report is queued or
     dropped, and every queued one ends delivered, failed, timed out or
     abandoned: nothing is lost without being counted. ``handlers_skipped``
     counts the sync handlers an ASGI adapter did not start, since too many
@@ -108,8 +118,9 @@ class DeliveryCounts:
 class Job(NamedTuple):
     """One piece of work for the worker.
 
-    ``run`` builds what is to be delivered: the report for ``reporter``, or,
-    with no reporter, it does the work itself (emits a log line).
+    ``run`` builds what is to be delivered, in the runner thread: the report
+    for ``reporter``, or the traceback text of ``record``, a log line, then
+    handled by the ``interceptor`` logger. Both get ``timeout`` seconds.
     """
 
     run: Callable[[], Any]
@@ -117,6 +128,7 @@ class Job(NamedTuple):
     reporter: Callable[[Any], Any] | None = None
     timeout: float = 10.0
     error_id: str | None = None
+    record: logging.LogRecord | None = None
 
 
 class _Delivery:
@@ -201,11 +213,10 @@ class _Delivery:
     # -- the worker ---------------------------------------------------------------
 
     def _work(self) -> None:
-        loop = asyncio.new_event_loop()
         while True:
             job = self._queue.get()
             try:
-                self._deliver(job, loop)
+                self._deliver(job)
             except Exception:
                 logger.exception("interceptor delivery failed for error_id %s", job.error_id)
             finally:
@@ -216,91 +227,98 @@ class _Delivery:
                     if not self._outstanding:
                         self._idle.notify_all()
 
-    def _deliver(self, job: Job, loop: asyncio.AbstractEventLoop) -> None:
-        report = job.run()
-        reporter = job.reporter
-        if reporter is None:
-            return
-        try:
-            if is_async_callable(reporter):
-                loop.run_until_complete(asyncio.wait_for(reporter(report), job.timeout))
-            else:
-                result = self._call_sync(reporter, report, job)
-                if result is _STUCK:
-                    return
-                if inspect.isawaitable(result):
-                    loop.run_until_complete(asyncio.wait_for(_awaited(result), job.timeout))
-        except TimeoutError:
-            job.counts.add("timed_out")
-            logger.error(
-                "interceptor reporter %s did not finish within %ss for error_id %s; "
-                "the report is dropped",
-                callable_name(reporter),
-                job.timeout,
-                job.error_id,
-                extra={"error_id": job.error_id},
-            )
-        except Exception:
-            job.counts.add("failed")
-            logger.exception(
-                "interceptor reporter %s failed for error_id %s",
-                callable_name(reporter),
-                job.error_id,
-                extra={"error_id": job.error_id},
-            )
-        else:
-            job.counts.add("delivered")
+    def _deliver(self, job: Job) -> None:
+        """Run ``job`` in the runner thread, waited on until its deadline.
 
-    def _call_sync(self, reporter: Callable[[Any], Any], report: object, job: Job) -> object:
-        """``reporter(report)`` in the runner thread, waited on for ``job.timeout``."""
+        Building the report (an exception's ``__str__``) and calling the
+        reporter, sync or async, all run there, so whatever they do, the
+        worker goes on: past the deadline (and `CANCEL_GRACE` for a cancelled
+        coroutine to end) the runner is abandoned where it hangs.
+        """
         self._stuck = [stuck for stuck in self._stuck if stuck.thread.is_alive()]
+        # A log line may have a runner while one more is stuck than a report
+        # may: a collector that hangs leaves the log lines their tracebacks.
+        if len(self._stuck) >= MAX_STUCK_RUNNERS + (job.reporter is None):
+            self._give_up(job, "abandoned", f"{len(self._stuck)} earlier calls are still stuck")
+            return
         if self._runner is None:
-            if len(self._stuck) >= MAX_STUCK_RUNNERS:
-                job.counts.add("abandoned")
-                logger.error(
-                    "interceptor reporter %s: %d earlier calls are still stuck; the report "
-                    "for error_id %s is dropped",
-                    callable_name(reporter),
-                    len(self._stuck),
-                    job.error_id,
-                    extra={"error_id": job.error_id},
-                )
-                return _STUCK
             self._runner = _Runner()
-        future = self._runner.call(reporter, report)
-        try:
-            return future.result(job.timeout)
-        except concurrent.futures.TimeoutError:
-            # Abandoned where it hangs; the next report gets a fresh runner.
+        deadline = time.monotonic() + job.timeout
+        future = self._runner.call(job, deadline)
+        concurrent.futures.wait((future,), deadline + CANCEL_GRACE - time.monotonic())
+        # cancel(): while it is still being built, it is never delivered late.
+        if future.cancel() or not future.done():
+            # Abandoned where it hangs; the next job gets a fresh runner.
             self._runner.abandon()
             self._stuck.append(self._runner)
             self._runner = None
-            raise TimeoutError from None
+            self._give_up(job, "timed_out", f"did not finish within {job.timeout}s")
+            return
+        self._settle(job, future.exception())
+
+    def _settle(self, job: Job, failure: BaseException | None) -> None:
+        """Count how ``job`` ended: delivered, timed out (cancelled in time) or failed."""
+        if failure is None:
+            if job.reporter is not None:
+                job.counts.add("delivered")
+        elif isinstance(failure, TimeoutError):
+            self._give_up(job, "timed_out", f"did not finish within {job.timeout}s")
+        else:
+            if job.reporter is not None:
+                job.counts.add("failed")
+            logger.error(
+                "interceptor %s failed for error_id %s",
+                _doer(job),
+                job.error_id,
+                exc_info=failure,
+                extra={"error_id": job.error_id},
+            )
+
+    def _give_up(self, job: Job, outcome: str, reason: str) -> None:
+        """Count ``job`` as ``outcome`` and say so, once: a log line goes out with the reason."""
+        if job.record is not None:
+            job.counts.add("logs_dropped")
+            job.record.exc_text = f"[traceback left out: {reason}]"
+            logger.handle(job.record)
+            return
+        job.counts.add(outcome)
+        logger.error(
+            "interceptor %s: %s; the report for error_id %s is dropped",
+            _doer(job),
+            reason,
+            job.error_id,
+            extra={"error_id": job.error_id},
+        )
 
 
-_STUCK = object()
+def _doer(job: Job) -> str:
+    return f"reporter {callable_name(job.reporter)}" if job.reporter is not None else "log line"
 
 
 async def _awaited(awaitable: Any) -> object:
     return await awaitable
 
 
-_Call = tuple[Callable[[Any], Any], object, "concurrent.futures.Future[Any]"]
+_Call = tuple[Job, float, "concurrent.futures.Future[Any]"]
 
 
 class _Runner:
-    """A thread that calls sync reporters one at a time, so the worker can time them out."""
+    """A thread that runs jobs one at a time, so the worker can time them out.
+
+    Async reporters run on the runner's own event loop, cancelled at the
+    job's deadline. A job the worker gave up on while it was still being
+    built is never delivered late: its future is cancelled, and the runner
+    checks that before it delivers.
+    """
 
     def __init__(self) -> None:
         self._calls: queue.Queue[_Call | None] = queue.Queue()
         self.thread = threading.Thread(target=self._run, name="interceptor-reporter", daemon=True)
         self.thread.start()
 
-    def call(
-        self, reporter: Callable[[Any], Any], report: object
-    ) -> concurrent.futures.Future[Any]:
+    def call(self, job: Job, deadline: float) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._calls.put((reporter, report, future))
+        self._calls.put((job, deadline, future))
         return future
 
     def abandon(self) -> None:
@@ -308,17 +326,54 @@ class _Runner:
         self._calls.put(None)
 
     def _run(self) -> None:
-        while True:
-            item = self._calls.get()
-            if item is None:
-                return
-            reporter, report, future = item
-            try:
-                future.set_result(reporter(report))
-            except BaseException as exc:  # noqa: BLE001 - handed to the worker
-                future.set_exception(exc)
-            # Not kept while waiting for the next call: the report holds the exception.
-            del item, reporter, report, future
+        loop = asyncio.new_event_loop()
+        try:
+            while True:
+                item = self._calls.get()
+                if item is None:
+                    return
+                _attempt(*item, loop)
+                # Not kept while waiting for the next call: the job holds the exception.
+                del item
+        finally:
+            loop.close()
+
+
+def _attempt(
+    job: Job,
+    deadline: float,
+    future: concurrent.futures.Future[Any],
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Build what ``job`` delivers, then, unless the worker gave up meanwhile, deliver it."""
+    try:
+        built = job.run()
+    except BaseException as exc:  # noqa: BLE001 - handed to the worker
+        if future.set_running_or_notify_cancel():
+            future.set_exception(exc)
+        return
+    if not future.set_running_or_notify_cancel():
+        return  # the worker gave up while it was built, and said so
+    try:
+        future.set_result(_hand_over(job, built, deadline, loop))
+    except BaseException as exc:  # noqa: BLE001 - handed to the worker
+        future.set_exception(exc)
+
+
+def _hand_over(
+    job: Job, built: Any, deadline: float, loop: asyncio.AbstractEventLoop
+) -> object:
+    """``built`` to the reporter (awaited until ``deadline``), or, a log line's text, to logging."""
+    if job.reporter is None:
+        if job.record is not None:
+            job.record.exc_text = built
+            logger.handle(job.record)
+        return None
+    result = job.reporter(built)
+    if inspect.isawaitable(result):
+        left = max(deadline - time.monotonic(), 0.0)
+        return loop.run_until_complete(asyncio.wait_for(_awaited(result), left))
+    return result
 
 
 delivery = _Delivery()

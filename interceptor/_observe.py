@@ -195,6 +195,7 @@ def log(
     *,
     raised: BaseException | None = None,
     counts: DeliveryCounts | None = None,
+    timeout: float = 10.0,
 ) -> None:
     """5xx at ERROR with the traceback, 4xx at INFO without; fields in ``extra``.
 
@@ -207,7 +208,10 @@ def log(
     (``raised``, the exception as raised, is the one shown): formatting runs
     the exception's ``__str__`` and walks its whole chain of causes, which
     must never delay a response. Such lines share the reports' capped queue;
-    ``counts`` counts those that find it full.
+    ``counts`` counts those that find it full. A traceback not formatted
+    within ``timeout`` seconds (an exception's ``__str__`` that hangs) is left
+    out: the line goes out with a note in its place, counted in ``counts``
+    too.
     """
     server_error = event.status >= 500
     level = logging.WARNING if not event.fatal else logging.ERROR if server_error else logging.INFO
@@ -267,9 +271,11 @@ def log(
     )
     delivery.submit(
         Job(
-            run=functools.partial(_emit, record, shown, tb),
+            run=functools.partial(_traceback_text, shown, tb),
             counts=counts if counts is not None else _UNCOUNTED,
+            timeout=timeout,
             error_id=event.error_id,
+            record=record,
         )
     )
 
@@ -278,10 +284,9 @@ def log(
 _UNCOUNTED = DeliveryCounts()
 
 
-def _emit(record: logging.LogRecord, exc: BaseException, tb: TracebackType | None) -> None:
-    # A formatter uses exc_text when it is set, instead of formatting exc_info.
-    record.exc_text = format_bounded(exc, tb).rstrip("\n")
-    logger.handle(record)
+def _traceback_text(exc: BaseException, tb: TracebackType | None) -> str:
+    # The line's exc_text: a formatter uses it when set, instead of formatting exc_info.
+    return format_bounded(exc, tb).rstrip("\n")
 
 
 def report_for(

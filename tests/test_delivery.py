@@ -8,6 +8,8 @@ bounded loops, never on a bare sleep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -48,9 +50,15 @@ def gate() -> Iterator[threading.Event]:
         assert wait_until(lambda: delivery.flush(0.5) and delivery.threads() <= 2)
 
 
-def crash_app(errors: Interceptor) -> Starlette:
+def wsgi_crash(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    raise RuntimeError("crash")
+
+
+def crash_app(errors: Interceptor, error: type[BaseException] = RuntimeError) -> Starlette:
+    """``/crash`` raises ``error("crash")``."""
+
     def crash(request: Request) -> Response:
-        raise RuntimeError("crash")
+        raise error("crash")
 
     return Starlette(
         routes=[Route("/crash", crash)],
@@ -79,16 +87,9 @@ async def test_a_slow_str_never_delays_the_response(gate: threading.Event) -> No
             gate.wait(10)
             return "slow"
 
-    def crash(request: Request) -> Response:
-        raise SlowStr
-
     reports: list[Any] = []
     errors = Interceptor({SlowStr: 500}, reporter=reports.append)
-    app = Starlette(
-        routes=[Route("/crash", crash)],
-        middleware=[Middleware(InterceptorMiddleware, interceptor=errors)],
-    )
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=crash_app(errors, SlowStr))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         started = time.monotonic()
         response = await client.get("/crash")
@@ -185,14 +186,11 @@ def test_a_failing_reporter_is_logged_and_counted(caplog: pytest.LogCaptureFixtu
 
 
 def test_wsgi_reports_use_the_one_worker_not_a_thread_each(gate: threading.Event) -> None:
-    def crash(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        raise RuntimeError("crash")
-
     def hangs(report: object) -> None:
         gate.wait(30)
 
     errors = Interceptor({RuntimeError: 500}, reporter=hangs, report_timeout=0.05)
-    app = WSGIMiddleware(crash, interceptor=errors)
+    app = WSGIMiddleware(wsgi_crash, interceptor=errors)
     before = threading.active_count()
     with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://t") as client:
         statuses = {client.get("/").status_code for _ in range(300)}
@@ -204,6 +202,146 @@ def test_wsgi_reports_use_the_one_worker_not_a_thread_each(gate: threading.Event
     assert snapshot["queued"] + snapshot["dropped"] == 300
     finished = ("delivered", "failed", "timed_out", "abandoned")
     assert sum(snapshot[name] for name in finished) == snapshot["queued"]
+
+
+# -- whatever a reporter or an exception's __str__ does, the worker goes on ----------------
+
+
+def blocks_its_thread(gate: threading.Event) -> Callable[[object], Any]:
+    async def reporter(report: object) -> None:
+        gate.wait(30)  # a sync call (requests.post, say) inside an async reporter
+
+    return reporter
+
+
+def swallows_cancellation(gate: threading.Event) -> Callable[[object], Any]:
+    async def reporter(report: object) -> None:
+        for _ in range(600):  # retries on its own, ignoring the cancellation
+            if gate.is_set():
+                return
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
+
+    return reporter
+
+
+@pytest.mark.parametrize("make_reporter", [blocks_its_thread, swallows_cancellation])
+def test_an_async_reporter_that_will_not_stop_is_timed_out_and_the_worker_goes_on(
+    gate: threading.Event, make_reporter: Callable[[threading.Event], Callable[[object], Any]]
+) -> None:
+    counts = DeliveryCounts()
+    later: list[str] = []
+    delivery.submit(Job(run=lambda: "r", counts=counts, reporter=make_reporter(gate), timeout=0.1))
+    delivery.submit(Job(run=lambda: "r", counts=counts, reporter=later.append, timeout=5))
+    assert wait_until(lambda: later == ["r"], 20)  # the next job was not held behind it
+    snapshot = counts.snapshot()
+    assert (snapshot["timed_out"], snapshot["delivered"]) == (1, 1)
+    assert delivery.threads() <= 2 + MAX_STUCK_RUNNERS
+
+
+def test_building_the_report_is_timed_out_too(
+    gate: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    counts = DeliveryCounts()
+    later: list[str] = []
+    reports: list[str] = []
+
+    def build() -> str:
+        gate.wait(30)  # an exception's __str__ that waits on a lock, say
+        return "late"
+
+    with caplog.at_level("ERROR", logger="interceptor"):
+        delivery.submit(
+            Job(run=build, counts=counts, reporter=reports.append, timeout=0.1, error_id="e1")
+        )
+        delivery.submit(Job(run=lambda: "r", counts=counts, reporter=later.append, timeout=5))
+        assert wait_until(lambda: later == ["r"], 20)
+    assert counts.snapshot()["timed_out"] == 1
+    assert len([r for r in caplog.records if "e1" in r.getMessage()]) == 1  # logged, once
+    gate.set()
+    assert delivery.flush(10)
+    assert reports == []  # given up on: never delivered late
+
+
+def test_while_runners_are_stuck_reports_are_abandoned_and_log_lines_still_go_out(
+    gate: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every async report hangs for good: the stuck runners stay within their
+    # bound, later reports are abandoned, and 5xx log lines still go out,
+    # with their tracebacks.
+    errors = Interceptor({RuntimeError: 500}, reporter=blocks_its_thread(gate), report_timeout=0.1)
+    transport = httpx.WSGITransport(app=WSGIMiddleware(wsgi_crash, interceptor=errors))
+    requests = MAX_STUCK_RUNNERS + 5
+    with caplog.at_level("ERROR", logger="interceptor"):
+        with httpx.Client(transport=transport, base_url="http://t") as client:
+            for _ in range(requests):
+                assert client.get("/").status_code == 500
+        assert wait_until(lambda: delivery.pending() == 0, 30)
+    snapshot = errors.deliveries.snapshot()
+    assert snapshot["timed_out"] == MAX_STUCK_RUNNERS
+    assert snapshot["abandoned"] == requests - MAX_STUCK_RUNNERS
+    lines = [r for r in caplog.records if "-> 500 RuntimeError" in r.getMessage()]
+    assert len(lines) == requests
+    assert all("RuntimeError: crash" in (line.exc_text or "") for line in lines)
+    assert delivery.threads() <= 2 + MAX_STUCK_RUNNERS
+
+
+def test_log_lines_left_without_a_runner_go_out_with_a_note(
+    gate: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    counts = DeliveryCounts()
+
+    def hangs() -> str:
+        gate.wait(30)  # a traceback whose __str__ waits on a lock, say
+        return "late"
+
+    def line(text: str) -> logging.LogRecord:
+        return logging.LogRecord("interceptor", logging.ERROR, __file__, 0, text, (), None)
+
+    with caplog.at_level("ERROR", logger="interceptor"):
+        for number in range(MAX_STUCK_RUNNERS + 2):
+            delivery.submit(
+                Job(run=hangs, counts=counts, timeout=0.1, record=line(f"line {number}"))
+            )
+        assert wait_until(lambda: delivery.pending() == 0, 30)
+    notes = {r.getMessage(): r.exc_text for r in caplog.records}
+    timed_out = "[traceback left out: did not finish within 0.1s]"
+    left = f"[traceback left out: {MAX_STUCK_RUNNERS + 1} earlier calls are still stuck]"
+    assert notes == {
+        **{f"line {n}": timed_out for n in range(MAX_STUCK_RUNNERS + 1)},
+        f"line {MAX_STUCK_RUNNERS + 1}": left,
+    }
+    assert counts.snapshot()["logs_dropped"] == MAX_STUCK_RUNNERS + 2
+    assert delivery.threads() <= 2 + MAX_STUCK_RUNNERS
+    gate.set()
+    assert delivery.flush(10)
+    assert "late" not in {r.exc_text for r in caplog.records}  # never emitted late
+
+
+async def test_a_5xx_whose_str_hangs_is_logged_and_reported_within_the_timeout(
+    gate: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Hangs(RuntimeError):
+        def __str__(self) -> str:
+            gate.wait(30)
+            return "hangs"
+
+    reports: list[Any] = []
+    errors = Interceptor({Hangs: 500}, reporter=reports.append, report_timeout=0.1)
+    transport = httpx.ASGITransport(app=crash_app(errors, Hangs))
+    with caplog.at_level("ERROR", logger="interceptor"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            error_id = (await client.get("/crash")).json()["error_id"]
+        assert wait_until(lambda: delivery.pending() == 0, 20)
+    [line] = [r for r in caplog.records if "Hangs in scope" in r.getMessage()]
+    assert error_id in line.getMessage()
+    assert line.exc_text is not None
+    assert "did not finish within 0.1s" in line.exc_text
+    snapshot = errors.deliveries.snapshot()
+    assert (snapshot["timed_out"], snapshot["logs_dropped"]) == (1, 1)
+    gate.set()
+    assert delivery.flush(10)
+    assert reports == []
 
 
 # -- the bounded traceback text ---------------------------------------------------------

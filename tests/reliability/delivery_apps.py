@@ -6,6 +6,10 @@ Served by ``examples.serving.serve`` as ``tests.reliability.delivery_apps:NAME``
   mapped 500 whose sync reporter hangs for good; ``/stats`` gives the
   process's thread count and the interceptor's delivery counters;
   ``/resolve`` (ASGI) times a host-name lookup on the event loop.
+- ``asgi_wedged`` (uvicorn): the same, with an async reporter that blocks
+  its thread for good (a sync call inside ``async def``); ``/stats`` also
+  counts the 5xx log lines that went out, with their traceback or with the
+  note in its place.
 - ``asgi_slow`` and ``wsgi_slow``: the reporter takes 0.3 s, then appends the
   report's ``error_id`` to the file named by ``INTERCEPTOR_REPORTS_FILE``, so
   a test can tell a report in flight at shutdown was delivered.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import threading
 import time
@@ -44,13 +49,34 @@ def hung_reporter(report: object) -> None:
     _NEVER.wait()  # a POST to a collector that never answers
 
 
+async def wedging_reporter(report: object) -> None:
+    _NEVER.wait()  # requests.post inside async def, to a collector that never answers
+
+
+class _LogLines(logging.Handler):
+    """Counts the interceptor's 5xx log lines: with their traceback, or with a note for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts = {"full": 0, "noted": 0}
+
+    def emit(self, record: logging.LogRecord) -> None:  # called under the handler's lock
+        if " -> 5" in record.getMessage():
+            noted = (record.exc_text or "").startswith("[traceback left out")
+            self.counts["noted" if noted else "full"] += 1
+
+
+_lines = _LogLines()
+logging.getLogger("interceptor").addHandler(_lines)
+
+
 def slow_reporter(report: Any) -> None:
     time.sleep(0.3)
     with Path(os.environ["INTERCEPTOR_REPORTS_FILE"]).open("a") as out:
         out.write(report.error_id + "\n")
 
 
-def _errors(reporter: Callable[[Any], None], timeout: float) -> Interceptor:
+def _errors(reporter: Callable[[Any], Any], timeout: float) -> Interceptor:
     return Interceptor({CollectorDown: 500}, reporter=reporter, report_timeout=timeout)
 
 
@@ -60,6 +86,7 @@ def _stats(errors: Interceptor) -> dict[str, Any]:
         "pending": delivery.pending(),
         "deliveries": dict(errors.deliveries.snapshot()),
         "answered_5xx": sum(n for key, n in errors.counts.snapshot().items() if key[1] >= 500),
+        "log_lines": dict(_lines.counts),
     }
 
 
@@ -95,6 +122,7 @@ def _wsgi(errors: Interceptor) -> Callable[..., Iterable[bytes]]:
 _hung_errors = _errors(hung_reporter, 0.2)
 asgi_hung = _asgi(_hung_errors)
 wsgi_hung = _wsgi(_hung_errors)
+asgi_wedged = _asgi(_errors(wedging_reporter, 0.2))
 _slow_errors = _errors(slow_reporter, 5.0)
 asgi_slow = _asgi(_slow_errors)
 wsgi_slow = _wsgi(_slow_errors)

@@ -4,8 +4,9 @@ A storm of 5xx whose reporter hangs for good, under uvicorn and under
 waitress: the server's thread count stays at its baseline plus the delivery
 worker and its bounded runners, its memory stays flat, the event loop still
 resolves host names, and every report is either delivered or counted as
-dropped. And a report in flight when the server is told to stop still goes
-out.
+dropped. An async reporter that blocks its thread for good cannot stop the
+worker either: reports past it are counted, 5xx log lines still go out. And
+a report in flight when the server is told to stop still goes out.
 """
 
 from __future__ import annotations
@@ -88,6 +89,44 @@ def test_a_hung_reporter_under_a_storm_of_5xx(server: str, target: str) -> None:
             f"queued {counts['queued']}, dropped {counts['dropped']}, timed out "
             f"{counts['timed_out']}, abandoned {counts['abandoned']}, pending {pending}"
             f"{lookup}"
+        )
+
+
+def test_an_async_reporter_that_blocks_its_thread_under_a_storm_of_5xx() -> None:
+    with serve("tests.reliability.delivery_apps:asgi_wedged", "uvicorn") as served:
+        url = served[0]
+        baseline = stats(url)["threads"]
+        assert isinstance(baseline, int)
+        result = run_in_subprocess(
+            url, [Entry("GET", "/crash", 500, "problem")], requests=STORM, time_cap=300
+        )
+        assert not result["failures"], result["failures"]
+        # The worker gets past the wedged runners: what is queued drains.
+        deadline = time.monotonic() + 60
+        after = stats(url)
+        while after["pending"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+            after = stats(url)
+        assert after["pending"] == 0, after
+        threads = after["threads"]
+        assert isinstance(threads, int)
+        assert threads <= baseline + DELIVERY_THREADS, (baseline, after)
+        counts = after["deliveries"]
+        assert isinstance(counts, dict)
+        assert counts["delivered"] == 0
+        assert counts["timed_out"] == MAX_STUCK_RUNNERS
+        assert counts["abandoned"] == counts["queued"] - MAX_STUCK_RUNNERS
+        # Every 5xx log line went out with its traceback, unless it found the
+        # queue full (counted): the hung collector takes no log line with it.
+        lines = after["log_lines"]
+        assert isinstance(lines, dict)
+        assert lines["noted"] == 0
+        assert lines["full"] + counts["logs_dropped"] == after["answered_5xx"]
+        record_figure(
+            f"uvicorn async reporter blocking its thread, {after['answered_5xx']} 5xx: threads "
+            f"{baseline} -> {threads}; timed out {counts['timed_out']}, abandoned "
+            f"{counts['abandoned']}, dropped {counts['dropped']}; log lines {lines['full']} "
+            f"whole, {lines['noted']} without traceback"
         )
 
 
