@@ -8,24 +8,40 @@ Sentry's SDK keeps:
 - `MAX_FRAMES` frames per traceback (the innermost ones, where it failed);
 - `MAX_CHAIN` exceptions of a ``__cause__``/``__context__`` chain, and of a
   group's members, the newest first;
+- `MAX_GROUP_DEPTH` levels of groups nested in groups (as the stdlib's
+  ``max_group_depth``);
 - `MAX_MESSAGE` characters of one exception's message;
 - `MAX_TEXT` characters of the whole text, cut with a note.
+
+The bounds hold the work, not only the text: an exception printed once
+(a group may hold the same member many times, at every level) is named the
+next time, not walked again, as the stdlib's ``traceback`` does with its
+seen-set, and building stops as soon as the text is full.
 """
 
 from __future__ import annotations
 
 import traceback
+from collections.abc import Sequence
 from types import TracebackType
 from typing import cast
 
 from interceptor._http import module_name
 
-__all__ = ["MAX_CHAIN", "MAX_FRAMES", "MAX_MESSAGE", "MAX_TEXT", "format_bounded"]
+__all__ = [
+    "MAX_CHAIN",
+    "MAX_FRAMES",
+    "MAX_GROUP_DEPTH",
+    "MAX_MESSAGE",
+    "MAX_TEXT",
+    "format_bounded",
+]
 
 MAX_FRAMES = 100
 MAX_CHAIN = 16
 MAX_MESSAGE = 8 * 1024
 MAX_TEXT = 64 * 1024
+MAX_GROUP_DEPTH = 10
 
 _CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
 _CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
@@ -38,15 +54,41 @@ def format_bounded(exc: BaseException, tb: TracebackType | None = None) -> str:
     (Starlette clears ``exc.__traceback__`` once its handler returns);
     ``None`` takes ``exc.__traceback__``. Never raises.
     """
+    text = _Text()
     try:
-        parts = _chain(exc, tb)
+        _chain(exc, tb, text)
+    except _Full:
+        return f"{''.join(text.parts)[:MAX_TEXT]}\n{_FULL_NOTE}"
     except Exception as failure:  # noqa: BLE001 - a report without text beats none
         return f"<traceback could not be formatted: {type(failure).__qualname__}>\n"
-    text = "".join(parts)
-    if len(text) > MAX_TEXT:
-        cut = len(text) - MAX_TEXT
-        text = f"{text[:MAX_TEXT]}\n... [{cut} more characters cut]\n"
-    return text
+    return "".join(text.parts)
+
+
+_FULL_NOTE = f"... [the text reached {MAX_TEXT} characters: the rest is left out]\n"
+
+
+class _Full(Exception):
+    """The text reached `MAX_TEXT`: nothing more is built."""
+
+
+class _Text:
+    """The text being built: its parts, the room left, and the exceptions already printed."""
+
+    __slots__ = ("left", "parts", "seen")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.left = MAX_TEXT
+        self.seen: set[int] = set()
+
+    def add(self, part: str, prefix: str = "") -> None:
+        """Add ``part``, each of its lines after ``prefix``; `_Full` once the text is full."""
+        if prefix:
+            part = "".join(f"{prefix}{line}\n" for line in part.splitlines())
+        self.parts.append(part)
+        self.left -= len(part)
+        if self.left <= 0:
+            raise _Full
 
 
 # One exception of a chain, its traceback, and the joint printed after it: how
@@ -54,18 +96,16 @@ def format_bounded(exc: BaseException, tb: TracebackType | None = None) -> str:
 _Link = tuple[BaseException, TracebackType | None, str]
 
 
-def _chain(exc: BaseException, tb: TracebackType | None) -> list[str]:
+def _chain(exc: BaseException, tb: TracebackType | None, text: _Text) -> None:
     # The chain, newest first, as far as the bound allows, printed oldest
     # first, as Python does.
     links, cut = _links(exc, tb)
-    parts: list[str] = []
     if cut:
-        parts.append(f"[{MAX_CHAIN}+ chained exceptions: the oldest are left out]\n")
+        text.add(f"[{MAX_CHAIN}+ chained exceptions: the oldest are left out]\n")
     for index, (link, link_tb, _) in enumerate(reversed(links)):
         if index:
-            parts.append(links[len(links) - index][2])
-        parts.extend(_one(link, link_tb))
-    return parts
+            text.add(links[len(links) - index][2])
+        _one(link, link_tb, text)
 
 
 def _links(exc: BaseException, tb: TracebackType | None) -> tuple[list[_Link], bool]:
@@ -92,34 +132,47 @@ def _older(exc: BaseException) -> tuple[BaseException | None, str]:
     return None, ""
 
 
-def _one(exc: BaseException, tb: TracebackType | None) -> list[str]:
-    parts = []
+def _one(
+    exc: BaseException, tb: TracebackType | None, text: _Text, prefix: str = "", depth: int = 0
+) -> None:
+    if id(exc) in text.seen:
+        text.add(f"[the same {_type_name(exc)} shown above]\n", prefix)
+        return
+    text.seen.add(id(exc))
     if tb is not None:
-        frames = traceback.extract_tb(tb)
-        if len(frames) > MAX_FRAMES:
-            parts.append(f"[{len(frames) - MAX_FRAMES} outer frames left out]\n")
-            frames = traceback.StackSummary.from_list(frames[-MAX_FRAMES:])
-        parts.append("Traceback (most recent call last):\n")
-        parts.extend(frames.format())
-    parts.append(_header(exc))
+        _frames(tb, text, prefix)
+    text.add(_header(exc), prefix)
     if issubclass(type(exc), BaseExceptionGroup):  # type(), not a __class__ that may lie
-        members = cast("BaseExceptionGroup[BaseException]", exc).exceptions
-        for number, member in enumerate(members[:MAX_CHAIN], start=1):
-            parts.append(f"+---------------- {number} ----------------\n")
-            parts.extend(_indented(_one(member, member.__traceback__)))
-        if len(members) > MAX_CHAIN:
-            parts.append(f"+---------------- {len(members) - MAX_CHAIN} more ----------------\n")
-    return parts
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        _members(group.exceptions, text, prefix, depth + 1)
+
+
+def _frames(tb: TracebackType, text: _Text, prefix: str) -> None:
+    """The innermost `MAX_FRAMES` frames; only those have their source lines read."""
+    total = sum(1 for _ in traceback.walk_tb(tb))
+    if total > MAX_FRAMES:
+        text.add(f"[{total - MAX_FRAMES} outer frames left out]\n", prefix)
+    text.add("Traceback (most recent call last):\n", prefix)
+    for frame in traceback.extract_tb(tb, limit=-MAX_FRAMES).format():
+        text.add(frame, prefix)
+
+
+def _members(members: Sequence[BaseException], text: _Text, prefix: str, depth: int) -> None:
+    """A group's members, each after its number; ``depth`` is how deep they are nested."""
+    if depth > MAX_GROUP_DEPTH:
+        note = f"[{len(members)} members left out: groups nested more than {MAX_GROUP_DEPTH} deep]"
+        text.add(note + "\n", prefix)
+        return
+    for number, member in enumerate(members[:MAX_CHAIN], start=1):
+        text.add(f"+---------------- {number} ----------------\n", prefix)
+        _one(member, member.__traceback__, text, prefix + "| ", depth)
+    if len(members) > MAX_CHAIN:
+        text.add(f"+---------------- {len(members) - MAX_CHAIN} more ----------------\n", prefix)
 
 
 def _header(exc: BaseException) -> str:
     """``Type: message``, the message cut at `MAX_MESSAGE`, whatever ``__str__`` does."""
-    tp = type(exc)
-    module = module_name(tp) or "?"
-    name = getattr(tp, "__qualname__", None)
-    name = name if isinstance(name, str) else "?"
-    if module not in ("builtins", "__main__"):
-        name = f"{module}.{name}"
+    name = _type_name(exc)
     try:
         message = str(exc)
     except Exception:  # noqa: BLE001 - as Python prints it
@@ -129,5 +182,10 @@ def _header(exc: BaseException) -> str:
     return f"{name}: {message}\n" if message else f"{name}\n"
 
 
-def _indented(parts: list[str]) -> list[str]:
-    return ["| " + line + "\n" for part in parts for line in part.splitlines()]
+def _type_name(exc: BaseException) -> str:
+    """``module.Qualname`` of ``exc``'s type, as Python prints it, whatever the type claims."""
+    tp = type(exc)
+    module = module_name(tp) or "?"
+    name = getattr(tp, "__qualname__", None)
+    name = name if isinstance(name, str) else "?"
+    return name if module in ("builtins", "__main__") else f"{module}.{name}"

@@ -25,7 +25,13 @@ from starlette.routing import Route
 
 from interceptor import Interceptor
 from interceptor._delivery import MAX_STUCK_RUNNERS, QUEUE_SIZE, DeliveryCounts, Job, delivery
-from interceptor._tracebacks import MAX_CHAIN, MAX_MESSAGE, MAX_TEXT, format_bounded
+from interceptor._tracebacks import (
+    MAX_CHAIN,
+    MAX_GROUP_DEPTH,
+    MAX_MESSAGE,
+    MAX_TEXT,
+    format_bounded,
+)
 from interceptor.starlette import InterceptorMiddleware
 from interceptor.wsgi import InterceptorMiddleware as WSGIMiddleware
 
@@ -442,3 +448,71 @@ async def test_a_single_leaf_group_is_reported_with_the_groups_and_the_leafs_fra
     assert "ExceptionGroup: one member" in report.traceback  # ...the text shows the group
     assert "in crash" in report.traceback
     assert "in leaf_raiser" in report.traceback
+
+
+class Counted(Exception):
+    """An exception that counts how often its message is read."""
+
+    reads = 0
+
+    def __str__(self) -> str:
+        Counted.reads += 1
+        return super().__str__()
+
+
+def test_a_group_holding_one_member_many_times_is_walked_once() -> None:
+    Counted.reads = 0
+    group: BaseException = Counted("leaf")
+    for _ in range(5):  # 16 ** 5 leaves, if each were walked
+        group = ExceptionGroup("g", [group] * MAX_CHAIN)
+    text = format_bounded(group)
+    assert Counted.reads == 1
+    assert text.count("Counted: leaf") == 1
+    assert "[the same tests.test_delivery.Counted shown above]" in text
+    assert text.count("ExceptionGroup: g") == 5
+    assert len(text) < MAX_TEXT
+
+
+def test_the_text_stops_being_built_once_it_is_full() -> None:
+    Counted.reads = 0
+    big = "x" * (MAX_MESSAGE - 100)
+    inner = [ExceptionGroup("g", [Counted(big) for _ in range(MAX_CHAIN)]) for _ in range(4)]
+    text = format_bounded(ExceptionGroup("outer", inner))
+    assert Counted.reads <= MAX_TEXT // len(big) + 1  # not all 64 of them
+    assert text.endswith(f"... [the text reached {MAX_TEXT} characters: the rest is left out]\n")
+    assert len(text) <= MAX_TEXT + 100
+
+
+def test_groups_nested_deeper_than_the_bound_are_left_out_with_a_note() -> None:
+    group: BaseException = ValueError("leaf")
+    for level in range(2_000):
+        group = ExceptionGroup(f"level {level}", [group])
+    text = format_bounded(group)
+    assert "could not be formatted" not in text
+    assert "ExceptionGroup: level 1999" in text
+    assert f"groups nested more than {MAX_GROUP_DEPTH} deep" in text
+    assert len(text) <= MAX_TEXT + 100
+
+
+async def test_a_5xx_raising_a_group_that_shares_its_members_is_reported_whole() -> None:
+    def crash(request: Request) -> Response:
+        group: BaseException = Counted("leaf")
+        for _ in range(5):
+            group = ExceptionGroup("g", [group] * MAX_CHAIN)
+        raise group
+
+    Counted.reads = 0
+    reports: list[Any] = []
+    errors = Interceptor({ExceptionGroup: 500}, reporter=reports.append)
+    app = Starlette(
+        routes=[Route("/crash", crash)],
+        middleware=[Middleware(InterceptorMiddleware, interceptor=errors)],
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await c.get("/crash")).status_code == 500
+    assert errors.flush(10)
+    [report] = reports
+    assert report.traceback.count("Counted: leaf") == 1
+    assert "in crash" in report.traceback
+    assert Counted.reads <= 2  # once for the report, once for the log line
+    assert errors.deliveries.snapshot()["delivered"] == 1
