@@ -1,7 +1,8 @@
 """Keeping secrets out of crash reports, and request text out of log line breaks.
 
 No I/O and no framework: `RequestInfo` scrubs the headers and query string it
-reads with these, and the log line escapes what it takes from the request.
+reads with these, the traceback text of reports and log lines is scrubbed
+with `scrub_text`, and the log line escapes what it takes from the request.
 
 Whether a header, cookie or query parameter is sensitive is decided by its
 name alone, case-blind and with ``-``, ``_`` and other punctuation alike
@@ -26,6 +27,7 @@ __all__ = [
     "is_sensitive_name",
     "scrub_headers",
     "scrub_query",
+    "scrub_text",
 ]
 
 FILTERED = "[Filtered]"
@@ -168,6 +170,43 @@ def scrub_query(query: str) -> str:
         if value and is_sensitive_name(unquote_plus(name)):
             pieces[index] = f"{name}{equals}{FILTERED}"
     return "".join(pieces)
+
+
+# A URL's userinfo, "://user:password@": the name ends at ":", the password at
+# the last "@" before what ends an authority (a raw "@" in it is common). Each
+# "://" is matched in one pass, bounded by the next "/", so the whole is linear.
+_USERINFO = re.compile(r"://([^\s/?#@:]*):[^\s/?#]*@")
+# A URL's query string in text: from "?" to what ends a URL in prose or a repr.
+_QUERY_IN_TEXT = re.compile(r"\?([^\s#'\"<>`]*)")
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with the passwords of URLs and the values of sensitive query parameters
+    replaced by ``[Filtered]``.
+
+    For an exception's message and traceback, which may quote a URL a client
+    library was called with: ``scheme://user:password@`` keeps its user, and
+    a query string is scrubbed as `scrub_query` does it, by the same names.
+    The rest of the text is kept as it is.
+
+    Example::
+
+        scrub_text("for url 'https://svc:pw@h/v1?access_token=t&n=5'")
+        # "for url 'https://svc:[Filtered]@h/v1?access_token=[Filtered]&n=5'"
+    """
+    if "://" in text:
+        text = _USERINFO.sub(_without_password, text)
+    if "?" in text:
+        text = _QUERY_IN_TEXT.sub(_scrubbed_query, text)
+    return text
+
+
+def _without_password(match: re.Match[str]) -> str:
+    return f"://{match[1]}:{FILTERED}@"
+
+
+def _scrubbed_query(match: re.Match[str]) -> str:
+    return f"?{scrub_query(match[1])}"
 
 
 # What would break a log line or mislead whoever reads it: C0 controls (CR,

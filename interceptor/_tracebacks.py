@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import cast
 
 from interceptor._http import module_name
+from interceptor._scrub import scrub_text
 
 __all__ = [
     "MAX_CHAIN",
@@ -52,16 +53,19 @@ def format_bounded(exc: BaseException, tb: TracebackType | None = None) -> str:
 
     ``tb`` is ``exc``'s traceback as it was when the error was answered
     (Starlette clears ``exc.__traceback__`` once its handler returns);
-    ``None`` takes ``exc.__traceback__``. Never raises.
+    ``None`` takes ``exc.__traceback__``. Never raises. URL passwords and
+    sensitive query parameters in it are ``[Filtered]`` (`scrub_text`): a
+    message or a source line may quote the URL a client was called with.
     """
     text = _Text()
     try:
         _chain(exc, tb, text)
     except _Full:
-        return f"{''.join(text.parts)[:MAX_TEXT]}\n{_FULL_NOTE}"
+        # Scrubbed before it is cut: a cut must not part a secret from what marks it.
+        return f"{scrub_text(''.join(text.parts))[:MAX_TEXT]}\n{_FULL_NOTE}"
     except Exception as failure:  # noqa: BLE001 - a report without text beats none
         return f"<traceback could not be formatted: {type(failure).__qualname__}>\n"
-    return "".join(text.parts)
+    return scrub_text("".join(text.parts))
 
 
 _FULL_NOTE = f"... [the text reached {MAX_TEXT} characters: the rest is left out]\n"
@@ -178,7 +182,9 @@ def _header(exc: BaseException) -> str:
     except Exception:  # noqa: BLE001 - as Python prints it
         message = "<exception str() failed>"
     if len(message) > MAX_MESSAGE:
-        message = f"{message[:MAX_MESSAGE]}... [{len(message) - MAX_MESSAGE} more characters]"
+        # Scrubbed (within a bound) before it is cut, as the whole text is.
+        kept = scrub_text(message[: 2 * MAX_MESSAGE])[:MAX_MESSAGE]
+        message = f"{kept}... [{len(message) - MAX_MESSAGE} more characters]"
     return f"{name}: {message}\n" if message else f"{name}\n"
 
 

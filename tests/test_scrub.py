@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -22,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from interceptor import Interceptor, _scrub
+from interceptor import Interceptor, _scrub, _tracebacks
 from interceptor._observe import Report
 from interceptor._request import RequestInfo
 from interceptor._scrub import (
@@ -31,7 +32,9 @@ from interceptor._scrub import (
     is_sensitive_name,
     scrub_headers,
     scrub_query,
+    scrub_text,
 )
+from interceptor._tracebacks import MAX_MESSAGE, format_bounded
 from interceptor.flask import init_app
 from interceptor.starlette import InterceptorMiddleware as AsgiInterceptor
 from interceptor.wsgi import InterceptorMiddleware as WsgiInterceptor
@@ -206,6 +209,91 @@ async def test_a_report_has_no_client_address_unless_asked_and_a_hook_scrubs_mor
         Interceptor(report_client_address="yes")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="scrub_report must be callable"):
         Interceptor(scrub_report="no")  # type: ignore[arg-type]
+
+
+
+# -- (c) credentials in an exception's text are not in the log line or the report ----------
+
+UPSTREAM = f"https://svc:{LEAK}-pw@billing.internal/v1/charge?access_token={LEAK}-tok&amount=5"
+
+
+async def test_credentials_in_exception_text_are_scrubbed_off_the_response_path(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(503)))
+
+    def pay(request: Request) -> Response:
+        upstream.get(UPSTREAM).raise_for_status()
+        return Response()
+
+    def missing(request: Request) -> Response:
+        raise LookupError(UPSTREAM)  # a 4xx: counted and logged, never with its text
+
+    scrubbed_in: list[str] = []
+
+    def spy(text: str) -> str:
+        scrubbed_in.append(threading.current_thread().name)
+        return _scrub.scrub_text(text)
+
+    monkeypatch.setattr(_tracebacks, "scrub_text", spy)
+    reports: list[Report] = []
+    errors = Interceptor({LookupError: 404, Exception: 500}, reporter=reports.append)
+    app = Starlette(
+        routes=[Route("/pay", pay), Route("/missing", missing)],
+        middleware=[Middleware(AsgiInterceptor, interceptor=errors)],
+    )
+    with caplog.at_level(logging.INFO, logger="interceptor"):
+        async with asgi_client(app) as client:
+            assert (await client.get("/missing")).status_code == 404
+            assert (await client.get("/pay")).status_code == 500
+        report = await asyncio.to_thread(wait_for, reports)
+        assert errors.flush(5)
+    logged = caplog.text
+    for text in (logged, report.traceback):
+        assert LEAK not in text
+        assert f"https://svc:{FILTERED}@billing.internal/v1/charge" in text
+        assert f"?access_token={FILTERED}&amount=5" in text
+        assert "HTTPStatusError: Server error '503 Service Unavailable'" in text
+    # Only the 5xx's log line and report are scrubbed, both by the delivery worker.
+    assert len(scrubbed_in) == 2
+    assert threading.main_thread().name not in scrubbed_in
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        (
+            "for url 'https://svc:pw@h/v1?access_token=tok&amount=5'",
+            f"for url 'https://svc:{FILTERED}@h/v1?access_token={FILTERED}&amount=5'",
+        ),
+        ("postgresql://app:p%40ss@db:5432/app", f"postgresql://app:{FILTERED}@db:5432/app"),
+        ("amqp://app:p@ss:w@rd@mq/", f"amqp://app:{FILTERED}@mq/"),  # userinfo ends at the last @
+        ("redis://:pw@cache:6379/0", f"redis://:{FILTERED}@cache:6379/0"),
+        ("https://user@host/p and mailto:a@b.c", "https://user@host/p and mailto:a@b.c"),
+        ("https://host:8443/p?q=a@b", "https://host:8443/p?q=a@b"),
+        ("GET https://h/p?q=shoes&api_key=k#top", f"GET https://h/p?q=shoes&api_key={FILTERED}#top"),
+        ("https://h/blob?sp=r&se=2030&sig=abc;x=1", f"https://h/blob?sp=r&se=2030&sig={FILTERED};x=1"),
+        ("a\nhttps://h/?password=x\nb", f"a\nhttps://h/?password={FILTERED}\nb"),
+        ("is it? token=x", "is it? token=x"),
+        ("x = a if b else c", "x = a if b else c"),
+    ],
+)
+def test_scrub_text(text: str, scrubbed: str) -> None:
+    assert scrub_text(text) == scrubbed
+    assert scrub_text(scrubbed) == scrubbed
+
+
+@given(st.text(st.characters(blacklist_characters="?:")))
+def test_scrub_text_keeps_text_with_no_url_or_query(text: str) -> None:
+    assert scrub_text(text) == text
+
+
+def test_a_message_cut_at_its_bound_is_scrubbed_before_it_is_cut() -> None:
+    # The cut falls inside the password: what is kept must not hold the part before it.
+    message = "x" * (MAX_MESSAGE - 20) + f" https://svc:{LEAK}{LEAK}{LEAK}@host/"
+    text = format_bounded(RuntimeError(message))
+    assert LEAK[:3] not in text.replace("x" * 100, "")
+    assert "more characters]" in text
 
 
 # -- (b) a forged path gives one log line -------------------------------------------------
