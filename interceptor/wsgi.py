@@ -140,8 +140,9 @@ class _DeferredStart:
         status: str,
         headers: list[tuple[str, str]],
         exc_info: _ExcInfo | None = None,
-        /,
     ) -> _Write:
+        # Not positional-only: PEP 3333 names the arguments, and apps pass
+        # ``exc_info=`` by keyword.
         if exc_info is not None and exc_info[0] is not None:
             try:
                 if self._write is not None:

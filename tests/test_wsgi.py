@@ -778,3 +778,24 @@ def test_a_5xx_tuple_answer_shows_the_error_id_the_log_gets(
     assert seen_id == event.error_id
     if chosen is not None:
         assert seen_id == chosen
+
+
+def test_exc_info_by_keyword_before_the_body_replaces_the_status() -> None:
+    # PEP 3333 names the argument: start_response(status, response_headers, exc_info=None).
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise Boom
+        except Boom:
+            start_response("503 Service Unavailable", [], exc_info=sys.exc_info())
+        yield b"own error page"
+        try:
+            raise Boom("late")
+        except Boom:
+            start_response("500 Internal Server Error", [], exc_info=sys.exc_info())
+
+    server = Server()
+    with pytest.raises(Boom, match="late"):
+        server.run(InterceptorMiddleware(app, interceptor=Interceptor()))
+    assert server.status == "503 Service Unavailable"
+    assert server.body == [b"own error page"]

@@ -1,0 +1,45 @@
+"""WSGI apps the do-no-harm tests serve under real servers, bare and behind an interceptor.
+
+`app` routes ``/plain/<name>`` to the app ``name`` itself and ``/wrapped/<name>``
+to the same app behind `InterceptorMiddleware` with an interceptor that matches
+nothing, so one server process answers both sides of every comparison.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from interceptor import Interceptor
+from interceptor.wsgi import InterceptorMiddleware
+
+App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class NeverRaised(Exception):
+    """What the do-no-harm interceptor is registered for: nothing raises it."""
+
+
+def keyword_exc_info(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """Its own error page, started with ``exc_info`` given by keyword (PEP 3333's name)."""
+    try:
+        raise LookupError("row missing")
+    except LookupError:
+        headers = [("Content-Type", "text/plain")]
+        start_response("503 Service Unavailable", headers, exc_info=sys.exc_info())
+    return [b"own error page"]
+
+
+PLAIN: dict[str, App] = {
+    "keyword_exc_info": keyword_exc_info,
+}
+WRAPPED: dict[str, App] = {
+    name: InterceptorMiddleware(plain, interceptor=Interceptor({NeverRaised: 500}))
+    for name, plain in PLAIN.items()
+}
+
+
+def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    _, kind, name = environ["PATH_INFO"].split("/", 2)
+    return (PLAIN if kind == "plain" else WRAPPED)[name](environ, start_response)
