@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -80,11 +81,26 @@ _T = TypeVar("_T")
 # Set on an exception a handler raised, naming the interceptors it came out of,
 # so the same interceptor never handles it again at another scope.
 _RAISED_BY = "__interceptor_raised_by__"
-# The per-request key under which the exception that escaped after its response
-# started is kept once observed, so the scopes it passes on its way out report it
-# once, not once each.
+# The per-request key under which a mark of the exception that escaped after its
+# response started is kept once observed (never the exception: see `observe_late`),
+# so the scopes it passes on its way out report it once, not once each.
 _OBSERVED_LATE = "interceptor.observed_late"
 _LATE_NOTE = "; the response had already started, so the connection is aborted"
+
+
+def _mark_of(exc: BaseException) -> object:
+    """What stands for ``exc`` in a per-request mapping: a weak reference, else its id."""
+    try:
+        return weakref.ref(exc)
+    except TypeError:  # a class with __slots__ and no __weakref__
+        # It is alive while it passes the scopes, so no other object has its id.
+        return id(exc)
+
+
+def _is_mark_of(mark: object, exc: BaseException) -> bool:
+    if isinstance(mark, weakref.ref):
+        return mark() is exc
+    return mark == id(exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,13 +349,16 @@ class Interceptor:
         failing background task is a crash too), once per request however
         many scopes it passes on its way to the server. ``per_request`` is a
         mapping that lives as long as the request (the ASGI scope, the WSGI
-        environ), where the exception already observed is kept: an exception
-        object raised again in a later request is observed there again.
+        environ), where a mark of the exception already observed is kept: an
+        exception object raised again in a later request is observed there
+        again. The mark does not keep the exception alive: its traceback's
+        frames refer to that mapping, and the request's data would otherwise
+        wait for the cyclic collector.
         """
         leaf = single_leaf(exc)
-        if per_request.get(_OBSERVED_LATE) is leaf:
+        if _is_mark_of(per_request.get(_OBSERVED_LATE), leaf):
             return
-        per_request[_OBSERVED_LATE] = leaf
+        per_request[_OBSERVED_LATE] = _mark_of(leaf)
         self.observe(leaf, 500, request, note=_LATE_NOTE, raised=exc)
 
     def report_error(self, exc: BaseException, request: object = None) -> str:

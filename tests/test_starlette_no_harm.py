@@ -10,7 +10,11 @@ interceptor that does match check that its answer takes the same way out.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -458,3 +462,45 @@ async def test_fastapi_validation_handler_reading_the_body_answers(place: str) -
             response = await client.post("/items", content=b'{"a": "x"}')
     assert (response.status_code, response.json()) == (422, {"invalid": True})
     assert logged == [b'{"a": "x"}']
+
+
+class WeakScope(dict[str, Any]):
+    """A scope that can be weakly referenced, to see when it is freed."""
+
+
+async def test_an_error_after_the_response_started_leaves_no_reference_cycle() -> None:
+    # Reported once, but the scope must not keep the exception: its traceback's
+    # frames refer to the scope, which would then wait for the cyclic collector.
+    async def streams_then_fails(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        raise Boom("mid-body")
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        pass
+
+    async def serve_one(app: ASGIApp) -> weakref.ref[WeakScope]:
+        scope = WeakScope(http_scope("/"))
+        with contextlib.suppress(Boom):  # the server logs it and aborts the connection
+            await app(scope, receive, send)
+        return weakref.ref(scope)
+
+    seen: list[tuple[int, type[BaseException]]] = []
+    errors = Interceptor({NeverRaised: 500})
+    errors.add_observer(lambda event: seen.append((event.status, type(event.exception))))
+    wrapped = InterceptorMiddleware(
+        InterceptorMiddleware(streams_then_fails, interceptor=errors), interceptor=errors
+    )
+    gc.collect()
+    gc.disable()
+    logging.disable(logging.CRITICAL)  # pytest's log capture would keep the traceback
+    try:
+        for app in (streams_then_fails, wrapped):
+            assert (await serve_one(app))() is None, app
+    finally:
+        logging.disable(logging.NOTSET)
+        gc.enable()
+    assert seen == [(500, Boom)]

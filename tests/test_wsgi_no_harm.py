@@ -9,14 +9,20 @@ server's, the apps of `tests.wsgi_served` run under a real server on
 
 from __future__ import annotations
 
+import gc
+import logging
 import socket
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from werkzeug.test import create_environ
 
 from examples.serving import serve
-
-pytestmark = pytest.mark.server
+from interceptor import Interceptor
+from interceptor.wsgi import InterceptorMiddleware
+from tests.wsgi_served import NeverRaised
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +45,78 @@ def both(port: int, name: str) -> tuple[bytes, bytes]:
     return exchange(port, f"/plain/{name}"), exchange(port, f"/wrapped/{name}")
 
 
+@pytest.mark.server
 def test_exc_info_given_by_keyword(waitress_port: int) -> None:
     plain, wrapped = both(waitress_port, "keyword_exc_info")
     assert plain.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
     assert plain.endswith(b"own error page")
     assert wrapped == plain
+
+
+# -- what a request leaves behind ---------------------------------------------------------
+
+
+class Environ(dict[str, Any]):
+    """An environ that can be weakly referenced, to see when it is freed."""
+
+
+class RequestBody:
+    """Stands in for the request body a server hangs off the environ."""
+
+
+def mid_body_error(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"a"
+    raise RuntimeError("mid-body")
+
+
+def serve_one(app: Callable[..., Any]) -> tuple[weakref.ref[Environ], weakref.ref[RequestBody]]:
+    """Serve one request as a PEP 3333 server does; weak references to what it made."""
+    environ = Environ(create_environ("/"), **{"wsgi.input": RequestBody()})
+    request_body = weakref.ref(environ["wsgi.input"])
+    sent: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], None]:
+        if exc_info is not None and sent:
+            try:
+                raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        sent.append(status)
+        return lambda data: None
+
+    try:
+        result = app(environ, start_response)
+        try:
+            for _ in result:
+                pass
+        finally:
+            result.close()
+    except RuntimeError:
+        pass  # the server logs it and aborts the connection
+    return weakref.ref(environ), request_body
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_mid_body_error_leaves_no_reference_cycle(nested: bool) -> None:
+    # The late error is logged and reported once per request, but the environ
+    # must not keep it: its traceback's frames refer to the environ.
+    seen: list[tuple[int, type[BaseException]]] = []
+    errors = Interceptor({NeverRaised: 500})
+    errors.add_observer(lambda event: seen.append((event.status, type(event.exception))))
+    wrapped: Callable[..., Any] = InterceptorMiddleware(mid_body_error, interceptor=errors)
+    if nested:
+        wrapped = InterceptorMiddleware(wrapped, interceptor=errors)
+    gc.collect()
+    gc.disable()
+    # Not logged: pytest's log capture would keep the record, and so the traceback.
+    logging.disable(logging.CRITICAL)
+    try:
+        for app in (mid_body_error, wrapped):
+            environ, request_body = serve_one(app)
+            assert environ() is None, app
+            assert request_body() is None, app
+    finally:
+        logging.disable(logging.NOTSET)
+        gc.enable()
+    assert seen == [(500, RuntimeError)]
