@@ -6,6 +6,7 @@ Used by ``make demo`` and by the integration tests.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import socket
@@ -39,6 +40,8 @@ SERVERS = {
         "--threads=8",
         target,
     ],
+    # Werkzeug's development server (threaded), for what it does its own way.
+    "werkzeug": lambda target, port: ["-m", "examples.serving", target, str(port)],
 }
 
 
@@ -116,3 +119,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+def _run_werkzeug(target: str, port: int) -> None:
+    """Serve ``target`` (``module:attribute``) with Werkzeug's development server."""
+    from werkzeug.serving import make_server  # noqa: PLC0415 - only this server needs it
+
+    module, _, attribute = target.partition(":")
+    application = getattr(importlib.import_module(module), attribute)
+    make_server("127.0.0.1", port, application, threaded=True).serve_forever()
+
+
+if __name__ == "__main__":
+    _run_werkzeug(sys.argv[1], int(sys.argv[2]))

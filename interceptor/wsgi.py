@@ -52,7 +52,9 @@ class InterceptorMiddleware:
     ``interceptor``; unmatched ones are re-raised unchanged, so an outer
     middleware or the server sees them. Exceptions after that chunk are
     re-raised through ``start_response`` with ``exc_info``. The inner
-    iterable's ``close()`` is always called, once. Wrap one mounted sub-app of
+    iterable's ``close()`` is always called, once, when the server closes the
+    response (or, if an error response replaces it, before the handlers
+    run). Wrap one mounted sub-app of
     a ``DispatcherMiddleware`` to give it its own scope.
 
     Raises ``TypeError`` if ``interceptor`` is not an `Interceptor` or ``app``
@@ -170,7 +172,14 @@ class _DeferredStart:
 
 
 class _Body:
-    """The iterable handed to the server; it closes the inner iterable exactly once."""
+    """The iterable handed to the server; its ``close()`` closes the inner iterable once.
+
+    PEP 3333 gives ``close()`` to the server, after the body: the inner
+    iterable is closed there, and what its ``close()`` raises comes from there,
+    never from the server's last ``next()``. Only when an error response
+    replaces the body is the inner iterable closed first (the app is done,
+    before handlers run); the error response is then what ``close()`` closes.
+    """
 
     __slots__ = ("_inner", "_inner_open", "_stream")
 
@@ -191,9 +200,9 @@ class _Body:
 
     def close(self) -> None:
         try:
-            self._stream.close()  # runs the stream's `finally` if it had started
+            self._stream.close()  # a stream stopped at a `yield` ends there
         finally:
-            self._close_inner()  # a stream closed before it started has not
+            self._close_inner()
 
     def _close_inner(self) -> None:
         if self._inner_open:
@@ -227,12 +236,9 @@ class _Body:
             response = middleware._error_response(environ, start_response)
             if response is None:
                 raise
-        finally:
-            self._close_inner()
-        try:
-            yield from response
-        finally:
-            _close(response)
+        self._inner, self._inner_open = response, True  # what close() closes now
+        for chunk in response:
+            yield chunk
 
 
 class _HandlerCaller:

@@ -17,17 +17,30 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask import Response as FlaskResponse
 from werkzeug.test import create_environ
 
 from examples.serving import serve
 from interceptor import Interceptor
 from interceptor.wsgi import InterceptorMiddleware
-from tests.wsgi_served import NeverRaised
+from tests.wsgi_served import NeverRaised, streamed_cleanup_fails
+
+
+def no_harm(app: Callable[..., Any]) -> InterceptorMiddleware:
+    """``app`` behind an interceptor that matches nothing."""
+    return InterceptorMiddleware(app, interceptor=Interceptor({NeverRaised: 500}))
 
 
 @pytest.fixture(scope="module")
 def waitress_port() -> Iterator[int]:
     with serve("tests.wsgi_served:app", "waitress") as (base_url, _log):
+        yield int(base_url.rsplit(":", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def werkzeug_port() -> Iterator[int]:
+    with serve("tests.wsgi_served:app", "werkzeug") as (base_url, _log):
         yield int(base_url.rsplit(":", 1)[1])
 
 
@@ -51,6 +64,68 @@ def test_exc_info_given_by_keyword(waitress_port: int) -> None:
     assert plain.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
     assert plain.endswith(b"own error page")
     assert wrapped == plain
+
+
+@pytest.mark.server
+def test_a_close_that_raises_comes_after_the_whole_body(werkzeug_port: int) -> None:
+    # PEP 3333: the server calls close() once it is done with the body. Werkzeug
+    # writes a chunked body's last chunk before that; a close() run inside the
+    # last next() would cut it off.
+    plain, wrapped = both(werkzeug_port, "streamed_cleanup_fails")
+    assert plain.endswith(b"\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n")
+    assert wrapped == plain
+
+
+def test_the_close_that_raises_is_the_servers_call() -> None:
+    def stage_of_the_error(app: Callable[..., Any]) -> tuple[list[bytes], str]:
+        result = app(create_environ("/"), lambda status, headers, exc_info=None: None)
+        chunks: list[bytes] = []
+        try:
+            chunks.extend(result)
+        except RuntimeError as error:
+            return chunks, f"iterating: {error}"
+        try:
+            result.close()
+        except RuntimeError as error:
+            return chunks, f"close: {error}"
+        return chunks, "none"
+
+    plain = stage_of_the_error(streamed_cleanup_fails)
+    assert plain == ([b"hel", b"lo"], "close: cleanup failed")
+    assert stage_of_the_error(no_harm(streamed_cleanup_fails)) == plain
+
+
+def test_a_flask_call_on_close_that_raises_under_the_test_client() -> None:
+    def make(wrapped: bool) -> Flask:
+        app = Flask(__name__)
+        app.get("/")(lambda: "hello")
+
+        @app.after_request
+        def cleanup(response: FlaskResponse) -> FlaskResponse:
+            @response.call_on_close
+            def fail() -> None:
+                raise RuntimeError("cleanup failed")
+
+            return response
+
+        if wrapped:
+            app.wsgi_app = no_harm(app.wsgi_app)  # type: ignore[method-assign]
+        return app
+
+    def stage_of_the_error(app: Flask) -> str:
+        response = app.test_client().get("/")
+        try:
+            assert response.get_data() == b"hello"
+        except RuntimeError:
+            return "get_data"
+        try:
+            response.close()
+        except RuntimeError:
+            return "close"
+        return "none"
+
+    assert stage_of_the_error(make(wrapped=False)) == "close"
+    assert stage_of_the_error(make(wrapped=True)) == "close"
 
 
 # -- what a request leaves behind ---------------------------------------------------------

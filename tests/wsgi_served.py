@@ -8,7 +8,7 @@ nothing, so one server process answers both sides of every comparison.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from interceptor import Interceptor
@@ -31,8 +31,30 @@ def keyword_exc_info(environ: dict[str, Any], start_response: Callable[..., Any]
     return [b"own error page"]
 
 
+class CleanupFails:
+    """A response body whose ``close()`` raises once every chunk is out."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        raise RuntimeError("cleanup failed")
+
+
+def streamed_cleanup_fails(
+    environ: dict[str, Any], start_response: Callable[..., Any]
+) -> CleanupFails:
+    """No Content-Length, so the body goes out chunked; its ``close()`` raises."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return CleanupFails([b"hel", b"lo"])
+
+
 PLAIN: dict[str, App] = {
     "keyword_exc_info": keyword_exc_info,
+    "streamed_cleanup_fails": streamed_cleanup_fails,
 }
 WRAPPED: dict[str, App] = {
     name: InterceptorMiddleware(plain, interceptor=Interceptor({NeverRaised: 500}))
