@@ -1,9 +1,11 @@
 """WSGI adapter: `InterceptorMiddleware` around any PEP 3333 application.
 
 The middleware holds back the inner application's ``start_response`` until the
-first non-empty body chunk. Until then nothing has reached the server, so an
-exception becomes the error response through a plain first ``start_response``.
-After that chunk the status line may be on the wire already: the exception is
+first non-empty body chunk, or the application's first ``write()`` call (which
+PEP 3333 has send the headers, empty or not). Until then nothing has reached
+the server, so an exception becomes the error response through a plain first
+``start_response``.
+After that the status line may be on the wire already: the exception is
 re-raised through ``start_response(status, headers, exc_info)``, as PEP 3333
 asks, and the server aborts the response.
 
@@ -123,7 +125,7 @@ class InterceptorMiddleware:
 
 
 class _DeferredStart:
-    """The ``start_response`` the inner app sees: records, commits on the first body."""
+    """The ``start_response`` the inner app sees: records, commits on the first body or write()."""
 
     __slots__ = ("_start", "_write", "headers", "status")
 
@@ -165,8 +167,8 @@ class _DeferredStart:
 
     def write(self, data: bytes) -> object:
         if self._write is None:
-            if not data:
-                return None
+            # PEP 3333: the headers go out on the first write() call, empty or
+            # not. An app writing has committed to its response.
             self.commit()
         return self._write(data)  # type: ignore[misc]  # commit() set it
 

@@ -799,3 +799,22 @@ def test_exc_info_by_keyword_before_the_body_replaces_the_status() -> None:
         server.run(InterceptorMiddleware(app, interceptor=Interceptor()))
     assert server.status == "503 Service Unavailable"
     assert server.body == [b"own error page"]
+
+
+def test_an_app_that_wrote_nothing_has_still_committed() -> None:
+    # PEP 3333: the first write() call sends the headers, empty or not, so the
+    # start goes to the server at once and an error after it goes up as one
+    # after the first chunk.
+    error = Boom()
+    server = Server()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"")
+        assert server.start_calls == [("200 OK", None)]
+        raise error
+
+    with pytest.raises(Boom) as caught:
+        server.run(InterceptorMiddleware(app, interceptor=Interceptor({Boom: 500})))
+    assert caught.value is error
+    assert [exc_info is not None for _, exc_info in server.start_calls] == [False, True]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import socket
+import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -64,6 +65,27 @@ def test_exc_info_given_by_keyword(waitress_port: int) -> None:
     assert plain.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
     assert plain.endswith(b"own error page")
     assert wrapped == plain
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("kind", ["plain", "wrapped"])
+def test_write_of_nothing_sends_the_headers_at_once(waitress_port: int, kind: str) -> None:
+    # PEP 3333: the headers go out on the app's first write() call. The app
+    # then waits until released, which the test does only once they arrived.
+    token = f"{kind}-{uuid.uuid4().hex}"
+    with socket.create_connection(("127.0.0.1", waitress_port), timeout=10) as sock:
+        path = f"/{kind}/headers_then_wait?{token}"
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += sock.recv(65536)
+        exchange(waitress_port, f"/release?{token}")
+        received += b"".join(iter(lambda: sock.recv(65536), b""))
+    # Released (not left to wait out), and so sent as chunks: no Content-Length
+    # could be known when the headers went.
+    assert received.endswith(b"\r\n\r\n8\r\nreleased\r\n0\r\n\r\n")
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Transfer-Encoding: chunked" in received
 
 
 @pytest.mark.server

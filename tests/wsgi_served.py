@@ -3,11 +3,13 @@
 `app` routes ``/plain/<name>`` to the app ``name`` itself and ``/wrapped/<name>``
 to the same app behind `InterceptorMiddleware` with an interceptor that matches
 nothing, so one server process answers both sides of every comparison.
+``/release?<token>`` sets the event an app called with that query string waits on.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -52,9 +54,26 @@ def streamed_cleanup_fails(
     return CleanupFails([b"hel", b"lo"])
 
 
+# The events apps wait on, by the token in the query string; `/release?<token>` sets one.
+_EVENTS: dict[str, threading.Event] = {}
+RELEASE_WAIT_SECONDS = 5
+
+
+def _event(environ: dict[str, Any]) -> threading.Event:
+    return _EVENTS.setdefault(environ["QUERY_STRING"], threading.Event())
+
+
+def headers_then_wait(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """``write(b"")`` (PEP 3333: the headers go out), then wait to be released."""
+    start_response("200 OK", [("Content-Type", "text/plain")])(b"")
+    released = _event(environ).wait(RELEASE_WAIT_SECONDS)
+    return [b"released" if released else b"not released"]
+
+
 PLAIN: dict[str, App] = {
     "keyword_exc_info": keyword_exc_info,
     "streamed_cleanup_fails": streamed_cleanup_fails,
+    "headers_then_wait": headers_then_wait,
 }
 WRAPPED: dict[str, App] = {
     name: InterceptorMiddleware(plain, interceptor=Interceptor({NeverRaised: 500}))
@@ -63,5 +82,9 @@ WRAPPED: dict[str, App] = {
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    if environ["PATH_INFO"] == "/release":
+        _event(environ).set()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"released"]
     _, kind, name = environ["PATH_INFO"].split("/", 2)
     return (PLAIN if kind == "plain" else WRAPPED)[name](environ, start_response)
