@@ -53,11 +53,13 @@ class InterceptorMiddleware:
     Exceptions raised before the first non-empty body chunk are resolved by
     ``interceptor``; unmatched ones are re-raised unchanged, so an outer
     middleware or the server sees them. Exceptions after that chunk are
-    re-raised through ``start_response`` with ``exc_info``. The inner
-    iterable's ``close()`` is always called, once, when the server closes the
-    response (or, if an error response replaces it, before the handlers
-    run). Wrap one mounted sub-app of
-    a ``DispatcherMiddleware`` to give it its own scope.
+    re-raised through ``start_response`` with ``exc_info``. A list or tuple
+    body, and the server's own ``wsgi.file_wrapper``, go to the server as they
+    are (what reading that file raises is the server's); any other body is
+    wrapped, keeping its ``len()`` for the server. The inner iterable's
+    ``close()`` is always called, once, when the server closes the response
+    (or, if an error response replaces it, before the handlers run). Wrap one
+    mounted sub-app of a ``DispatcherMiddleware`` to give it its own scope.
 
     Raises ``TypeError`` if ``interceptor`` is not an `Interceptor` or ``app``
     is not callable. At request time, calling a handler function needs
@@ -94,12 +96,17 @@ class InterceptorMiddleware:
             if response is None:
                 raise  # unmatched: the same object, on to the next scope out
             return response
-        if type(inner) in _MATERIALISED and deferred.status is not None:
+        if (
+            type(inner) in _MATERIALISED or _is_servers_file(inner, environ)
+        ) and deferred.status is not None:
             # Every chunk exists already, so nothing can raise while the server
-            # iterates: pass the response on as it is.
+            # iterates, or the server reads the file itself: pass the response
+            # on as it is, for the server to recognise.
             if not deferred.committed:
                 deferred.commit()
             return inner
+        if hasattr(inner, "__len__"):  # a server may ask, as of the app's own body
+            return _SizedBody(self, environ, start_response, deferred, inner)
         return _Body(self, environ, start_response, deferred, inner)
 
     def _error_response(
@@ -243,6 +250,21 @@ class _Body:
             yield chunk
 
 
+class _SizedBody(_Body):
+    """A `_Body` whose inner iterable has a ``len()``, which it answers for.
+
+    Servers read ``len(body) == 1`` as one block, whose length is then the
+    Content-Length (waitress, wsgiref). An error response without a
+    ``len()`` that replaced the body answers 0: not known to be one block.
+    """
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        inner = self._inner
+        return len(inner) if hasattr(inner, "__len__") else 0  # type: ignore[arg-type]
+
+
 class _HandlerCaller:
     """Calls handlers with a Werkzeug ``Request``, built once and only when needed."""
 
@@ -324,6 +346,18 @@ async def _settled(awaitable: Awaitable[object]) -> object:
     while inspect.isawaitable(result):  # a coroutine may hand back another one
         result = await result
     return result
+
+
+def _is_servers_file(inner: Iterable[bytes], environ: WSGIEnvironment) -> bool:
+    """Whether ``inner`` is the server's own ``wsgi.file_wrapper``, which it sends itself.
+
+    waitress, gunicorn and wsgiref recognise their wrapper by its class, and
+    send the file from it (waitress with the file's length): they must get
+    the object itself. What reading the file raises is then the server's, as
+    without the middleware.
+    """
+    wrapper = environ.get("wsgi.file_wrapper")
+    return isinstance(wrapper, type) and isinstance(inner, wrapper)
 
 
 def _close(iterable: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import functools
 import io
@@ -21,6 +22,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.lint import LintMiddleware
 from werkzeug.test import Client, create_environ
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import wrap_file
 
 from interceptor import ApiError, Interceptor, Problem
 from interceptor.wsgi import InterceptorMiddleware
@@ -523,14 +525,20 @@ def test_lint_clean_on_both_sides() -> None:
         Server().run(wrapped)
 
 
-def run_wsgiref(app: Callable[..., Any], path: str = "/") -> tuple[bytes, str]:
-    """Run ``app`` under wsgiref's own handler (a real server, minus the socket)."""
+def run_wsgiref(
+    app: Callable[..., Any], path: str = "/", *, validate: bool = True
+) -> tuple[bytes, str]:
+    """Run ``app`` under wsgiref's own handler (a real server, minus the socket).
+
+    ``validate`` puts wsgiref's validator between them, which hides the body's
+    own type and len() from the handler.
+    """
     stdout, stderr = io.BytesIO(), io.StringIO()
     environ = create_environ(path)
     environ.pop("wsgi.input", None)
     environ.pop("wsgi.errors", None)
     handler = SimpleHandler(io.BytesIO(), stdout, stderr, environ, multithread=False)
-    handler.run(validator(app))
+    handler.run(validator(app) if validate else app)
     return stdout.getvalue(), stderr.getvalue()
 
 
@@ -818,3 +826,73 @@ def test_an_app_that_wrote_nothing_has_still_committed() -> None:
         server.run(InterceptorMiddleware(app, interceptor=Interceptor({Boom: 500})))
     assert caught.value is error
     assert [exc_info is not None for _, exc_info in server.start_calls] == [False, True]
+
+
+class FileWrapper:
+    """A server's ``wsgi.file_wrapper``: the server knows its class and sends the file."""
+
+    def __init__(self, filelike: io.BytesIO, block_size: int = 8192) -> None:
+        self.filelike = filelike
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(lambda: self.filelike.read(8192), b"")
+
+
+def test_the_servers_file_wrapper_is_handed_on_as_it_is() -> None:
+    returned: list[object] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        returned.append(wrap_file(environ, io.BytesIO(b"file")))
+        return returned[-1]  # type: ignore[return-value]
+
+    server = Server()
+    environ = create_environ("/")
+    environ["wsgi.file_wrapper"] = FileWrapper
+    result = InterceptorMiddleware(app, interceptor=Interceptor())(environ, server.start_response)
+    assert result is returned[0]
+    assert server.start_calls == [("200 OK", None)]  # started: the server sends it now
+    # A wrapper that is not the server's (Werkzeug's own, here) is no fast path.
+    server = Server()
+    assert server.run(InterceptorMiddleware(app, interceptor=Interceptor())) == [b"file"]
+    assert server.start_calls == [("200 OK", None)]
+
+
+class OneBlock(Body):
+    """A `Body` of one block that says so through len()."""
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_a_sized_body_keeps_its_len_and_its_errors_are_still_answered() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return collections.deque([b"hello"])
+
+    output, _ = run_wsgiref(app, validate=False)  # wsgiref takes a one-block body's length
+    assert b"Content-Length: 5\r\n" in output
+    wrapped = InterceptorMiddleware(app, interceptor=Interceptor())
+    assert run_wsgiref(wrapped, validate=False)[0].split(b"\r\n")[2:] == output.split(b"\r\n")[2:]
+
+    def failing(environ: dict[str, Any], start_response: Callable[..., Any]) -> OneBlock:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return OneBlock([KeyError("k")])
+
+    result = InterceptorMiddleware(failing, interceptor=Interceptor({KeyError: 404}))(
+        create_environ("/"), Server().start_response
+    )
+    assert len(result) == 1  # type: ignore[arg-type]
+    response = client(InterceptorMiddleware(failing, interceptor=Interceptor({KeyError: 404})))
+    assert response.get("/").status_code == 404
+
+    def handler(request: Request, exc: Exception) -> Response:
+        return Response(iter([b"streamed"]), status=404)  # no len(): 0, not one block
+
+    server = Server()
+    result = InterceptorMiddleware(failing, interceptor=Interceptor({KeyError: handler}))(
+        create_environ("/"), server.start_response
+    )
+    assert list(result) == [b"streamed"]
+    assert len(result) == 0  # type: ignore[arg-type]
+    assert server.status == "404 NOT FOUND"

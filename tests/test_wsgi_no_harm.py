@@ -15,6 +15,7 @@ import socket
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from werkzeug.test import create_environ
 from examples.serving import serve
 from interceptor import Interceptor
 from interceptor.wsgi import InterceptorMiddleware
+from tests import wsgi_served as served
 from tests.wsgi_served import NeverRaised, streamed_cleanup_fails
 
 
@@ -64,6 +66,21 @@ def test_exc_info_given_by_keyword(waitress_port: int) -> None:
     plain, wrapped = both(waitress_port, "keyword_exc_info")
     assert plain.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
     assert plain.endswith(b"own error page")
+    assert wrapped == plain
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    ("name", "length"),
+    [("file_wrapped", 100), ("send_file", Path(served.__file__).stat().st_size), ("one_block", 5)],
+)
+def test_the_server_sees_the_apps_own_body(waitress_port: int, name: str, length: int) -> None:
+    # waitress sends its own wsgi.file_wrapper from the file, with the file's
+    # length, and takes a one-block body's length as its Content-Length: it
+    # must see the app's own object, or its len().
+    plain, wrapped = both(waitress_port, name)
+    assert f"\r\nContent-Length: {length}\r\n".encode() in plain
+    assert b"Transfer-Encoding" not in plain
     assert wrapped == plain
 
 

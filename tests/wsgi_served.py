@@ -8,10 +8,16 @@ nothing, so one server process answers both sides of every comparison.
 
 from __future__ import annotations
 
+import collections
+import io
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
+
+import flask
+from flask import Flask
 
 from interceptor import Interceptor
 from interceptor.wsgi import InterceptorMiddleware
@@ -70,10 +76,35 @@ def headers_then_wait(environ: dict[str, Any], start_response: Callable[..., Any
     return [b"released" if released else b"not released"]
 
 
+def file_wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """The server's own ``wsgi.file_wrapper``, no Content-Length: the server knows it."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return environ["wsgi.file_wrapper"](io.BytesIO(b"x" * 100))  # type: ignore[no-any-return]
+
+
+def one_block(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """A body of len() 1 that is not a list: the server takes its one block's length."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return collections.deque([b"hello"])
+
+
+flask_app = Flask(__name__)
+
+
+@flask_app.get("/plain/send_file")
+@flask_app.get("/wrapped/send_file")
+def send_file() -> Any:
+    """Flask's ``send_file`` of an open file (this one): Werkzeug hands on the server's wrapper."""
+    return flask.send_file(Path(__file__).open("rb"), mimetype="text/plain")
+
+
 PLAIN: dict[str, App] = {
     "keyword_exc_info": keyword_exc_info,
     "streamed_cleanup_fails": streamed_cleanup_fails,
     "headers_then_wait": headers_then_wait,
+    "file_wrapped": file_wrapped,
+    "one_block": one_block,
+    "send_file": flask_app.wsgi_app,
 }
 WRAPPED: dict[str, App] = {
     name: InterceptorMiddleware(plain, interceptor=Interceptor({NeverRaised: 500}))
