@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 from collections.abc import Awaitable
@@ -27,8 +28,13 @@ def is_awaitable(obj: object) -> TypeGuard[Awaitable[Any]]:
 
 def is_async_callable(obj: object) -> bool:
     """Whether calling ``obj`` gives a coroutine: async functions, partials of
-    them, and objects with an async ``__call__`` (stateful handlers)."""
-    while hasattr(obj, "func"):  # functools.partial
+    them, and objects with an async ``__call__`` (stateful handlers).
+
+    Only a ``functools.partial`` is unwrapped (as Starlette does; a
+    ``partialmethod`` read from an instance is one): any other object's
+    ``func`` attribute says nothing about what calling the object gives.
+    """
+    while isinstance(obj, functools.partial):
         obj = obj.func
     return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(
         getattr(obj, "__call__", None)  # noqa: B004 - the method, not callable()
@@ -37,7 +43,8 @@ def is_async_callable(obj: object) -> bool:
 
 def callable_name(func: object) -> str:
     """``module.qualname`` of a function, partial or callable object, for log lines."""
-    func = getattr(func, "func", func)  # functools.partial
+    while isinstance(func, functools.partial):
+        func = func.func
     name = getattr(func, "__qualname__", None) or type(func).__qualname__
     module = getattr(func, "__module__", None)
     return f"{module}.{name}" if module else name

@@ -39,8 +39,7 @@ from interceptor._request import RequestInfo
 from interceptor._resolve import Pending, first
 
 try:
-    import anyio
-    import anyio.to_thread
+    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
     from starlette.middleware.exceptions import ExceptionMiddleware
     from starlette.requests import HTTPConnection, Request
@@ -52,6 +51,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError(
         "interceptor.starlette needs Starlette: pip install 'exception-interceptor[starlette]'"
     ) from exc
+
+try:  # how Starlette decides to await its own handlers, at the installed version
+    from starlette._utils import is_async_callable as _starlette_is_async
+except ImportError:  # pragma: no cover - a Starlette without it: the same rule, ours
+    _starlette_is_async = is_async_callable  # type: ignore[assignment]
 
 __all__ = ["InterceptorMiddleware", "outcome_response", "resolve"]
 
@@ -174,13 +178,14 @@ class _Claims(Mapping[Any, Any]):
         return await self._starlette_answer(websocket, exc)
 
     async def _starlette_answer(self, conn: HTTPConnection, exc: Exception) -> Any:
+        # Starlette's handler, called exactly as Starlette's route calls it.
         handler = self._starlette_handler(exc)
         if handler is None:
             conn.scope[_TRIED_KEY] = exc
             raise exc
-        if is_async_callable(handler):
+        if _starlette_is_async(handler):
             return await handler(conn, exc)
-        return await anyio.to_thread.run_sync(handler, conn, exc)
+        return await run_in_threadpool(handler, conn, exc)
 
     def _starlette_handler(self, exc: Exception) -> Any:
         # Starlette's own lookup: the status first for its HTTPException, then the MRO.

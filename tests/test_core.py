@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import random
 import threading
 import time
@@ -539,6 +540,55 @@ def test_resolve_of_a_redirect_class_agrees_with_its_instances() -> None:
     errors = Interceptor({Exception: 500})
     assert errors.resolve(redirect) is None
     assert errors.candidates(redirect())[1] == ()
+
+
+def test_is_async_callable_unwraps_partials_only() -> None:
+    from interceptor._callables import callable_name, is_async_callable  # noqa: PLC0415
+
+    async def coro(request: object, exc: object) -> None:
+        pass
+
+    def sync(request: object, exc: object) -> None:
+        pass
+
+    class AsyncCall:
+        async def __call__(self, request: object, exc: object) -> None:
+            pass
+
+    class SyncCallAsyncFunc:  # an adapter keeping some other callable as .func
+        func = staticmethod(coro)
+
+        def __call__(self, request: object, exc: object) -> None:
+            pass
+
+    class AsyncCallSyncFunc:
+        func = staticmethod(sync)
+
+        async def __call__(self, request: object, exc: object) -> None:
+            pass
+
+    class Methods:
+        async def handle(self, request: object, exc: object) -> None:
+            pass
+
+        bound_later = functools.partialmethod(handle)
+
+    cases: list[tuple[object, bool]] = [
+        (coro, True),
+        (sync, False),
+        (functools.partial(coro), True),
+        (functools.partial(functools.partial(coro, 1)), True),
+        (functools.partial(sync), False),
+        (AsyncCall(), True),
+        (SyncCallAsyncFunc(), False),
+        (AsyncCallSyncFunc(), True),
+        (functools.partial(AsyncCallSyncFunc()), True),
+        (Methods().bound_later, True),
+    ]
+    for obj, expected in cases:
+        assert is_async_callable(obj) is expected, obj
+    assert callable_name(functools.partial(sync)).endswith(".sync")
+    assert callable_name(SyncCallAsyncFunc()).endswith(".SyncCallAsyncFunc")
 
 
 def test_is_awaitable_agrees_with_inspect() -> None:

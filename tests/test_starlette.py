@@ -509,6 +509,24 @@ async def test_stateful_callable_object_and_partial_handlers() -> None:
     assert partial.json()["code"] == "P"
 
 
+async def test_a_handler_object_with_a_func_attribute_is_called_by_its_own_call() -> None:
+    # Only functools.partial is unwrapped: an object's ``.func`` is not what is called.
+    class SyncWithAsyncFunc:
+        async def func(self) -> None:
+            pass
+
+        def __call__(self, request: Request, exc: Exception) -> tuple[dict[str, bool], int]:
+            return {"in_thread": threading.current_thread() is not threading.main_thread()}, 409
+
+    app = Starlette(
+        routes=[Route("/x", raiser(KeyError()))],
+        middleware=mw(Interceptor({KeyError: SyncWithAsyncFunc()})),
+    )
+    async with client_for(app) as client:
+        response = await client.get("/x")
+    assert (response.status_code, response.json()) == (409, {"in_thread": True})
+
+
 async def test_handler_may_return_a_starlette_response() -> None:
     def handler(request: Request, exc: Exception) -> Response:
         return JSONResponse({"custom": request.url.path}, status_code=451, headers={"X-Why": "law"})

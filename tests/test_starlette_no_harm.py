@@ -22,6 +22,7 @@ import anyio
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -209,6 +210,81 @@ async def test_a_failing_stream_after_its_first_chunk_is_left_to_the_server(plac
     with pytest.raises(Boom):
         await app(http_scope("/m/x"), recorder.receive, recorder.send)
     assert [m["type"] for m in recorder.sent].count("http.response.start") == 1
+
+
+class AsyncAdapter:
+    """A Starlette handler wrapping a sync function it keeps as ``.func``; its call is async."""
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+
+    async def __call__(self, request: Request, exc: Exception) -> Response:
+        return await run_in_threadpool(self.func, request, exc)
+
+
+class SyncWithAsyncFunc:
+    """A sync Starlette handler that happens to carry an async function as ``.func``."""
+
+    def __init__(self) -> None:
+        async def func() -> None:
+            pass
+
+        self.func = func
+
+    def __call__(self, request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("object", status_code=418)
+
+
+def teapot(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse("adapter", status_code=418)
+
+
+STARLETTE_OBJECT_HANDLERS = {
+    "async_adapter": (lambda: AsyncAdapter(teapot), "adapter"),
+    "sync_with_func": (SyncWithAsyncFunc, "object"),
+}
+
+
+@pytest.mark.parametrize("handler", list(STARLETTE_OBJECT_HANDLERS))
+@pytest.mark.parametrize("place", PLACES)
+async def test_starlettes_handler_objects_with_a_func_attribute_are_called_as_starlette_calls_them(
+    place: str, handler: str
+) -> None:
+    # Only functools.partial is unwrapped to decide whether a handler is
+    # async: an object's ``.func`` says nothing about its ``__call__``.
+    make, text = STARLETTE_OBJECT_HANDLERS[handler]
+
+    def endpoint(request: Request) -> Response:
+        raise ExceptionGroup("two", [ValueError("a"), KeyError("b")])
+
+    app = build(place, endpoint, {ExceptionGroup: make()})
+    async with client_for(app) as client:
+        response = await client.get("/m/x")
+    assert (response.status_code, response.text) == (418, text)
+    assert response.headers["x-tag"] == "mount"
+
+
+@pytest.mark.parametrize("declining", [False, True])
+@pytest.mark.parametrize("handler", list(STARLETTE_OBJECT_HANDLERS))
+async def test_what_an_interceptor_declines_goes_to_starlettes_handler_object(
+    handler: str, declining: bool
+) -> None:
+    make, text = STARLETTE_OBJECT_HANDLERS[handler]
+
+    def endpoint(request: Request) -> Response:
+        raise Boom("bad")
+
+    def decline(request: Request, exc: Exception) -> None:
+        return None
+
+    app = Starlette(
+        routes=[Route("/x", endpoint)],
+        middleware=[mw(Interceptor({Boom: decline}))] if declining else [],
+        exception_handlers={Boom: make()},
+    )
+    async with client_for(app) as client:
+        response = await client.get("/x")
+    assert (response.status_code, response.text) == (418, text)
 
 
 # -- an interceptor that matches: its answer takes the same way out -------------------
