@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, TypeGuard
@@ -89,6 +90,14 @@ class _Claims(Mapping[Any, Any]):
     monotonic (a type no interceptor may answer has no base one may answer),
     so the claim is decided at the first step and the rest of the walk is
     Starlette's own.
+
+    An exception group is the exception: one resolves by its leaf, so its
+    type says too little. Starlette asks inside its ``except`` clause, so for
+    a group type (and for ``Exception``, which a group's walk reaches) the
+    claim is that of the group being handled: claimed only if an interceptor
+    has something to try for it. Once the response has started, Starlette
+    raises its RuntimeError for whatever is claimed, so a claim must mean an
+    answer.
     """
 
     __slots__ = ("_last_claimed", "chain", "handlers", "statuses", "tables")
@@ -111,9 +120,22 @@ class _Claims(Mapping[Any, Any]):
         if isinstance(cls, type):
             for errors in self.chain:
                 if errors.may_handle(cls):
+                    if cls is Exception or issubclass(cls, BaseExceptionGroup):
+                        return self._claims_handled(cls)  # not remembered: per instance
                     self._last_claimed = cls
                     return True
         return False
+
+    def _claims_handled(self, cls: type) -> bool:
+        """The claim for ``cls`` when it may be a group's: the handled exception's own."""
+        exc = sys.exception()  # Starlette's lookup runs in its except clause
+        if isinstance(exc, BaseExceptionGroup) and isinstance(exc, cls):
+            return self.answers(exc)
+        return True  # not a group, or asked outside a lookup: the type decides
+
+    def answers(self, exc: BaseException) -> bool:
+        """Whether an interceptor in scope has something to try for ``exc``."""
+        return any(errors.candidates(exc)[1] for errors in self.chain)
 
     # Both ask about the last claimed type first, without a call: Starlette
     # asks them once each per exception, on the error path of every request.
@@ -179,7 +201,7 @@ class _Claims(Mapping[Any, Any]):
 
     async def _starlette_answer(self, conn: HTTPConnection, exc: Exception) -> Any:
         # Starlette's handler, called exactly as Starlette's route calls it.
-        handler = self._starlette_handler(exc)
+        handler = self.starlette_handler(exc)
         if handler is None:
             conn.scope[_TRIED_KEY] = exc
             raise exc
@@ -187,7 +209,7 @@ class _Claims(Mapping[Any, Any]):
             return await handler(conn, exc)
         return await run_in_threadpool(handler, conn, exc)
 
-    def _starlette_handler(self, exc: Exception) -> Any:
+    def starlette_handler(self, exc: Exception) -> Any:
         # Starlette's own lookup: the status first for its HTTPException, then the MRO.
         if isinstance(exc, HTTPException):
             handler = self.statuses.get(exc.status_code)
@@ -311,8 +333,17 @@ class InterceptorMiddleware:
         try:
             await self.app(scope, receive, tracked_send)
         except Exception as exc:
-            if not await self._answer_http(exc, started, scope, receive, send):
+            unanswered = await self._answer_http(exc, started, scope, receive, send)
+            if unanswered is exc:
                 raise
+            if unanswered is None:
+                return
+        else:
+            return
+        try:
+            raise unanswered  # outside the except clause: its __context__ stays its own
+        finally:
+            del unanswered  # its traceback holds this frame
 
     def _tables_under(self, above: Any) -> tuple[_Claims, _StatusClaims]:
         """The table for this scope, under the table ``above`` that an outer scope set."""
@@ -328,27 +359,26 @@ class InterceptorMiddleware:
 
     async def _answer_http(
         self, exc: Exception, started: bool, scope: Scope, receive: Receive, send: Send
-    ) -> bool:
+    ) -> BaseException | None:
+        """What to raise for ``exc`` (itself, or what it stands for), or ``None``: answered."""
         # Not inlined in __call__: the exception's traceback holds __call__'s
         # frame, so an answer (which refers to the exception) held among its
         # locals would make a reference cycle per error, left to the collector.
-        if scope.get(_TRIED_KEY) is exc:
-            return False  # every interceptor in scope tried it at the route
+        tried = scope.get(_TRIED_KEY) is exc  # every interceptor in scope tried it at the route
+        if tried:
+            return exc
         if started:  # e.g. a streaming body or a background task failed
-            if exc.args == _LATE_AT_ROUTE and exc.__cause__ is not None:
-                late: BaseException = exc.__cause__  # claimed at the route, too late
-            else:
-                late = exc
+            late, ours = _late(exc, scope)
             self.interceptor.observe_late(late, RequestInfo.from_scope(scope), scope)
-            return False
+            return late if ours else exc
         answer = await resolve(self.interceptor, exc, scope, lambda: Request(scope, receive, send))
         if answer is None:
-            return False
+            return exc
         if isinstance(answer, Outcome):
             await send_outcome(answer, scope, receive, send)
         else:
             await answer(scope, receive, send)
-        return True
+        return None
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         progress = WebSocketProgress()
@@ -442,6 +472,28 @@ async def _answer_on_websocket(
             return
         answer = Outcome(answer.status_code, (), b"")  # a close needs only the status
     await answer_websocket(answer, scope, progress, send)
+
+
+def _late(exc: Exception, scope: Scope) -> tuple[BaseException, bool]:
+    """What failed after the response started, and whether Starlette's error for it is ours.
+
+    Starlette raises a RuntimeError from what its route claimed too late. When
+    the route's table was an interceptor's, no interceptor there would have
+    answered the cause and Starlette has no handler for it, only the claim
+    made that error (a type claimed, an instance that resolves otherwise):
+    the server gets the cause itself, as without the interceptor.
+    """
+    cause = exc.__cause__
+    if exc.args != _LATE_AT_ROUTE or cause is None:
+        return exc, False
+    table = scope.get(_HANDLERS_KEY, _NO_TABLES)[0]
+    ours = (
+        isinstance(table, _Claims)
+        and isinstance(cause, Exception)
+        and not table.answers(cause)
+        and table.starlette_handler(cause) is None
+    )
+    return cause, ours
 
 
 def _exception_middleware_within(app: object) -> ExceptionMiddleware | None:

@@ -14,6 +14,7 @@ import contextlib
 import gc
 import json
 import logging
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -22,10 +23,11 @@ import anyio
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -285,6 +287,127 @@ async def test_what_an_interceptor_declines_goes_to_starlettes_handler_object(
     async with client_for(app) as client:
         response = await client.get("/x")
     assert (response.status_code, response.text) == (418, text)
+
+
+def late_endpoint(kind: str, error: BaseException) -> Callable[[Request], Response]:
+    """An endpoint that raises ``error`` after its response started: mid-stream or in
+    a background task."""
+
+    async def chunks() -> Any:
+        yield b"first"
+        raise error
+
+    async def fail() -> None:
+        raise error
+
+    def endpoint(request: Request) -> Response:
+        if kind == "stream":
+            return StreamingResponse(chunks())
+        return PlainTextResponse("ok", background=BackgroundTask(fail))
+
+    return endpoint
+
+
+async def raised_late(app: ASGIApp, path: str = "/x") -> BaseException:
+    """What ``app`` raises to the server for a request whose response started."""
+    recorder = Recorder()
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - the test looks at what it is
+        await app(http_scope(path), recorder.receive, recorder.send)
+    assert [m["type"] for m in recorder.sent].count("http.response.start") == 1
+    return caught.value
+
+
+def assert_as_raised(raised: BaseException, error: BaseException) -> None:
+    """``raised`` is ``error`` itself, chained to nothing, as Starlette alone raises it."""
+    assert raised is error
+    assert (error.__cause__, error.__context__) == (None, None)
+
+
+@pytest.mark.parametrize("kind", ["stream", "background"])
+@pytest.mark.parametrize("place", PLACES)
+async def test_a_late_exception_group_nobody_answers_reaches_the_server_as_itself(
+    place: str, kind: str
+) -> None:
+    # A group is claimed only if an interceptor would answer it (by its one
+    # leaf here): else Starlette, once the response started, would raise its
+    # RuntimeError in the group's place.
+    error = ExceptionGroup("late", [ValueError("in a task")])
+
+    endpoint = late_endpoint(kind, error)
+
+    app = build(place, endpoint, {})
+    assert_as_raised(await raised_late(app, "/m/x"), error)
+
+
+@pytest.mark.parametrize("keys", ["none", "catchall"])
+@pytest.mark.parametrize("kind", ["stream", "background"])
+async def test_a_late_group_of_what_passes_through_reaches_the_server_as_itself(
+    kind: str, keys: str
+) -> None:
+    # A catch-all does not answer a group whose one leaf passes through: the
+    # claim is the group's at every step of Starlette's walk up its MRO,
+    # ``Exception`` included.
+    error = ExceptionGroup("late", [ClientDisconnect()])
+
+    endpoint = late_endpoint(kind, error)
+
+    app = Starlette(
+        routes=[Route("/x", endpoint)],
+        middleware=[mw(Interceptor({Exception: 500}))] if keys == "catchall" else [],
+    )
+    assert_as_raised(await raised_late(app), error)
+
+
+class BoomGroup(ExceptionGroup, Boom):  # type: ignore[misc]
+    """A group type that is also a ``Boom``: claimed by its type, resolved by its leaf."""
+
+
+@pytest.mark.parametrize("keys", ["none", "boom"])
+async def test_a_late_exception_claimed_by_its_type_but_unanswered_reaches_the_server(
+    keys: str,
+) -> None:
+    # Starlette's walk reaches ``Boom`` after the group types refused, and
+    # claims it; the RuntimeError Starlette raises then is ours, not its own,
+    # so the middleware raises the group itself, as Starlette alone would.
+    error = BoomGroup("late", [ValueError("not a Boom")])
+
+    endpoint = late_endpoint("stream", error)
+
+    app = Starlette(
+        routes=[Mount("/m", routes=[Route("/x", endpoint)])],
+        middleware=[mw(Interceptor({Boom: 409}))] if keys == "boom" else [],
+    )
+    assert_as_raised(await raised_late(app, "/m/x"), error)
+
+
+@pytest.mark.parametrize("place", PLACES)
+async def test_a_late_exception_starlettes_own_handler_claims_keeps_starlettes_error(
+    place: str,
+) -> None:
+    # Starlette's own RuntimeError, for what its own handler would have answered.
+    error = ExceptionGroup("late", [ValueError("in a task")])
+
+    endpoint = late_endpoint("stream", error)
+
+    app = build(place, endpoint, {ExceptionGroup: lambda request, exc: PlainTextResponse("")})
+    raised = await raised_late(app, "/m/x")
+    assert (type(raised), raised.__cause__) == (RuntimeError, error)
+
+
+async def test_a_late_exception_a_registered_callable_may_answer_keeps_starlettes_error() -> None:
+    # What remains: a callable is not called once the response started, so
+    # whether it would have declined is not known; Starlette raises its
+    # RuntimeError, as for a handler of its own.
+    error = Boom("late")
+
+    endpoint = late_endpoint("stream", error)
+
+    app = Starlette(
+        routes=[Route("/x", endpoint)],
+        middleware=[mw(Interceptor({Boom: lambda request, exc: None}))],
+    )
+    raised = await raised_late(app)
+    assert (type(raised), raised.__cause__) == (RuntimeError, error)
 
 
 # -- an interceptor that matches: its answer takes the same way out -------------------
@@ -580,3 +703,28 @@ async def test_an_error_after_the_response_started_leaves_no_reference_cycle() -
         logging.disable(logging.NOTSET)
         gc.enable()
     assert seen == [(500, Boom)]
+
+
+# -- what a real server sees ------------------------------------------------------------
+
+
+def logged_traceback(log: Any, ending: str, seconds: float = 10) -> str:
+    """The server's log once it shows ``ending`` (a traceback's last line), within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and ending not in log.read_text():
+        time.sleep(0.05)
+    time.sleep(0.2)  # whatever else the server writes about the same error
+    return str(log.read_text())
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("app", ["bare", "noop"])
+def test_under_uvicorn_a_late_group_is_logged_as_itself(app: str) -> None:
+    from examples.serving import serve  # noqa: PLC0415
+
+    with serve(f"tests.late_apps:{app}", "uvicorn") as (base_url, log):
+        response = httpx.get(f"{base_url}/m/bg", timeout=10)
+        assert (response.status_code, response.text) == (200, "ok")
+        text = logged_traceback(log, "ExceptionGroup: in the background")
+    assert "ExceptionGroup: in the background" in text
+    assert "RuntimeError" not in text
