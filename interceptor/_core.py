@@ -26,6 +26,7 @@ from interceptor._http import (
     HttpKind,
     http_kind,
     http_status,
+    is_framework_unwind,
     is_http_exception_type,
     kind_of_type,
     module_name,
@@ -353,10 +354,12 @@ class Interceptor:
         exception object raised again in a later request is observed there
         again. The mark does not keep the exception alive: its traceback's
         frames refer to that mapping, and the request's data would otherwise
-        wait for the cyclic collector.
+        wait for the cyclic collector. A framework unwinding after it sent its
+        own response (Starlette's request body limiter, after its 413) is no
+        crash, and is not observed.
         """
         leaf = single_leaf(exc)
-        if _is_mark_of(per_request.get(_OBSERVED_LATE), leaf):
+        if _is_mark_of(per_request.get(_OBSERVED_LATE), leaf) or is_framework_unwind(leaf):
             return
         per_request[_OBSERVED_LATE] = _mark_of(leaf)
         self.observe(leaf, 500, request, note=_LATE_NOTE, raised=exc)

@@ -24,6 +24,7 @@ __all__ = [
     "http_headers",
     "http_kind",
     "http_status",
+    "is_framework_unwind",
     "is_http_exception_type",
     "is_plain",
     "kind_of_type",
@@ -49,6 +50,9 @@ _STARLETTE_HTTP = ("starlette.exceptions", "HTTPException")
 _WERKZEUG_HTTP = ("werkzeug.exceptions", "HTTPException")
 _WERKZEUG_ROUTING = ("werkzeug.routing.exceptions", "RoutingException")
 _STARLETTE_DISCONNECT = ("starlette.requests", "ClientDisconnect")
+# Starlette's request body limiter (1.6 on), once it has sent its 413 itself:
+# how it unwinds the app it wraps, caught again where it was raised.
+_STARLETTE_SENT = ("starlette.middleware.body_limit", "_RequestBodyLimitResponseSent")
 
 # http_kind's cache: the kind of each exception type seen, before a Werkzeug
 # exception's own ``.response`` makes one instance pass through. Bounded to
@@ -84,10 +88,7 @@ def kind_of_type(tp: type) -> HttpKind:
     """`http_kind` for a class: what every instance of it is, before ``.response``."""
     if issubclass(tp, ApiError):
         return HttpKind.API_ERROR
-    try:
-        names = {(module_name(cls), cls.__qualname__) for cls in tp.__mro__}
-    except Exception:  # noqa: BLE001 - a metaclass's broken __qualname__: no framework's class
-        return HttpKind.PLAIN
+    names = _names(tp)
     if _WERKZEUG_ROUTING in names or _STARLETTE_DISCONNECT in names:
         return HttpKind.PASSTHROUGH
     if _WERKZEUG_HTTP in names:
@@ -97,6 +98,24 @@ def kind_of_type(tp: type) -> HttpKind:
     if is_validation_names(names):
         return HttpKind.VALIDATION
     return HttpKind.PLAIN
+
+
+def _names(tp: type) -> set[tuple[str, str]]:
+    """(module, qualname) of every class in ``tp``'s MRO."""
+    try:
+        return {(module_name(cls), cls.__qualname__) for cls in tp.__mro__}
+    except Exception:  # noqa: BLE001 - a metaclass's broken __qualname__: no framework's class
+        return set()
+
+
+def is_framework_unwind(exc: BaseException) -> bool:
+    """Whether ``exc`` is a framework leaving the app after it sent its own response.
+
+    Starlette's request body limiter sends its 413, then raises an exception
+    of its own to unwind the app it wraps and catches it there: control flow
+    of a request already answered, never an error to log or report.
+    """
+    return _STARLETTE_SENT in _names(type(exc))
 
 
 def is_http_exception_type(tp: type) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import functools
+import logging
 import random
 import threading
 import time
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from interceptor import ApiError, Interceptor, Problem, classified
+from interceptor._delivery import delivery
 from interceptor._request import RequestInfo
 from interceptor._values import is_inline, single_leaf
 
@@ -589,6 +591,22 @@ def test_is_async_callable_unwraps_partials_only() -> None:
         assert is_async_callable(obj) is expected, obj
     assert callable_name(functools.partial(sync)).endswith(".sync")
     assert callable_name(SyncCallAsyncFunc()).endswith(".SyncCallAsyncFunc")
+
+
+def test_starlettes_body_limit_unwinding_is_never_observed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Starlette's request body limiter (1.6+) sends its 413 itself, then
+    # raises this to leave the app it wraps, and catches it where it began.
+    sent = type("_RequestBodyLimitResponseSent", (Exception,), {})
+    sent.__module__ = "starlette.middleware.body_limit"
+    reports: list[object] = []
+    errors = Interceptor({Exception: 500}, reporter=reports.append)
+    with caplog.at_level(logging.DEBUG, logger="interceptor"):
+        errors.observe_late(sent(), RequestInfo(), {})
+        errors.observe_late(ExceptionGroup("one", [sent()]), RequestInfo(), {})
+        delivery.flush(10)
+    assert (caplog.records, reports) == ([], [])
 
 
 def test_is_awaitable_agrees_with_inspect() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 import json
 import logging
 import time
@@ -34,8 +35,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from interceptor import Interceptor, Problem
+from interceptor._delivery import delivery
 from interceptor.starlette import InterceptorMiddleware
 from tests.conftest import http_scope
+from tests.late_apps import HAS_BODY_LIMIT
 
 
 class NeverRaised(Exception):
@@ -410,6 +413,70 @@ async def test_a_late_exception_a_registered_callable_may_answer_keeps_starlette
     assert (type(raised), raised.__cause__) == (RuntimeError, error)
 
 
+needs_body_limit = pytest.mark.skipif(
+    not HAS_BODY_LIMIT, reason="Starlette limits request bodies from 1.6 on"
+)
+
+
+@needs_body_limit
+@pytest.mark.parametrize("limit_at", ["app", "route"])
+@pytest.mark.parametrize("keys", ["noop"])
+@pytest.mark.parametrize("place", ["bare", "app", "mount"])
+async def test_starlettes_own_413_for_a_body_too_large_is_all_there_is(
+    place: str, keys: str, limit_at: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Starlette's body limiter sends its 413 itself, then unwinds the app with
+    # an exception of its own that it catches: no interceptor claims, logs or
+    # reports it, a catch-all included.
+    reports: list[object] = []
+    errors = Interceptor(
+        {Exception: 500} if keys == "catchall" else {NeverRaised: 500}, reporter=reports.append
+    )
+    limit: dict[str, Any] = {"max_body_size": 10}
+    route = Route(
+        "/x",
+        lambda request: PlainTextResponse("ok"),
+        methods=["POST"],
+        **(limit if limit_at == "route" else {}),
+    )
+    app = Starlette(
+        routes=[Mount("/m", routes=[route], middleware=[mw(errors)] if place == "mount" else [])],
+        middleware=[mw(errors)] if place == "app" else [],
+        **(limit if limit_at == "app" else {}),
+    )
+    transport = httpx.ASGITransport(app=app)  # what the app raises, the test raises
+    with caplog.at_level(logging.DEBUG, logger="interceptor"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.post("/m/x", content=b"x" * 100)
+        delivery.flush(10)
+    assert (response.status_code, response.text) == (413, "Content Too Large")
+    assert (caplog.records, reports) == ([], [])
+
+
+@needs_body_limit
+@pytest.mark.parametrize("keys", ["bare", "noop"])
+async def test_fastapis_own_413_for_a_body_too_large_is_all_there_is(
+    keys: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fastapi = pytest.importorskip("fastapi")
+    if "max_body_size" not in inspect.signature(fastapi.FastAPI).parameters:
+        pytest.skip("this FastAPI takes no max_body_size")
+    errors = Interceptor({Exception: 500} if keys == "catchall" else {NeverRaised: 500})
+    app = fastapi.FastAPI(middleware=[] if keys == "bare" else [mw(errors)], max_body_size=10)
+
+    @app.post("/x")
+    async def ignores_body() -> dict[str, bool]:
+        return {"ok": True}
+
+    transport = httpx.ASGITransport(app=app)
+    with caplog.at_level(logging.DEBUG, logger="interceptor"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.post("/x", content=b"x" * 100)
+        delivery.flush(10)
+    assert response.status_code == 413
+    assert caplog.records == []
+
+
 # -- an interceptor that matches: its answer takes the same way out -------------------
 
 
@@ -727,4 +794,20 @@ def test_under_uvicorn_a_late_group_is_logged_as_itself(app: str) -> None:
         assert (response.status_code, response.text) == (200, "ok")
         text = logged_traceback(log, "ExceptionGroup: in the background")
     assert "ExceptionGroup: in the background" in text
+    assert "RuntimeError" not in text
+
+
+@pytest.mark.server
+@needs_body_limit
+@pytest.mark.parametrize("app", ["bare", "noop"])
+def test_under_uvicorn_starlettes_own_413_is_all_the_server_sees(app: str) -> None:
+    from examples.serving import serve  # noqa: PLC0415
+
+    with serve(f"tests.late_apps:{app}", "uvicorn") as (base_url, log):
+        response = httpx.post(f"{base_url}/m/big", content=b"x" * 100, timeout=10)
+        with httpx.Client(base_url=base_url) as client:  # a request after it, to wait on
+            assert client.get("/m/bg").status_code == 200
+        text = logged_traceback(log, "ExceptionGroup: in the background")
+    assert (response.status_code, response.text) == (413, "Content Too Large")
+    assert "_RequestBodyLimitResponseSent" not in text
     assert "RuntimeError" not in text
