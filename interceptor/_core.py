@@ -584,25 +584,10 @@ class Interceptor:
     def _class_candidates(tp: type[BaseException], tables: _Tables) -> tuple[HandlerValue, ...]:
         values = tables.cache.get(tp)
         if values is None:
-            seen: list[HandlerValue] = []
-            # An HTTP exception matched only through a base class that declares
-            # no status (Exception, LookupError, KeyError) keeps its own status:
-            # a plain value there gives the default body at that status. A
-            # callable still receives it and decides.
-            keeps_status = is_http_exception_type(tp)
-            for cls in tp.__mro__:
-                value = tables.by_class.get(cls)
-                if value is None:
-                    continue
-                if (
-                    keeps_status
-                    and isinstance(value, INLINE_TYPES)
-                    and not is_http_exception_type(cls)
-                ):
-                    value = _API_ERROR_DEFAULT
-                if not any(value is s for s in seen):
-                    seen.append(value)
-            values = tuple(seen)
+            # What passes through has nothing to try, whatever its bases match:
+            # cached so, `may_handle` and `resolve` of the type agree with
+            # `candidates` of its instances.
+            values = () if _passes_through(tp) else _mro_values(tp, tables)
             # A group's instance may resolve by its leaf instead, so a group
             # type is never cached (see `candidates`); groups are rare.
             if not issubclass(tp, BaseExceptionGroup):
@@ -747,6 +732,25 @@ def _short_repr(value: object, limit: int = 200) -> str:
     except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the handler's bug
         text = f"<unprintable {type(value).__qualname__}>"
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _mro_values(tp: type[BaseException], tables: _Tables) -> tuple[HandlerValue, ...]:
+    """The values registered along ``tp``'s MRO, most specific first, each once."""
+    seen: list[HandlerValue] = []
+    # An HTTP exception matched only through a base class that declares
+    # no status (Exception, LookupError, KeyError) keeps its own status:
+    # a plain value there gives the default body at that status. A
+    # callable still receives it and decides.
+    keeps_status = is_http_exception_type(tp)
+    for cls in tp.__mro__:
+        value = tables.by_class.get(cls)
+        if value is None:
+            continue
+        if keeps_status and isinstance(value, INLINE_TYPES) and not is_http_exception_type(cls):
+            value = _API_ERROR_DEFAULT
+        if not any(value is s for s in seen):
+            seen.append(value)
+    return tuple(seen)
 
 
 def _by_http_kind(

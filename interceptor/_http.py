@@ -37,9 +37,10 @@ class HttpKind(enum.Enum):
     API_ERROR = enum.auto()
     STARLETTE = enum.auto()
     WERKZEUG = enum.auto()
-    # Werkzeug redirects and exceptions carrying a ready `.response`, and
-    # Starlette's ClientDisconnect (no one is left to answer): never turned
-    # into error bodies, whatever is registered.
+    # Werkzeug redirects and exceptions carrying a ready `.response`,
+    # Starlette's ClientDisconnect (no one is left to answer) and a framework
+    # unwinding after it sent its own response (`is_framework_unwind`): never
+    # turned into error bodies, and never claimed, whatever is registered.
     PASSTHROUGH = enum.auto()
     # FastAPI's and pydantic's validation errors: the client's input was
     # wrong, 422, rendered with an ``errors`` array (`interceptor._validation`).
@@ -89,7 +90,7 @@ def kind_of_type(tp: type) -> HttpKind:
     if issubclass(tp, ApiError):
         return HttpKind.API_ERROR
     names = _names(tp)
-    if _WERKZEUG_ROUTING in names or _STARLETTE_DISCONNECT in names:
+    if _WERKZEUG_ROUTING in names or _STARLETTE_DISCONNECT in names or _STARLETTE_SENT in names:
         return HttpKind.PASSTHROUGH
     if _WERKZEUG_HTTP in names:
         return HttpKind.WERKZEUG

@@ -91,13 +91,15 @@ class _Claims(Mapping[Any, Any]):
     so the claim is decided at the first step and the rest of the walk is
     Starlette's own.
 
-    An exception group is the exception: one resolves by its leaf, so its
-    type says too little. Starlette asks inside its ``except`` clause, so for
-    a group type (and for ``Exception``, which a group's walk reaches) the
-    claim is that of the group being handled: claimed only if an interceptor
-    has something to try for it. Once the response has started, Starlette
-    raises its RuntimeError for whatever is claimed, so a claim must mean an
-    answer.
+    Two kinds of exception break that: a group resolves by its leaf, so its
+    type says too little, and what passes through (a client disconnect,
+    Starlette's body limiter unwinding) is refused at its own type although
+    ``Exception``, a base, may be registered. Starlette asks inside its
+    ``except`` clause, so for a group type and for ``Exception`` (which both
+    walks reach) the claim is that of the exception being handled: claimed
+    only if an interceptor has something to try for it. Once the response
+    has started, Starlette raises its RuntimeError for whatever is claimed,
+    so a claim must mean an answer.
     """
 
     __slots__ = ("_last_claimed", "chain", "handlers", "statuses", "tables")
@@ -126,12 +128,12 @@ class _Claims(Mapping[Any, Any]):
                     return True
         return False
 
-    def _claims_handled(self, cls: type) -> bool:
-        """The claim for ``cls`` when it may be a group's: the handled exception's own."""
+    def _claims_handled(self, cls: type[BaseException]) -> bool:
+        """The claim for a group type or ``Exception``: the handled exception's own."""
         exc = sys.exception()  # Starlette's lookup runs in its except clause
-        if isinstance(exc, BaseExceptionGroup) and isinstance(exc, cls):
+        if isinstance(exc, cls):
             return self.answers(exc)
-        return True  # not a group, or asked outside a lookup: the type decides
+        return True  # asked outside a lookup: the type decides
 
     def answers(self, exc: BaseException) -> bool:
         """Whether an interceptor in scope has something to try for ``exc``."""
@@ -481,7 +483,10 @@ def _late(exc: Exception, scope: Scope) -> tuple[BaseException, bool]:
     the route's table was an interceptor's, no interceptor there would have
     answered the cause and Starlette has no handler for it, only the claim
     made that error (a type claimed, an instance that resolves otherwise):
-    the server gets the cause itself, as without the interceptor.
+    the server gets the cause itself, as without the interceptor. (The
+    layers between the route and here saw Starlette's error: a claim that
+    is exact, as `_Claims` makes it for groups and what passes through,
+    leaves this for what a type claims and its instance does not answer.)
     """
     cause = exc.__cause__
     if exc.args != _LATE_AT_ROUTE or cause is None:

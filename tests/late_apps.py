@@ -4,12 +4,15 @@ Each attribute is the same Starlette app: ``bare`` has no interceptor,
 ``noop`` one that matches nothing, ``catchall`` one registered for
 ``Exception``. ``/bg`` answers, then its background task raises an exception
 group; ``/big`` is an endpoint that never reads its body, under a 10-byte
-request body limit where the installed Starlette has one.
+request body limit where the installed Starlette has one; ``/mark`` writes
+``MARK`` to the log once the interceptor's queued log lines are out, so a test
+knows when what earlier requests made the server write is there.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,6 +23,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from interceptor import Interceptor
+from interceptor._delivery import delivery
 from interceptor.starlette import InterceptorMiddleware
 
 HAS_BODY_LIMIT = "max_body_size" in inspect.signature(Starlette).parameters
@@ -41,12 +45,22 @@ def ignores_body(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
+def mark(request: Request) -> Response:
+    delivery.flush(5)
+    logging.getLogger("tests.late_apps").warning("MARK")
+    return PlainTextResponse("marked")
+
+
 def build(keys: dict[Any, Any] | None) -> Starlette:
     middleware = [] if keys is None else [
         Middleware(InterceptorMiddleware, interceptor=Interceptor(keys))
     ]
     limit: dict[str, Any] = {"max_body_size": 10} if HAS_BODY_LIMIT else {}
-    routes = [Route("/bg", background), Route("/big", ignores_body, methods=["POST"])]
+    routes = [
+        Route("/bg", background),
+        Route("/big", ignores_body, methods=["POST"]),
+        Route("/mark", mark),
+    ]
     return Starlette(routes=[Mount("/m", routes=routes)], middleware=middleware, **limit)
 
 

@@ -544,6 +544,14 @@ def test_resolve_of_a_redirect_class_agrees_with_its_instances() -> None:
     assert errors.candidates(redirect())[1] == ()
 
 
+def test_what_passes_through_is_not_claimed_after_an_instance_was_looked_up() -> None:
+    disconnect = type("ClientDisconnect", (Exception,), {"__module__": "starlette.requests"})
+    errors = Interceptor({Exception: 500})
+    assert errors.candidates(disconnect())[1] == ()
+    assert not errors.may_handle(disconnect)
+    assert errors.resolve(disconnect) is None
+
+
 def test_is_async_callable_unwraps_partials_only() -> None:
     from interceptor._callables import callable_name, is_async_callable  # noqa: PLC0415
 
@@ -593,7 +601,7 @@ def test_is_async_callable_unwraps_partials_only() -> None:
     assert callable_name(SyncCallAsyncFunc()).endswith(".SyncCallAsyncFunc")
 
 
-def test_starlettes_body_limit_unwinding_is_never_observed(
+def test_starlettes_body_limit_unwinding_is_never_answered_nor_observed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Starlette's request body limiter (1.6+) sends its 413 itself, then
@@ -602,6 +610,10 @@ def test_starlettes_body_limit_unwinding_is_never_observed(
     sent.__module__ = "starlette.middleware.body_limit"
     reports: list[object] = []
     errors = Interceptor({Exception: 500}, reporter=reports.append)
+    for _ in range(2):  # looking an instance up leaves the type's answers as they were
+        assert not errors.may_handle(sent)  # a catch-all does not claim it at the route
+        assert errors.resolve(sent) is None
+        assert errors.candidates(sent())[1] == ()
     with caplog.at_level(logging.DEBUG, logger="interceptor"):
         errors.observe_late(sent(), RequestInfo(), {})
         errors.observe_late(ExceptionGroup("one", [sent()]), RequestInfo(), {})
