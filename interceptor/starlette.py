@@ -336,10 +336,11 @@ class InterceptorMiddleware:
             await self.app(scope, receive, tracked_send)
         except Exception as exc:
             unanswered = await self._answer_http(exc, started, scope, receive, send)
-            if unanswered is exc:
-                raise
             if unanswered is None:
                 return
+            if unanswered is exc:
+                del unanswered  # exc's traceback holds this frame: no cycle through a local
+                raise
         else:
             return
         try:
