@@ -6,9 +6,10 @@ worker thread) within the interceptor's ``handler_timeout`` (`call_handlers`).
 
 A sync handler past its timeout is abandoned in its thread (Python cannot
 stop one), which anyio's limiter then no longer counts. So that such threads
-cannot grow with traffic, at most `MAX_STUCK_HANDLERS` are left running, plus
-those already running when that many got stuck (anyio's limiter caps them):
-while that many are, no sync handler starts, and the request gets the 500 of
+cannot grow with traffic, at most `MAX_STUCK_HANDLERS` of one interceptor's
+are left running, plus those already running when that many got stuck
+(anyio's limiter caps them): while that many are, none of that interceptor's
+sync handlers starts (the others' do), and the request gets the 500 of
 a handler that timed out (`HANDLER_SKIPPED`), counted as ``handlers_skipped``
 in `Interceptor.deliveries` and logged once for the episode.
 """
@@ -19,6 +20,7 @@ import logging
 import os
 import threading
 import types
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, MutableMapping
 from typing import Any, TypeGuard, TypeVar
 
@@ -26,6 +28,7 @@ import anyio
 import anyio.to_thread
 
 from interceptor._callables import is_awaitable
+from interceptor._core import Interceptor
 from interceptor._delivery import EXIT_FLUSH_SECONDS, DeliveryCounts, delivery
 from interceptor._render import Outcome
 from interceptor._resolve import Pending
@@ -164,7 +167,7 @@ async def call_handlers(
         try:
             if not errors.is_async(handler):
                 call = _ThreadCall(handler, conn, leaf)
-                result = await _in_thread(seconds, call, errors.deliveries)
+                result = await _in_thread(seconds, call, errors)
             else:
                 result = handler(conn, leaf)
                 if type(result) is types.CoroutineType:
@@ -183,21 +186,22 @@ async def call_handlers(
     return answer  # type: ignore[return-value]
 
 
-async def _in_thread(seconds: float | None, call: _ThreadCall, counts: DeliveryCounts) -> object:
+async def _in_thread(seconds: float | None, call: _ThreadCall, errors: Interceptor) -> object:
     """What ``call`` gives, run in a worker thread within ``seconds``.
 
     `HANDLER_TIMED_OUT` past them (the thread left to finish by itself), and
     `HANDLER_SKIPPED`, the handler never started, while `MAX_STUCK_HANDLERS`
     calls left that way still run.
     """
-    if not stuck_handlers.admits(counts):
+    stuck = stuck_handlers(errors)
+    if not stuck.admits(errors.deliveries):
         return HANDLER_SKIPPED
     try:
         return await _within(
-            seconds, anyio.to_thread.run_sync(stuck_handlers.run, call, abandon_on_cancel=True)
+            seconds, anyio.to_thread.run_sync(stuck.run, call, abandon_on_cancel=True)
         )
     finally:
-        stuck_handlers.leave(call)
+        stuck.leave(call)
 
 
 async def _within(seconds: float | None, awaitable: Awaitable[object]) -> object:
@@ -258,7 +262,7 @@ class _ThreadCall:
 
 
 class _StuckHandlers:
-    """How many sync handler calls were given up on and still run: one count per process.
+    """How many of one interceptor's sync handler calls were given up on and still run.
 
     Thread-safe: calls are left on the event loop's thread and return in
     their worker threads. While `MAX_STUCK_HANDLERS` are running, `admits`
@@ -267,10 +271,6 @@ class _StuckHandlers:
     """
 
     def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        # Also the child's fresh start after a fork: the threads stayed in the parent.
         self._lock = threading.Lock()
         self.count = 0
         self._skipped = 0  # refused in this episode
@@ -325,7 +325,20 @@ class _StuckHandlers:
                 call.state = _LEFT
 
 
-stuck_handlers = _StuckHandlers()
-"""The process's count of sync handler calls given up on that still run."""
+# Each interceptor's count, held no longer than the interceptor: a hung
+# dependency behind one interceptor's handler leaves the others' handlers
+# running (and one with no handler_timeout never abandons a call).
+_STUCK: weakref.WeakKeyDictionary[object, _StuckHandlers] = weakref.WeakKeyDictionary()
+_STUCK_LOCK = threading.Lock()
 
-os.register_at_fork(after_in_child=stuck_handlers._reset)
+
+def stuck_handlers(errors: object) -> _StuckHandlers:
+    """The count of ``errors``'s sync handler calls given up on that still run."""
+    stuck = _STUCK.get(errors)
+    if stuck is None:
+        with _STUCK_LOCK:
+            stuck = _STUCK.setdefault(errors, _StuckHandlers())
+    return stuck
+
+
+os.register_at_fork(after_in_child=_STUCK.clear)  # the threads stayed in the parent

@@ -924,3 +924,54 @@ async def test_a_5xx_tuple_answer_shows_the_error_id_the_report_gets(
     assert seen_id == event.error_id == (chosen or seen_id)
     assert reported.wait(5)
     assert reports[0].error_id == seen_id
+
+
+async def test_one_interceptors_stuck_handlers_leave_the_others_running() -> None:
+    """The bound on sync handlers left past ``handler_timeout`` is each interceptor's:
+    a hung dependency behind one never turns another's healthy handler into a 500,
+    and one with no timeout never abandons a call."""
+    from interceptor._asgi import MAX_STUCK_HANDLERS, stuck_handlers  # noqa: PLC0415
+
+    gate = threading.Event()
+
+    class Hung(Exception):
+        pass
+
+    def hangs(request: Request, exc: Hung) -> int:
+        gate.wait(30)  # released at the end of the test
+        return 503
+
+    def answers(request: Request, exc: KeyError) -> int:
+        return 404
+
+    payments = Interceptor({Hung: hangs}, handler_timeout=0.05)
+    users = Interceptor({KeyError: answers}, handler_timeout=None)
+
+    async def pay(request: Request) -> Response:
+        raise Hung("the bank does not answer")
+
+    async def user(request: Request) -> Response:
+        raise KeyError("no such user")
+
+    app = Starlette(
+        routes=[
+            Mount("/pay", routes=[Route("/", pay)], middleware=mw(payments)),
+            Mount("/users", routes=[Route("/", user)], middleware=mw(users)),
+        ]
+    )
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for _ in range(MAX_STUCK_HANDLERS + 2):
+                assert (await client.get("/pay/")).status_code == 500
+            assert stuck_handlers(payments).count == MAX_STUCK_HANDLERS
+            assert payments.deliveries.snapshot()["handlers_skipped"] == 2
+            assert (await client.get("/users/")).status_code == 404
+            assert users.deliveries.snapshot()["handlers_skipped"] == 0
+    finally:
+        gate.set()
+    for _ in range(200):  # the released handlers return, each within a moment
+        if stuck_handlers(payments).count == 0:
+            break
+        await anyio.sleep(0.05)
+    assert stuck_handlers(payments).count == 0

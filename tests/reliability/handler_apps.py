@@ -82,7 +82,7 @@ async def stats(request: Request) -> Response:
     return JSONResponse(
         {
             "threads": threading.active_count(),
-            "stuck": stuck_handlers.count,
+            "stuck": stuck_handlers(errors).count,
             "started": started,
             "deliveries": dict(errors.deliveries.snapshot()),
         }
