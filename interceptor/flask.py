@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import threading
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -175,7 +176,12 @@ def _domains(url_map: Map, name: str, subdomain: str | None) -> Map:
     or with ``host_matching`` the hosts of its rules, converters and all.
     """
     hosts = url_map.host_matching
-    own = [rule for rule in url_map.iter_rules() if rule.endpoint.startswith(name + ".")]
+    own = [
+        rule
+        for rule in url_map.iter_rules()
+        # A rule may have no endpoint (a redirect_to rule, say): it is no blueprint's.
+        if isinstance(rule.endpoint, str) and rule.endpoint.startswith(name + ".")
+    ]
     patterns = {rule.host if hosts else rule.subdomain for rule in own}
     if not hosts:
         patterns.add(subdomain)  # None: the map's default subdomain, as for a rule
@@ -361,10 +367,25 @@ def _watch_for_views_decorated_too_late() -> None:
 
 def _check_views(sender: Flask, **extra: Any) -> None:
     key = id(sender)
-    checked = _CHECKED_APPS.get(key)
-    if checked is not None and checked() is sender:
+    if _checked(key, sender):
         return
-    _CHECKED_APPS[key] = weakref.ref(sender, functools.partial(_forget_app, key))
+    # The app's first requests may come at once, on several threads: each
+    # waits until the views are swapped, so none runs a view undecorated.
+    with _CHECKING:
+        if not _checked(key, sender):
+            _swap_decorated_views(sender)
+            _CHECKED_APPS[key] = weakref.ref(sender, functools.partial(_forget_app, key))
+
+
+_CHECKING = threading.Lock()
+
+
+def _checked(key: int, app: Flask) -> bool:
+    checked = _CHECKED_APPS.get(key)
+    return checked is not None and checked() is app
+
+
+def _swap_decorated_views(sender: Flask) -> None:
     views = sender.view_functions
     registered = {id(view) for view in list(views.values())}
     for endpoint, view in list(views.items()):

@@ -1346,3 +1346,61 @@ def test_a_routing_error_belongs_to_the_blueprint_on_its_subdomain_or_host(
         for url, owned in urls.items()
     }
     assert got == expected
+
+
+@pytest.mark.parametrize("interceptor", [None, "noop"])
+def test_a_rule_without_an_endpoint_leaves_routing_errors_as_they_were(
+    interceptor: str | None,
+) -> None:
+    """A redirect_to rule has no endpoint; a routing 404 under a blueprint's prefix
+    still gets Flask's answer when the blueprint's interceptor matches nothing."""
+    from werkzeug.routing import Rule  # noqa: PLC0415
+
+    app = Flask(__name__)
+    app.url_map.add(Rule("/old", redirect_to="/new"))
+    bp = Blueprint("api", __name__, url_prefix="/api")
+
+    @bp.route("/ok")
+    def ok() -> str:
+        return "ok"
+
+    if interceptor:
+        init_app(bp, Interceptor({ZeroDivisionError: 500}))
+    app.register_blueprint(bp)
+    client = app.test_client()
+    assert client.get("/api/missing").status_code == 404
+    assert client.get("/old").status_code == 308
+
+
+def test_concurrent_first_requests_wait_for_the_views_to_be_swapped() -> None:
+    """@intercept above the route decorator: the app's first request swaps the
+    wrapper in; another first request meanwhile waits for it, never running the
+    view undecorated."""
+    app = Flask(__name__)
+
+    @intercept(Interceptor({KeyError: 404}))
+    @app.route("/v")
+    def v() -> str:
+        raise KeyError("x")
+
+    swapping, release = threading.Event(), threading.Event()
+
+    class SlowViews(dict[str, Any]):
+        def items(self) -> Any:  # the swap walks the views: it waits here
+            swapping.set()
+            release.wait(10)
+            return super().items()
+
+    app.view_functions = SlowViews(app.view_functions)
+    first = threading.Thread(target=adapter._check_views, args=(app,))
+    second = threading.Thread(target=adapter._check_views, args=(app,))
+    first.start()
+    assert swapping.wait(10)
+    second.start()
+    second.join(0.2)
+    still_waiting = second.is_alive()
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert still_waiting
+    assert app.test_client().get("/v").status_code == 404
