@@ -15,9 +15,11 @@ it for the client. That is known from where the exception comes from:
 
 Library code is what lives under the interpreter's standard library and
 site-packages directories (and this package). An application installed into
-site-packages counts as a library: its built-in exceptions then show no
-message, the safe way to be wrong; an `ApiError` or a `Problem` with a
-``detail`` says what the client should read wherever the code lives.
+site-packages counts as a library: its exceptions then show no message, the
+safe way to be wrong; an `ApiError` or a `Problem` with a ``detail`` says
+what the client should read wherever the code lives. A library vendored
+beside the application (``pip install --target``, a zipapp) counts as the
+application: nothing tells the two apart there.
 """
 
 from __future__ import annotations
@@ -128,4 +130,14 @@ def raised_by_application(exc: BaseException) -> bool:
 
 def _is_raise(code: CodeType, offset: int) -> bool:
     raw = code.co_code
-    return 0 <= offset < len(raw) and raw[offset] == _RAISE
+    # Jinja2 rewrites a template's traceback so that its innermost frame is a
+    # ``raise __jinja_exception__`` in the template's file: a re-raise of what
+    # the template's expression raised, not a raise statement of the application.
+    return (
+        0 <= offset < len(raw)
+        and raw[offset] == _RAISE
+        and _JINJA_RERAISE not in code.co_names
+    )
+
+
+_JINJA_RERAISE = "__jinja_exception__"

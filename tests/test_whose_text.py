@@ -309,3 +309,29 @@ def test_who_raised_a_builtin_exception() -> None:
     assert not raised_by_application(_caught(look_up_user))
     assert not raised_by_application(_caught(open_internal_url))  # the stdlib
     assert raised_by_application(ValueError("never raised: handed over as it is"))
+
+
+def test_what_a_template_expression_raises_is_not_the_applications() -> None:
+    """Jinja2 makes a template's error look raised by a ``raise`` in the template's
+    file; an interpreter's message from an expression there is still not ours."""
+    from flask import render_template_string  # noqa: PLC0415
+
+    def strict(value: str) -> str:
+        raise ValueError("The name must not be empty.")
+
+    app = Flask(__name__)
+    app.jinja_env.filters["strict"] = strict
+
+    @app.route("/pop")
+    def pop() -> str:
+        return render_template_string("{{ d.pop(q) }}", d={}, q=f"key-{SECRET}")
+
+    @app.route("/filter")
+    def filtered() -> str:
+        return render_template_string("{{ '' | strict }}")
+
+    init_app(app, errors_for())
+    client = app.test_client()
+    body = client.get("/pop").get_json()
+    assert (body["status"], body["detail"]) == (404, "The request could not be completed.")
+    assert client.get("/filter").get_json()["detail"] == "The name must not be empty."
