@@ -173,9 +173,11 @@ def scrub_query(query: str) -> str:
 
 
 # A URL's userinfo, "://user:password@": the name ends at ":", the password at
-# the last "@" before what ends an authority (a raw "@" in it is common). Each
-# "://" is matched in one pass, bounded by the next "/", so the whole is linear.
-_USERINFO = re.compile(r"://([^\s/?#@:]*):[^\s/?#]*@")
+# the last "@" before what ends an authority (a raw "@" in it is common) or a
+# quoted string (a URL with a port and, later in the same JSON or repr, an
+# email address are no password). Each "://" is matched in one pass, bounded
+# by the next "/", so the whole is linear.
+_USERINFO = re.compile(r"://([^\s/?#@:\"'`<>\\]*):[^\s/?#\"'`<>\\]*@")
 # A URL's query string in text: from "?" to what ends a URL in prose or a repr.
 _QUERY_IN_TEXT = re.compile(r"\?([^\s#'\"<>`]*)")
 

@@ -636,3 +636,16 @@ def test_leaving_the_client_out_reads_nothing() -> None:
     info = RequestInfo.from_scope(Unread(method="GET", path="/x"))
     assert info.scrubbed_client() is None
     assert info.scrubbed_client(include=False) is None
+
+
+def test_a_url_with_a_port_then_an_email_address_is_no_password() -> None:
+    """Compact JSON or a repr holding a URL with a port and, later, an email
+    address: no userinfo spans the quotes between them, and the text stays."""
+    from interceptor._scrub import scrub_text  # noqa: PLC0415
+
+    for text in (
+        '{"upstream":"http://db:5432","owner":"root@example.com"}',
+        "('http://cache:6379', 'alice@example.com')",
+    ):
+        assert scrub_text(text) == text
+    assert scrub_text("'https://svc:pw@h/x'") == "'https://svc:[Filtered]@h/x'"
