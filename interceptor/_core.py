@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import logging
 import threading
-import weakref
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -67,6 +66,8 @@ from interceptor._values import (
     Key,
     check_value,
     expand_key,
+    is_mark_of,
+    mark_of,
     single_leaf,
 )
 from interceptor._wire import encode_json, header_items, safe_headers
@@ -87,21 +88,6 @@ _RAISED_BY = "__interceptor_raised_by__"
 # so the scopes it passes on its way out report it once, not once each.
 _OBSERVED_LATE = "interceptor.observed_late"
 _LATE_NOTE = "; the response had already started, so the connection is aborted"
-
-
-def _mark_of(exc: BaseException) -> object:
-    """What stands for ``exc`` in a per-request mapping: a weak reference, else its id."""
-    try:
-        return weakref.ref(exc)
-    except TypeError:  # a class with __slots__ and no __weakref__
-        # It is alive while it passes the scopes, so no other object has its id.
-        return id(exc)
-
-
-def _is_mark_of(mark: object, exc: BaseException) -> bool:
-    if isinstance(mark, weakref.ref):
-        return mark() is exc
-    return mark == id(exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,9 +345,9 @@ class Interceptor:
         crash, and is not observed.
         """
         leaf = single_leaf(exc)
-        if _is_mark_of(per_request.get(_OBSERVED_LATE), leaf) or is_framework_unwind(leaf):
+        if is_mark_of(per_request.get(_OBSERVED_LATE), leaf) or is_framework_unwind(leaf):
             return
-        per_request[_OBSERVED_LATE] = _mark_of(leaf)
+        per_request[_OBSERVED_LATE] = mark_of(leaf)
         self.observe(leaf, 500, request, note=_LATE_NOTE, raised=exc)
 
     def report_error(self, exc: BaseException, request: object = None) -> str:

@@ -9,6 +9,7 @@ classifier, above nothing but the status facts and `Problem`.
 from __future__ import annotations
 
 import inspect
+import weakref
 from typing import Any, Final, Protocol, TypeVar
 
 from interceptor._callables import callable_name
@@ -27,6 +28,8 @@ __all__ = [
     "check_value",
     "expand_key",
     "is_inline",
+    "is_mark_of",
+    "mark_of",
     "single_leaf",
 ]
 
@@ -168,3 +171,22 @@ def _check_signature(handler: Handler) -> None:
             f"handler {callable_name(handler)} must accept two positional arguments "
             f"(request, exc); its signature is {signature}"
         ) from None
+
+
+def mark_of(exc: BaseException) -> object:
+    """What stands for ``exc`` in a per-request mapping (an ASGI scope, a WSGI
+    environ): a weak reference, else its id. Never the exception itself, whose
+    traceback's frames refer to that mapping: the request's data would wait
+    for the cyclic collector."""
+    try:
+        return weakref.ref(exc)
+    except TypeError:  # a built-in exception, or a class with __slots__ and no __weakref__
+        # It is alive while it passes the scopes, so no other object has its id.
+        return id(exc)
+
+
+def is_mark_of(mark: object, exc: BaseException) -> bool:
+    """Whether ``mark`` (from `mark_of`) stands for ``exc``."""
+    if isinstance(mark, weakref.ref):
+        return mark() is exc
+    return mark == id(exc)

@@ -38,6 +38,7 @@ from interceptor._core import Interceptor
 from interceptor._render import Outcome
 from interceptor._request import RequestInfo
 from interceptor._resolve import Pending, first
+from interceptor._values import is_mark_of, mark_of
 
 try:
     from starlette.concurrency import run_in_threadpool
@@ -178,7 +179,10 @@ class _Claims(Mapping[Any, Any]):
                 if isinstance(answer, Response):
                     return answer
                 return functools.partial(send_outcome, answer)  # type: ignore[arg-type] # as an ASGI app
-        return await self._starlette_answer(conn, exc)
+        try:
+            return await self._starlette_answer(conn, exc)
+        finally:
+            del exc  # raised again: see `_starlette_answer`
 
     async def _dispatch_websocket(self, websocket: WebSocket, exc: Exception) -> Any:
         for errors in self.chain:
@@ -199,14 +203,23 @@ class _Claims(Mapping[Any, Any]):
                 return None
             if not closed_before and _progress_of(websocket).closed:
                 return None  # a handler closed the socket itself
-        return await self._starlette_answer(websocket, exc)
+        try:
+            return await self._starlette_answer(websocket, exc)
+        finally:
+            del exc  # raised again: see `_starlette_answer`
 
     async def _starlette_answer(self, conn: HTTPConnection, exc: Exception) -> Any:
         # Starlette's handler, called exactly as Starlette's route calls it.
         handler = self.starlette_handler(exc)
         if handler is None:
-            conn.scope[_TRIED_KEY] = exc
-            raise exc
+            # Raised for Starlette to raise again, as without us. Neither the
+            # scope nor a frame of ours keeps it: its traceback holds both, and
+            # the request's data would wait for the cyclic collector.
+            conn.scope[_TRIED_KEY] = mark_of(exc)
+            try:
+                raise exc
+            finally:
+                del exc
         if _starlette_is_async(handler):
             return await handler(conn, exc)
         return await run_in_threadpool(handler, conn, exc)
@@ -367,7 +380,7 @@ class InterceptorMiddleware:
         # Not inlined in __call__: the exception's traceback holds __call__'s
         # frame, so an answer (which refers to the exception) held among its
         # locals would make a reference cycle per error, left to the collector.
-        tried = scope.get(_TRIED_KEY) is exc  # every interceptor in scope tried it at the route
+        tried = is_mark_of(scope.get(_TRIED_KEY), exc)  # every interceptor in scope tried it
         if tried:
             return exc
         if started:  # e.g. a streaming body or a background task failed
@@ -400,7 +413,7 @@ class InterceptorMiddleware:
         try:
             await self.app(scope, receive, tracked_send)
         except Exception as exc:
-            if scope.get(_TRIED_KEY) is exc:
+            if is_mark_of(scope.get(_TRIED_KEY), exc):
                 raise
             before = progress.sent
             answer = await resolve(self.interceptor, exc, scope, connection)

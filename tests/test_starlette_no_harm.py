@@ -813,3 +813,49 @@ def test_under_uvicorn_starlettes_own_413_is_all_the_server_sees(app: str) -> No
     assert (response.status_code, response.text) == (413, "Content Too Large")
     assert "_RequestBodyLimitResponseSent" not in text
     assert "RuntimeError" not in text
+
+
+async def test_an_error_every_interceptor_declined_leaves_no_reference_cycle() -> None:
+    # Claimed at the route, declined by every handler, raised again for Starlette
+    # to raise: neither the scope nor a frame of the interceptor's may keep it.
+    async def fail(request: Request) -> Response:
+        raise Boom("declined")
+
+    async def declines_async(request: Request, exc: Boom) -> None:
+        return None
+
+    def declines_sync(request: Request, exc: Boom) -> None:
+        return None
+
+    def app(errors: Interceptor | None) -> Starlette:
+        return Starlette(routes=[Route("/", fail)], middleware=[mw(errors)] if errors else [])
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        pass
+
+    async def serve_one(target: ASGIApp) -> weakref.ref[WeakScope]:
+        scope = WeakScope(http_scope("/"))
+        with pytest.raises(Boom):  # as without the interceptor: Starlette raises it
+            await target(scope, receive, send)
+        return weakref.ref(scope)
+
+    apps = [
+        app(None),
+        app(Interceptor({NeverRaised: 500})),
+        app(Interceptor({Boom: declines_async})),
+        app(Interceptor({Boom: declines_sync})),
+    ]
+    for target in apps:
+        await serve_one(target)  # built on the first request
+    gc.collect()
+    gc.disable()
+    logging.disable(logging.CRITICAL)  # pytest's log capture would keep the traceback
+    try:
+        alive = [index for index, target in enumerate(apps) if (await serve_one(target))()]
+    finally:
+        logging.disable(logging.NOTSET)
+        gc.enable()
+    assert alive == []
