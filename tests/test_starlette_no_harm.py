@@ -821,10 +821,7 @@ async def test_an_error_every_interceptor_declined_leaves_no_reference_cycle() -
     async def fail(request: Request) -> Response:
         raise Boom("declined")
 
-    async def declines_async(request: Request, exc: Boom) -> None:
-        return None
-
-    def declines_sync(request: Request, exc: Boom) -> None:
+    async def declines(request: Request, exc: Boom) -> None:
         return None
 
     def app(errors: Interceptor | None) -> Starlette:
@@ -845,8 +842,9 @@ async def test_an_error_every_interceptor_declined_leaves_no_reference_cycle() -
     apps = [
         app(None),
         app(Interceptor({NeverRaised: 500})),
-        app(Interceptor({Boom: declines_async})),
-        app(Interceptor({Boom: declines_sync})),
+        # Async: a sync handler's worker thread holds its last call's arguments
+        # until its next job, which is anyio's, with or without the interceptor.
+        app(Interceptor({Boom: declines})),
     ]
     for target in apps:
         await serve_one(target)  # built on the first request
