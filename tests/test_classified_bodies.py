@@ -25,6 +25,7 @@ from starlette.routing import Route
 from interceptor import ApiError, Interceptor, Problem, classified, classify
 from interceptor.flask import init_app
 from interceptor.starlette import InterceptorMiddleware
+from tests import raising_apps
 
 BILLING = "http://billing.internal:8080/charge?api_key=SECRET"
 UPSTREAM_TEXT = "quota exceeded for account 991"
@@ -142,30 +143,11 @@ def errors_for(debug: bool = False) -> Interceptor:
 
 
 def starlette_app(engine: sqlalchemy.Engine, debug: bool) -> Starlette:
-    def route(raise_: Callable[[], None]) -> Callable[[Request], Response]:
-        def endpoint(request: Request) -> Response:
-            raise_()
-            return Response("unreachable")
-
-        return endpoint
-
-    return Starlette(
-        routes=[Route(path, route(fn)) for path, fn in raising_endpoints(engine).items()],
-        middleware=[Middleware(InterceptorMiddleware, interceptor=errors_for(debug))],
-    )
+    return raising_apps.starlette_app(raising_endpoints(engine), errors_for(debug))
 
 
 def flask_app(engine: sqlalchemy.Engine, debug: bool) -> Flask:
-    app = Flask(__name__)
-    for path, fn in raising_endpoints(engine).items():
-
-        def view(fn: Callable[[], None] = fn) -> str:
-            fn()
-            return "unreachable"
-
-        app.add_url_rule(path, path, view)
-    init_app(app, errors_for(debug))
-    return app
+    return raising_apps.flask_app(raising_endpoints(engine), errors_for(debug))
 
 
 Answer = tuple[int, dict[str, str], str]

@@ -38,6 +38,7 @@ from interceptor._origin import (
 )
 from interceptor.flask import init_app
 from interceptor.starlette import InterceptorMiddleware
+from tests import raising_apps
 
 SECRET = "sk_live_SECRET"  # noqa: S105 - made up, to look for in bodies
 CURRENT_TENANT: contextvars.ContextVar[str] = contextvars.ContextVar("current_tenant")
@@ -161,30 +162,11 @@ def all_routes() -> dict[str, Callable[[], None]]:
 
 
 def starlette_app(debug: bool) -> Starlette:
-    def route(raise_: Callable[[], None]) -> Callable[[Request], Response]:
-        async def endpoint(request: Request) -> Response:
-            raise_()
-            return Response("unreachable")
-
-        return endpoint
-
-    return Starlette(
-        routes=[Route(path, route(fn)) for path, fn in all_routes().items()],
-        middleware=[Middleware(InterceptorMiddleware, interceptor=errors_for(debug))],
-    )
+    return raising_apps.starlette_app(all_routes(), errors_for(debug))
 
 
 def flask_app(debug: bool) -> Flask:
-    app = Flask(__name__)
-    for path, fn in all_routes().items():
-
-        def view(fn: Callable[[], None] = fn) -> str:
-            fn()
-            return "unreachable"
-
-        app.add_url_rule(path, path, view)
-    init_app(app, errors_for(debug))
-    return app
+    return raising_apps.flask_app(all_routes(), errors_for(debug))
 
 
 @pytest.fixture(params=["starlette", "flask"])
