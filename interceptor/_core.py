@@ -653,13 +653,15 @@ _LIBRARIES = frozenset({*INTEGRATIONS, "boto3", "httpcore", "urllib3"})
 # Whose words each exception type's message is (`_origin`): the application's,
 # a library's, or whoever raised it (a built-in class). Bounded like every
 # per-type cache.
-_FOREIGN: dict[type, ClassOrigin] = {}
+_MESSAGE_ORIGINS: dict[type, ClassOrigin] = {}
 
 
 def _is_foreign(exc: BaseException) -> bool:
     """Whether ``exc``'s message is a library's words, never to be shown in a body."""
     tp = type(exc)
-    origin = _FOREIGN.get(tp) or remember(_FOREIGN, tp, _message_origin(tp), "foreign")
+    origin = _MESSAGE_ORIGINS.get(tp) or remember(
+        _MESSAGE_ORIGINS, tp, _message_origin(tp), "foreign"
+    )
     if origin is ClassOrigin.BUILTIN:
         return not raised_by_application(exc)
     return origin is ClassOrigin.LIBRARY
