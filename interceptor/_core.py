@@ -7,7 +7,6 @@ each result back to `Interceptor.outcome`. Nothing here does I/O.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import threading
@@ -80,9 +79,6 @@ E = TypeVar("E", bound=Exception)
 R = TypeVar("R")
 _T = TypeVar("_T")
 
-# Set on an exception a handler raised, naming the interceptors it came out of,
-# so the same interceptor never handles it again at another scope.
-_RAISED_BY = "__interceptor_raised_by__"
 # The per-request key under which a mark of the exception that escaped after its
 # response started is kept once observed (never the exception: see `observe_late`),
 # so the scopes it passes on its way out report it once, not once each.
@@ -218,8 +214,6 @@ class Interceptor:
         self._debug_renderer = dataclasses.replace(self._renderer, debug=True)
         self._lock = threading.Lock()
         self._observers: tuple[Observer, ...] = ()
-        # Whether a handler here ever raised: until then no exception bears our mark.
-        self._marked = False
         # `_every_4xx_described`: whether every 4xx needs an event (an observer
         # sees them, or SLO categories may count them); kept by the setter
         # below and by add_observer, read per error.
@@ -551,20 +545,11 @@ class Interceptor:
             if not issubclass(type(leaf), Exception):  # as `except` does, not by __class__
                 return leaf, ()
             values = self._class_candidates(type(leaf), tables)
-        if (not values and not tables.by_status) or (self._marked and self._raised_here(exc, leaf)):
-            return leaf, ()  # nothing could match (the common case in nested scopes), or a mark
+        if not values and not tables.by_status:
+            return leaf, ()  # nothing could match: the common case in nested scopes
         if KINDS_BY_TYPE.get(type(leaf)) is HttpKind.PLAIN:
             return leaf, values  # a plain exception: no status to key on, never passes through
         return leaf, _by_http_kind(tables, leaf, values)
-
-    def _raised_here(self, exc: BaseException, leaf: BaseException) -> bool:
-        """Whether a handler of this interceptor raised ``leaf``, or the group around it."""
-        try:
-            return self in getattr(leaf, _RAISED_BY, ()) or (
-                leaf is not exc and self in getattr(exc, _RAISED_BY, ())
-            )
-        except Exception:  # noqa: BLE001 - a __getattr__ raising KeyError, say: no mark
-            return False
 
     @staticmethod
     def _class_candidates(tp: type[BaseException], tables: _Tables) -> tuple[HandlerValue, ...]:
@@ -637,14 +622,6 @@ class Interceptor:
         if debug is None:
             debug = request.debug
         return self._debug_renderer if debug else self._renderer
-
-    def mark_raised(self, exc: BaseException) -> None:
-        """Record that one of this interceptor's handlers raised ``exc``."""
-        # An exception type with __slots__ cannot carry the mark, and one whose
-        # __setattr__ or __getattr__ misbehaves must not swap itself for that error.
-        self._marked = True
-        with contextlib.suppress(Exception):
-            setattr(exc, _RAISED_BY, (*getattr(exc, _RAISED_BY, ()), self))
 
 
 # The libraries whose messages are theirs, also in an application's subclass of

@@ -14,24 +14,32 @@ Nothing here imports a framework.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeGuard, TypeVar
+from collections.abc import Callable, MutableMapping
+from typing import Any, TypeGuard, TypeVar
 
 from interceptor._callables import is_awaitable
 from interceptor._core import Interceptor
 from interceptor._render import Outcome
 from interceptor._request import RequestInfo
-from interceptor._values import INLINE_TYPES, Handler, HandlerValue
+from interceptor._values import INLINE_TYPES, Handler, HandlerValue, is_mark_of, mark_of
 
-__all__ = ["Pending", "finish_async", "first", "handle_sync"]
+__all__ = ["Marks", "Pending", "finish_async", "first", "handle_sync"]
 
 R = TypeVar("R")
+
+# Marks = the request's own mapping (an ASGI scope, a WSGI environ). Under this
+# key it keeps which interceptor's handler raised which exception, so that the
+# same interceptor never handles it again at another scope of that request.
+# Kept there, not on the exception: an application may raise one exception
+# object on every request, and a mark on it would outlive the request.
+Marks = MutableMapping[str, Any]
+_RAISED_KEY = "interceptor.raised"
 
 
 class Pending:
     """A resolution waiting on a handler: call ``handler(request, leaf)``, then `settle`."""
 
-    __slots__ = ("errors", "exc", "handler", "index", "leaf", "request", "values")
+    __slots__ = ("errors", "exc", "handler", "index", "leaf", "marks", "request", "values")
 
     def __init__(  # noqa: PLR0917 - positional: made on every error that calls a handler
         self,
@@ -41,6 +49,7 @@ class Pending:
         values: tuple[HandlerValue, ...],
         index: int,
         request: RequestInfo,
+        marks: Marks | None,
     ) -> None:
         self.errors = errors
         self.exc = exc  # as raised, to chain a handler's own exception to
@@ -49,6 +58,7 @@ class Pending:
         self.index = index
         self.handler: Handler = values[index]  # type: ignore[assignment]
         self.request = request
+        self.marks = marks
 
     def settle(self, result: object, is_response: Callable[[object], bool]) -> object:
         """What the handler's ``result`` gives: the answer, ``None``, or the next `Pending`.
@@ -68,7 +78,7 @@ class Pending:
                 leaf, answer.status, request, answer.error_id, raised=self.exc, slo=answer.slo
             )
             return answer
-        return _advance(errors, self.exc, leaf, self.values, self.index + 1, request)
+        return _advance(errors, self.exc, leaf, self.values, self.index + 1, request, self.marks)
 
     def call(self, call: Callable[[Handler, BaseException], object]) -> object:
         """``call(handler, leaf)``'s result; what it raises is marked `raised` and goes on."""
@@ -81,25 +91,46 @@ class Pending:
     def raised(self, new: Exception) -> None:
         """The handler raised ``new``: it goes to the next scope out, chained to the original.
 
-        The same interceptor never handles it again.
+        The same interceptor never handles it again in this request.
         """
-        self.errors.mark_raised(new)
+        marks = self.marks
+        if marks is not None:
+            raised = marks.get(_RAISED_KEY, ())
+            marks[_RAISED_KEY] = (*raised, (mark_of(new), self.errors))
         if new is not self.exc and new.__context__ is None:
             new.__context__ = self.exc
 
 
-def first(errors: Interceptor, exc: BaseException, info: Callable[[], RequestInfo]) -> object:
+def first(
+    errors: Interceptor,
+    exc: BaseException,
+    info: Callable[[], RequestInfo],
+    marks: Marks | None = None,
+) -> object:
     """Resolution's first step: the answer, ``None``, or a `Pending` to finish.
 
     ``info`` builds the request data, only once something matched. An answer
     is logged, counted and reported (`Interceptor.observe`) before it is given.
+    ``marks`` is the request's own mapping, where a handler's exception is
+    marked as raised by its interceptor (`Pending.raised`): given none, there
+    is no mark to find or to make.
     """
     leaf, values = errors.candidates(exc)
     if not values:
         return None
+    if marks is not None and _RAISED_KEY in marks and _raised_by(marks, errors, exc, leaf):
+        return None
     if not isinstance(values[0], INLINE_TYPES):  # `_advance`'s first step, the common one
-        return Pending(errors, exc, leaf, values, 0, info())
-    return _advance(errors, exc, leaf, values, 0, info())
+        return Pending(errors, exc, leaf, values, 0, info(), marks)
+    return _advance(errors, exc, leaf, values, 0, info(), marks)
+
+
+def _raised_by(marks: Marks, errors: Interceptor, exc: BaseException, leaf: BaseException) -> bool:
+    """Whether a handler of ``errors`` raised ``leaf``, or the group around it, in this request."""
+    return any(
+        by is errors and (is_mark_of(mark, leaf) or is_mark_of(mark, exc))
+        for mark, by in marks[_RAISED_KEY]
+    )
 
 
 def _advance(  # noqa: PLR0917 - positional: on the error path of every request
@@ -109,13 +140,14 @@ def _advance(  # noqa: PLR0917 - positional: on the error path of every request
     values: tuple[HandlerValue, ...],
     start: int,
     request: RequestInfo,
+    marks: Marks | None,
 ) -> object:
     # Values the core renders itself answer at once (they never decline); the
     # first callable stops the walk, since the driver must call it.
     for index in range(start, len(values)):
         value = values[index]
         if not isinstance(value, INLINE_TYPES):
-            return Pending(errors, exc, leaf, values, index, request)
+            return Pending(errors, exc, leaf, values, index, request, marks)
         answer = errors.outcome(value, leaf, request)
         if answer is not None:
             errors.observe(
@@ -131,6 +163,8 @@ def handle_sync(
     info: Callable[[], RequestInfo],
     call: Callable[[Handler, BaseException], object],
     is_response: Callable[[object], TypeGuard[R]],
+    *,
+    marks: Marks | None = None,
 ) -> Outcome | R | None:
     """Resolve ``exc`` with one interceptor, calling handlers with ``call(handler, leaf)``.
 
@@ -138,8 +172,9 @@ def handle_sync(
     (recognised by ``is_response``), or ``None`` when nothing matched or every
     match declined; the caller then re-raises the original exception. A
     handler that raises lets its exception propagate to the next scope out.
+    ``marks``: as for `first`.
     """
-    answer = first(errors, exc, info)
+    answer = first(errors, exc, info, marks)
     while isinstance(answer, Pending):
         answer = answer.settle(answer.call(call), is_response)
     return answer  # type: ignore[return-value]

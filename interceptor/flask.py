@@ -52,7 +52,7 @@ from interceptor._core import Interceptor
 from interceptor._http import HttpKind, http_kind
 from interceptor._render import Outcome
 from interceptor._request import RequestInfo
-from interceptor._resolve import finish_async, first, handle_sync
+from interceptor._resolve import Marks, finish_async, first, handle_sync
 from interceptor._values import Handler
 
 __all__ = ["init_app", "intercept"]
@@ -330,13 +330,14 @@ def _wrap(view: F, errors: Interceptor) -> F:
 
 def _view_response(errors: Interceptor, exc: Exception) -> WerkzeugResponse | None:
     app = _current_app()
-    result = handle_sync(errors, exc, _request_info, _sync_call(app), _is_response)
+    marks = _current_request().environ
+    result = handle_sync(errors, exc, _request_info, _sync_call(app), _is_response, marks=marks)
     return None if result is None else _to_response(app, result)
 
 
 async def _async_view_response(errors: Interceptor, exc: Exception) -> WerkzeugResponse | None:
     app = _current_app()
-    answer = first(errors, exc, _request_info)
+    answer = first(errors, exc, _request_info, _current_request().environ)
     result = await finish_async(answer, _direct_call(), _is_response)
     return None if result is None else _to_response(app, result)
 
@@ -482,6 +483,7 @@ def _handle_user_exception(state: _AppState, *args: Any, **kwargs: Any) -> Any:
         lambda: _request_info(req),
         call=_sync_call(app),
         fallback=fallback,
+        marks=req.environ,
     )
 
 
@@ -493,14 +495,17 @@ def _resolve(
     *,
     call: Callable[[Handler, BaseException], object],
     fallback: Callable[[Exception], Any],
+    marks: Marks,
 ) -> Any:
     for index, errors in enumerate(scopes):
         try:
-            result = handle_sync(errors, exc, info, call, _is_response)
+            result = handle_sync(errors, exc, info, call, _is_response, marks=marks)
         except Exception as new:  # noqa: BLE001 - a handler's error goes to the next scope
             # Still inside the `except` for `new`: Flask's original method
             # re-raises with a bare `raise`, which must find `new`.
-            return _resolve(app, scopes[index + 1 :], new, info, call=call, fallback=fallback)
+            return _resolve(
+                app, scopes[index + 1 :], new, info, call=call, fallback=fallback, marks=marks
+            )
         if result is not None:
             return _to_response(app, result)
     return fallback(exc)

@@ -168,7 +168,7 @@ class _Claims(Mapping[Any, Any]):
             return await self._dispatch_websocket(conn, exc)  # type: ignore[arg-type]
         info = functools.partial(RequestInfo.from_scope, scope)
         for errors in self.chain:
-            answer = first(errors, exc, info)
+            answer = first(errors, exc, info, scope)
             if isinstance(answer, Pending):
                 try:
                     answer = await call_handlers(answer, conn, _is_response)
@@ -438,7 +438,7 @@ async def resolve(
     a handler is called. A handler that raises sends its exception on,
     chained to ``exc``; the answer is logged, counted and reported.
     """
-    answer = first(interceptor, exc, lambda: RequestInfo.from_scope(scope))
+    answer = first(interceptor, exc, lambda: RequestInfo.from_scope(scope), scope)
     if isinstance(answer, Pending):
         return await call_handlers(answer, connection(), _is_response)
     return answer  # type: ignore[return-value]

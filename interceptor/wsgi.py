@@ -122,6 +122,7 @@ class InterceptorMiddleware:
             lambda: RequestInfo.from_environ(environ),
             caller,
             caller.is_response,
+            marks=environ,
         )
         if result is None:
             return None

@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 from interceptor import ApiError, Interceptor, Problem, classified
 from interceptor._delivery import delivery
 from interceptor._request import RequestInfo
+from interceptor._resolve import Pending
+from interceptor._resolve import first as first_step
 from interceptor._values import is_inline, single_leaf
 
 ROOTS: tuple[type[Exception], ...] = (
@@ -439,27 +441,44 @@ def test_handler_decorator_returns_the_function_unchanged() -> None:
     assert is_inline(Problem())
 
 
-def test_mark_raised_stops_only_the_interceptor_that_raised() -> None:
+def _raise_from_handler(errors: Interceptor, exc: BaseException, marks: dict[str, Any]) -> None:
+    """Resolve with a handler that raises ``exc``: a real mark, made as adapters make it."""
+    answer = first_step(errors, ValueError("original"), RequestInfo, marks)
+    assert isinstance(answer, Pending)
+    with pytest.raises(type(exc)):
+        answer.call(functools.partial(_raising, exc))
+
+
+def _raising(exc: BaseException, handler: object, leaf: BaseException) -> None:
+    raise exc
+
+
+def test_a_handlers_exception_is_marked_only_for_its_interceptor_and_request() -> None:
     inner = Interceptor({ValueError: on_any})
     outer = Interceptor({ValueError: on_any})
     exc = ValueError("from a handler")
-    inner.mark_raised(exc)
-    assert inner.candidates(exc) == (exc, ())
-    assert inner.resolve(exc) is None
-    assert outer.candidates(exc)[1] == (on_any,)
-    outer.mark_raised(exc)
-    assert outer.candidates(exc)[1] == ()
-    # A fresh exception of the same type is handled again.
-    assert inner.candidates(ValueError())[1] == (on_any,)
+    marks: dict[str, Any] = {}
+    _raise_from_handler(inner, exc, marks)
+    assert first_step(inner, exc, RequestInfo, marks) is None
+    assert isinstance(first_step(outer, exc, RequestInfo, marks), Pending)
+    # A fresh exception of the same type is handled again, and so is the same
+    # object in another request (one mapping per request), or with no mapping.
+    assert isinstance(first_step(inner, ValueError(), RequestInfo, marks), Pending)
+    assert isinstance(first_step(inner, exc, RequestInfo, {}), Pending)
+    assert isinstance(first_step(inner, exc, RequestInfo), Pending)
+    # The mark is the request's, never the exception's.
+    assert vars(exc) == {}
+    assert inner.candidates(exc)[1] == (on_any,)
 
 
-def test_mark_raised_on_a_single_leaf_group_covers_its_leaf() -> None:
+def test_a_mark_on_a_single_leaf_group_covers_its_leaf() -> None:
     errors = Interceptor({ValueError: on_any})
     other = Interceptor({ValueError: on_any})
     group = ExceptionGroup("g", [ValueError()])
-    errors.mark_raised(group)
-    assert errors.candidates(group)[1] == ()
-    assert other.candidates(group)[1] == (on_any,)
+    marks: dict[str, Any] = {}
+    _raise_from_handler(errors, group, marks)
+    assert first_step(errors, group, RequestInfo, marks) is None
+    assert isinstance(first_step(other, group, RequestInfo, marks), Pending)
 
 
 # -- threads -----------------------------------------------------------------------
