@@ -23,17 +23,17 @@ from interceptor._render import Outcome
 from interceptor._request import RequestInfo
 from interceptor._values import INLINE_TYPES, Handler, HandlerValue, is_mark_of, mark_of
 
-__all__ = ["Marks", "Pending", "finish_async", "first", "handle_sync"]
+__all__ = ["Marks", "Pending", "finish_async", "first", "handle_sync", "mark_done"]
 
 R = TypeVar("R")
 
 # Marks = the request's own mapping (an ASGI scope, a WSGI environ). Under this
-# key it keeps which interceptor's handler raised which exception, so that the
-# same interceptor never handles it again at another scope of that request.
-# Kept there, not on the exception: an application may raise one exception
-# object on every request, and a mark on it would outlive the request.
+# key it keeps which interceptor is done with which exception (`mark_done`),
+# so that the same interceptor never handles it again at another scope of that
+# request. Kept there, not on the exception: an application may raise one
+# exception object on every request, and a mark on it would outlive the request.
 Marks = MutableMapping[str, Any]
-_RAISED_KEY = "interceptor.raised"
+_DONE_KEY = "interceptor.done"
 
 
 class Pending:
@@ -93,10 +93,8 @@ class Pending:
 
         The same interceptor never handles it again in this request.
         """
-        marks = self.marks
-        if marks is not None:
-            raised = marks.get(_RAISED_KEY, ())
-            marks[_RAISED_KEY] = (*raised, (mark_of(new), self.errors))
+        if self.marks is not None:
+            mark_done(self.marks, self.errors, new)
         if new is not self.exc and new.__context__ is None:
             new.__context__ = self.exc
 
@@ -111,25 +109,35 @@ def first(
 
     ``info`` builds the request data, only once something matched. An answer
     is logged, counted and reported (`Interceptor.observe`) before it is given.
-    ``marks`` is the request's own mapping, where a handler's exception is
-    marked as raised by its interceptor (`Pending.raised`): given none, there
-    is no mark to find or to make.
+    ``marks`` is the request's own mapping, where what an interceptor is done
+    with is marked (`mark_done`): given none, there is no mark to find or to
+    make.
     """
     leaf, values = errors.candidates(exc)
     if not values:
         return None
-    if marks is not None and _RAISED_KEY in marks and _raised_by(marks, errors, exc, leaf):
+    if marks is not None and _DONE_KEY in marks and _done_with(marks, errors, exc, leaf):
         return None
     if not isinstance(values[0], INLINE_TYPES):  # `_advance`'s first step, the common one
         return Pending(errors, exc, leaf, values, 0, info(), marks)
     return _advance(errors, exc, leaf, values, 0, info(), marks)
 
 
-def _raised_by(marks: Marks, errors: Interceptor, exc: BaseException, leaf: BaseException) -> bool:
-    """Whether a handler of ``errors`` raised ``leaf``, or the group around it, in this request."""
+def mark_done(marks: Marks, errors: Interceptor, exc: BaseException) -> None:
+    """Record in ``marks`` that ``errors`` is done with ``exc`` for this request.
+
+    A handler of it raised ``exc``, or an adapter that resolved ``exc`` with
+    it already and got nothing would otherwise ask it again at another place
+    of the same scope. `first` then gives ``None`` for ``exc`` (and for the
+    leaf of a group so marked).
+    """
+    marks[_DONE_KEY] = (*marks.get(_DONE_KEY, ()), (mark_of(exc), errors))
+
+
+def _done_with(marks: Marks, errors: Interceptor, exc: BaseException, leaf: BaseException) -> bool:
     return any(
         by is errors and (is_mark_of(mark, leaf) or is_mark_of(mark, exc))
-        for mark, by in marks[_RAISED_KEY]
+        for mark, by in marks[_DONE_KEY]
     )
 
 

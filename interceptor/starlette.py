@@ -59,7 +59,14 @@ try:  # how Starlette decides to await its own handlers, at the installed versio
 except ImportError:  # pragma: no cover - a Starlette without it: the same rule, ours
     _starlette_is_async = is_async_callable  # type: ignore[assignment]
 
-__all__ = ["InterceptorMiddleware", "outcome_response", "resolve"]
+__all__ = [
+    "InterceptorMiddleware",
+    "ScopeTable",
+    "claimed_after_start",
+    "observe_after_start",
+    "outcome_response",
+    "resolve",
+]
 
 logger = logging.getLogger("interceptor")
 
@@ -319,8 +326,7 @@ class InterceptorMiddleware:
         # The table this scope sets, under the table the last request came in
         # with: one pair, read and replaced as one reference (a Mount shared
         # by two apps alternates, and builds its table again each time).
-        self._under: tuple[object, tuple[_Claims, _StatusClaims]]
-        self._tables_under(_NO_TABLES)
+        self._under = _tables_under((interceptor,), _NO_TABLES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -329,9 +335,12 @@ class InterceptorMiddleware:
                 send = flush_at_shutdown(send)
             await self.app(scope, receive, send)
             return
+        # `ScopeTable.enter`, inlined: every request pays for it.
         above = scope.get(_HANDLERS_KEY, _NO_TABLES)
         under = self._under
-        scope[_HANDLERS_KEY] = under[1] if under[0] is above[0] else self._tables_under(above)
+        if under[0] is not above[0]:
+            under = self._under = _tables_under((self.interceptor,), above)
+        scope[_HANDLERS_KEY] = under[1]
         if kind == "websocket":
             await self._websocket(scope, receive, send)
             return
@@ -361,18 +370,6 @@ class InterceptorMiddleware:
         finally:
             del unanswered  # its traceback holds this frame
 
-    def _tables_under(self, above: Any) -> tuple[_Claims, _StatusClaims]:
-        """The table for this scope, under the table ``above`` that an outer scope set."""
-        handlers = above[0]
-        if isinstance(handlers, _Claims):  # an outer interceptor's table
-            outer, own, statuses = handlers.chain, handlers.handlers, handlers.statuses
-        else:  # Starlette's own, or none
-            outer, own, statuses = (), handlers, above[1]
-        chain = (self.interceptor, *(e for e in outer if e is not self.interceptor))
-        tables = _Claims(chain, own, statuses).tables
-        self._under = (handlers, tables)
-        return tables
-
     async def _answer_http(
         self, exc: Exception, started: bool, scope: Scope, receive: Receive, send: Send
     ) -> BaseException | None:
@@ -384,9 +381,7 @@ class InterceptorMiddleware:
         if tried:
             return exc
         if started:  # e.g. a streaming body or a background task failed
-            late, ours = _late(exc, scope)
-            self.interceptor.observe_late(late, RequestInfo.from_scope(scope), scope)
-            return late if ours else exc
+            return observe_after_start(self.interceptor, exc, scope)
         answer = await resolve(self.interceptor, exc, scope, lambda: Request(scope, receive, send))
         if answer is None:
             return exc
@@ -422,6 +417,58 @@ class InterceptorMiddleware:
                     return  # a handler closed the socket itself
                 raise
             await _answer_on_websocket(answer, scope, receive, progress, tracked_send)
+
+
+_ScopeTables = tuple[object, tuple[_Claims, _StatusClaims]]
+
+
+def _tables_under(interceptors: tuple[Interceptor, ...], above: Any) -> _ScopeTables:
+    """The table a scope of ``interceptors`` (innermost first) sets for its routes.
+
+    ``above`` is the table the request came in with: Starlette's own, none,
+    or an outer scope's. Returned with the handlers it was built under, so
+    that a scope builds it again only when a request comes in with another.
+    """
+    handlers = above[0]
+    if isinstance(handlers, _Claims):  # an outer interceptor's table
+        outer, own, statuses = handlers.chain, handlers.handlers, handlers.statuses
+    else:  # Starlette's own, or none
+        outer, own, statuses = (), handlers, above[1]
+    chain = (*interceptors, *(e for e in outer if e not in interceptors))
+    return handlers, _Claims(chain, own, statuses).tables
+
+
+class ScopeTable:
+    """What a scope of ``interceptors`` (innermost first) puts in the table its routes consult.
+
+    `enter` sets it in a request's scope, built once per table the requests
+    come in with. (`InterceptorMiddleware` does the same inline.)
+    """
+
+    __slots__ = ("_under", "interceptors")
+
+    def __init__(self, interceptors: tuple[Interceptor, ...]) -> None:
+        self.interceptors = interceptors
+        self._under = _tables_under(interceptors, _NO_TABLES)
+
+    def enter(self, scope: Scope) -> None:
+        above = scope.get(_HANDLERS_KEY, _NO_TABLES)
+        under = self._under
+        if under[0] is not above[0]:
+            under = self._under = _tables_under(self.interceptors, above)
+        scope[_HANDLERS_KEY] = under[1]
+
+
+def observe_after_start(interceptor: Interceptor, exc: Exception, scope: Scope) -> BaseException:
+    """``exc`` escaped after the response started: observed once, and what to raise for it."""
+    late, ours = _late(exc, scope)
+    interceptor.observe_late(late, RequestInfo.from_scope(scope), scope)
+    return late if ours else exc
+
+
+def claimed_after_start(exc: BaseException) -> bool:
+    """Whether ``exc`` is Starlette's error for what a route claimed after its response started."""
+    return type(exc) is RuntimeError and exc.args == _LATE_AT_ROUTE and exc.__cause__ is not None
 
 
 async def resolve(
@@ -503,7 +550,7 @@ def _late(exc: Exception, scope: Scope) -> tuple[BaseException, bool]:
     leaves this for what a type claims and its instance does not answer.)
     """
     cause = exc.__cause__
-    if exc.args != _LATE_AT_ROUTE or cause is None:
+    if cause is None or not claimed_after_start(exc):
         return exc, False
     table = scope.get(_HANDLERS_KEY, _NO_TABLES)[0]
     ours = (

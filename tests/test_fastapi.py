@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
 import httpx
 import pytest
 
 fastapi = pytest.importorskip("fastapi")
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request  # noqa: E402
+from fastapi import (  # noqa: E402
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    FastAPI,
+    HTTPException,
+    Request,
+    Response,
+)
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
+from fastapi.routing import APIRoute  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
+from starlette.types import Receive, Scope, Send  # noqa: E402
 
 from interceptor import Interceptor, Problem  # noqa: E402
+from interceptor._delivery import delivery  # noqa: E402
 from interceptor.fastapi import intercepted_route  # noqa: E402
 from interceptor.starlette import InterceptorMiddleware  # noqa: E402
 
@@ -128,3 +146,152 @@ def test_intercepted_route_rejects_bad_arguments() -> None:
         intercepted_route({KeyError: 404})  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="APIRoute"):
         intercepted_route(Interceptor(), base=object)  # type: ignore[arg-type]
+
+
+# -- what fails after the endpoint returned ------------------------------------------
+
+
+class Gone(Exception):
+    pass
+
+
+class Unrelated(Exception):
+    pass
+
+
+class RenderingFails(Response):
+    """A response that fails before it sends anything, as a missing file's does."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise Gone("rendering")
+
+
+_FUNCTION_SCOPED = "scope" in inspect.signature(Depends).parameters  # FastAPI 0.121+
+
+
+def after_the_endpoint(
+    errors: Interceptor | None, *, at: str = "route", fastapi_handler: bool = False
+) -> FastAPI:
+    """Routes whose failure comes after the endpoint returned, with ``errors`` at ``at``."""
+    scoped = errors is not None and at == "route"
+    router = APIRouter(route_class=intercepted_route(errors) if scoped else APIRoute)  # type: ignore[arg-type]
+
+    async def closes_late() -> AsyncIterator[None]:
+        yield
+        raise Gone("teardown")
+
+    if _FUNCTION_SCOPED:
+
+        @router.get("/teardown")
+        async def teardown(dep: None = Depends(closes_late, scope="function")) -> dict[str, int]:  # type: ignore[call-arg]
+            return {"ok": 1}
+
+    @router.get("/render")
+    async def render() -> Response:
+        return RenderingFails()
+
+    @router.get("/background")
+    async def background(tasks: BackgroundTasks) -> dict[str, int]:
+        def fail() -> None:
+            raise Gone("background")
+
+        tasks.add_task(fail)
+        return {"ok": 1}
+
+    middleware = []
+    if errors is not None and at == "app":
+        middleware = [Middleware(InterceptorMiddleware, interceptor=errors)]
+    app = FastAPI(middleware=middleware)
+    if fastapi_handler:
+
+        @app.exception_handler(Gone)
+        async def on_gone(request: Request, exc: Gone) -> JSONResponse:
+            return JSONResponse({"fastapi": "gone"}, status_code=410)
+
+    app.include_router(router)
+    return app
+
+
+def _answers(app: FastAPI, paths: list[str]) -> list[tuple[int, bytes] | str]:
+    """Each path's status and body, or the type of what reached the server."""
+
+    async def all_of() -> list[tuple[int, bytes] | str]:
+        transport = httpx.ASGITransport(app=app)
+        out: list[tuple[int, bytes] | str] = []
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for path in paths:
+                try:
+                    response = await client.get(path)
+                except Exception as exc:  # noqa: BLE001 - what reached the server
+                    out.append(type(exc).__name__)
+                else:
+                    out.append((response.status_code, response.content))
+        return out
+
+    return asyncio.run(all_of())
+
+
+BEFORE_START = ["/render", *(["/teardown"] if _FUNCTION_SCOPED else [])]
+
+
+@pytest.mark.parametrize("at", ["route", "app"])
+def test_the_route_class_answers_what_fails_after_the_endpoint_returned(at: str) -> None:
+    # A function-scoped dependency's teardown, a response that fails before
+    # it starts: no longer in the endpoint's call, still the route's.
+    errors = Interceptor({Gone: Problem(status=409, code="GONE")})
+    answers = _answers(after_the_endpoint(errors, at=at), BEFORE_START)
+    assert all(
+        isinstance(a, tuple) and a[0] == 409 and json.loads(a[1])["code"] == "GONE"
+        for a in answers
+    ), answers
+
+
+@pytest.mark.parametrize("fastapi_handler", [False, True])
+def test_a_route_class_that_matches_nothing_changes_nothing_after_the_endpoint(
+    fastapi_handler: bool,
+) -> None:
+    paths = [*BEFORE_START, "/background"]
+    bare = _answers(after_the_endpoint(None, fastapi_handler=fastapi_handler), paths)
+    unmatched = Interceptor({Unrelated: 400})
+    scoped = _answers(after_the_endpoint(unmatched, fastapi_handler=fastapi_handler), paths)
+    assert scoped == bare
+
+
+@pytest.mark.parametrize("at", ["route", "app"])
+def test_a_failure_after_the_response_started_is_reported_once_by_the_route_class(
+    caplog: pytest.LogCaptureFixture, at: str
+) -> None:
+    reports: list[Any] = []
+    errors = Interceptor({Gone: 409}, reporter=reports.append)
+    with caplog.at_level(logging.ERROR, logger="interceptor"):
+        answers = _answers(after_the_endpoint(errors, at=at), ["/background"])
+        assert delivery.flush(5)
+    # The client got its 200 before the task ran; the server sees Starlette's
+    # error for a claimed exception after the start, as with its own handler.
+    assert answers == ["RuntimeError"]
+    assert [type(r.exception) for r in reports] == [Gone]
+    lines = [r for r in caplog.records if reports[0].error_id in r.getMessage()]
+    assert len(lines) == 1
+
+
+def test_an_exception_the_route_class_declined_is_not_tried_again_at_the_route() -> None:
+    calls: list[str] = []
+
+    def decline(request: Request, exc: Exception) -> None:
+        calls.append(type(exc).__name__)
+
+    router = APIRouter(route_class=intercepted_route(Interceptor({Gone: decline})))
+
+    @router.get("/gone")
+    async def gone() -> None:
+        raise Gone("endpoint")
+
+    app = FastAPI()
+
+    @app.exception_handler(Gone)
+    async def on_gone(request: Request, exc: Gone) -> JSONResponse:
+        return JSONResponse({"fastapi": "gone"}, status_code=410)
+
+    app.include_router(router)
+    assert _answers(app, ["/gone"]) == [(410, b'{"fastapi":"gone"}')]
+    assert calls == ["Gone"]
