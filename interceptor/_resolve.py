@@ -126,10 +126,10 @@ def first(
 def mark_done(marks: Marks, errors: Interceptor, exc: BaseException) -> None:
     """Record in ``marks`` that ``errors`` is done with ``exc`` for this request.
 
-    A handler of it raised ``exc``, or an adapter that resolved ``exc`` with
-    it already and got nothing would otherwise ask it again at another place
-    of the same scope. `first` then gives ``None`` for ``exc`` (and for the
-    leaf of a group so marked).
+    Marked: what a handler of ``errors`` raised (`Pending.raised`), and what
+    an adapter already resolved with ``errors`` to no answer, where the same
+    request would offer it to ``errors`` again. From then on `first` gives
+    ``None`` for ``exc``, and for the leaf of a group so marked.
     """
     marks[_DONE_KEY] = (*marks.get(_DONE_KEY, ()), (mark_of(exc), errors))
 

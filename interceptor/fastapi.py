@@ -17,8 +17,9 @@ The interceptor sees exceptions from the endpoint and its dependencies,
 including FastAPI's ``RequestValidationError`` (register it to answer 422s as
 problem details), and what fails after the endpoint returned but before the
 response started (a function-scoped dependency's teardown). What it does not
-match goes on to FastAPI's own handlers unchanged. Routing errors (404, 405) happen before any route is chosen: an
-app-level `interceptor.starlette.InterceptorMiddleware` handles those.
+match goes on to FastAPI's own handlers unchanged. Routing errors (404, 405)
+happen before any route is chosen: an app-level
+`interceptor.starlette.InterceptorMiddleware` handles those.
 
 The OpenAPI document can say which errors each operation answers: call
 `install_openapi` once, and name what an endpoint raises on purpose with

@@ -11,6 +11,7 @@ per request.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -66,7 +67,8 @@ def _starlette(shared: Denied, *, routed: bool) -> Starlette:
         api = Mount("/api", routes=routes, middleware=at_mount)
     else:  # a plain ASGI app: the middleware answers, once at the Mount, once outside
         api = Mount("/api", app=plain, middleware=at_mount)
-    return Starlette(routes=[api], middleware=[Middleware(InterceptorMiddleware, interceptor=errors)])
+    outside = [Middleware(InterceptorMiddleware, interceptor=errors)]
+    return Starlette(routes=[api], middleware=outside)
 
 
 def _flask(shared: Denied) -> Flask:
@@ -103,8 +105,6 @@ def _statuses_asgi(app: Starlette) -> Callable[[str], int]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
 
     def get(path: str) -> int:
-        import asyncio
-
         async def one() -> int:
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 return (await client.get(path)).status_code
@@ -120,7 +120,7 @@ def _statuses_wsgi(app: Any) -> Callable[[str], int]:
     def get(path: str) -> int:
         try:
             return client.get(path).status_code
-        except Exception:  # noqa: BLE001 - what reaches the server: a 500 there
+        except Exception:  # what reaches the server: a 500 there
             return 500
 
     return get
