@@ -143,10 +143,21 @@ def scope_answers(
         probed.append(validation)
         checked = answers_for(chain, validation, type(validation).__qualname__)
     for interceptor, key, value in plain:
-        if any(isinstance(exc, key) for exc in probed):
+        if any(_answered_by(interceptor, value, exc) for exc in probed):
             continue  # a sample above went through the scopes as this key's instances do
         general += _key_answers(interceptor, key, value)
     return general, checked
+
+
+def _answered_by(interceptor: Interceptor, value: HandlerValue, exc: BaseException) -> bool:
+    """Whether ``interceptor`` tries ``value`` first for the sample ``exc``.
+
+    Being an instance of the key is not enough: a key on a base class
+    (``Exception``) covers the samples too, but a validation error keeps its
+    422 and an ApiError its status, so the key's own answer is still to show.
+    """
+    values = interceptor.candidates(exc)[1]
+    return bool(values) and values[0] is value
 
 
 # A class key other than an ApiError's: the scope it is in, the key, its value.

@@ -375,3 +375,29 @@ def test_every_answer_is_listed_for_its_operation(case: tuple[str, str], invalid
     if content_type == PROBLEM:  # and the body fits the schema listed for it
         schema = listed[status]["content"][PROBLEM]["schema"]
         OAS31Validator({**schema, "components": _DOCUMENT["components"]}).validate(response.json())
+
+
+# -- registrations on a base class -------------------------------------------------------
+
+
+async def get(app: FastAPI, path: str) -> httpx.Response:
+    async with client_for(app) as client:
+        return await client.get(path)
+
+
+def test_a_key_on_a_base_class_of_the_probes_is_documented() -> None:
+    # The validation sample and the ApiError samples are Exceptions too, but
+    # they get other answers (a validation error keeps its 422, an ApiError its
+    # status): a plain exception still gets the Exception key's 500.
+    errors = Interceptor({Exception: 500})
+    app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=errors)])
+
+    @app.get("/items/{item_id}", responses=error_responses(UserNotFound))
+    async def item(item_id: int) -> None:
+        raise RuntimeError("boom")
+
+    document = install_openapi(app).openapi()
+    openapi_spec_validator.validate(document)
+    responses = responses_of(document, "/items/{item_id}")
+    assert PROBLEM in responses["500"]["content"]
+    assert asyncio.run(get(app, "/items/1")).status_code == 500
