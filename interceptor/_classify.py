@@ -99,6 +99,7 @@ __all__ = [
     "parse_retry_after",
     "register_builtin",
     "register_classifier",
+    "rule_types",
     "status_category",
     "upstream",
     "upstream_response_error",
@@ -432,6 +433,16 @@ def register_builtin(
 ) -> None:
     """Register a built-in rule: what the integrations use; a user's rule beats it."""
     _store(exc_type, category_or_function, builtin=True)
+
+
+def rule_types() -> tuple[type[BaseException], ...]:
+    """The exception types with a rule, a user's or a built-in one, registered so far.
+
+    What the OpenAPI document asks to list what `classified` can answer for a
+    key's subclasses. A library's rules count once they are loaded.
+    """
+    tables = _tables
+    return tuple(dict.fromkeys((*tables.user, *tables.builtin)))
 
 
 def _rules(tp: type[BaseException]) -> tuple[_Rule, ...]:

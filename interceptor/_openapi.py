@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from interceptor._classify import Category, classified, classify
+from interceptor._classify import Category, classified, classify, rule_types
 from interceptor._core import Interceptor
 from interceptor._errors import ApiError
 from interceptor._http import is_http_exception_type
@@ -256,23 +256,29 @@ _CLASSIFIED = (
 
 
 def _classified_templates(key: type[BaseException]) -> list[Problem]:
+    """What `classified` can answer for ``key``: the fixed set, then what the key and
+    its subclasses with a rule of their own classify as (``OSError`` covers
+    ``PermissionError``, 403)."""
     templates = list(_CLASSIFIED)
-    try:
-        # A bare instance, never the class's own __init__: enough for the
-        # rules that go by type (PermissionError is 403), and nothing runs.
-        bare = key.__new__(key)
-    except Exception:  # noqa: BLE001 - a class that cannot be made bare has no type rule to show
-        return templates
-    found = classify(bare)
-    if not any(t.status == found.status and t.code == found.code for t in templates):
-        templates.append(
-            Problem(
-                status=found.status,
-                code=found.code,
-                detail=found.detail if found.status < 500 else None,
-                retryable=found.retryable,
+    subclasses = [tp for tp in rule_types() if tp is not key and issubclass(tp, key)]
+    for tp in (key, *subclasses):
+        # A bare instance, never the class's own __init__: enough for the rules
+        # that go by type (PermissionError is 403), and nothing runs. A class
+        # that cannot be made bare has no type rule to show.
+        try:
+            bare = tp.__new__(tp)
+        except Exception:  # noqa: BLE001, S112 - see above
+            continue
+        found = classify(bare)
+        if not any(t.status == found.status and t.code == found.code for t in templates):
+            templates.append(
+                Problem(
+                    status=found.status,
+                    code=found.code,
+                    detail=found.detail if found.status < 500 else None,
+                    retryable=found.retryable,
+                )
             )
-        )
     return templates
 
 

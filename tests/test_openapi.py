@@ -401,3 +401,24 @@ def test_a_key_on_a_base_class_of_the_probes_is_documented() -> None:
     responses = responses_of(document, "/items/{item_id}")
     assert PROBLEM in responses["500"]["content"]
     assert asyncio.run(get(app, "/items/1")).status_code == 500
+
+
+def test_classified_lists_what_the_keys_subclasses_classify_as() -> None:
+    # OSError: classified answers a PermissionError 403 and a FileNotFoundError
+    # 404, by classification's rules for those subclasses of the key.
+    raised = {"denied": PermissionError, "missing": FileNotFoundError, "timeout": TimeoutError}
+    errors = Interceptor({OSError: classified})
+    app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=errors)])
+
+    @app.get("/files/{name}")
+    async def read(name: str) -> None:
+        raise raised[name]()
+
+    document = install_openapi(app).openapi()
+    openapi_spec_validator.validate(document)
+    responses = responses_of(document, "/files/{name}")
+    for name in raised:
+        response = asyncio.run(get(app, f"/files/{name}"))
+        assert str(response.status_code) in responses, (name, response.status_code)
+    codes = responses["403"]["content"][PROBLEM]["schema"]["allOf"][1]["properties"]["code"]
+    assert codes["enum"] == ["PERMISSION_DENIED"]
