@@ -248,11 +248,12 @@ def install_openapi(app: FastAPI) -> FastAPI:
     `intercepted_route` class or an app-level `InterceptorMiddleware`, gets
     the statuses those interceptors can answer, as ``application/problem+json``
     with a shared ``Problem`` schema, the known codes and examples. Where the
-    validation rendering is in scope it replaces FastAPI's 422. A status you
-    declare in ``responses=`` (or ``openapi_extra``) is left as you declared
-    it, and an operation with no interceptor in scope is not touched. The
-    document is built once and kept in ``app.openapi_schema``, as FastAPI
-    does, so register handlers before it is first served. Calling it again
+    validation rendering is in scope it replaces FastAPI's 422. A status (or
+    a range, ``"4XX"``) you declare in ``responses=`` (or ``openapi_extra``)
+    is left as you declared it, and an operation with no interceptor in scope
+    is not touched. The document is built once and kept in
+    ``app.openapi_schema``, as FastAPI does, so register handlers before it
+    is first served. Calling it again
     does nothing. Returns ``app``.
 
     Example::
@@ -414,12 +415,14 @@ def _merge_responses(
 ) -> bool:
     """Put the ``generated`` entries in ``responses`` but for the ``declared`` statuses.
 
-    An entry replaces one of ours (`error_responses`, now rendered in scope)
-    and joins one FastAPI made. Returns whether any went in.
+    A declared range (``"4XX"``) covers its statuses: an entry for one of
+    them would override what the user says of them all, as an explicit code
+    beats a range. An entry replaces one of ours (`error_responses`, now
+    rendered in scope) and joins one FastAPI made. Returns whether any went in.
     """
     touched = False
     for status, entry in generated.items():
-        if status in declared:
+        if status in declared or f"{status[0]}XX" in declared:
             continue
         current = responses.get(status)
         if current is None or status in ours:

@@ -422,3 +422,25 @@ def test_classified_lists_what_the_keys_subclasses_classify_as() -> None:
         assert str(response.status_code) in responses, (name, response.status_code)
     codes = responses["403"]["content"][PROBLEM]["schema"]["allOf"][1]["properties"]["code"]
     assert codes["enum"] == ["PERMISSION_DENIED"]
+
+
+# -- what the user declares --------------------------------------------------------------
+
+
+def test_a_declared_status_range_is_left_as_declared() -> None:
+    # "4XX" declared says what every 4xx body is; a generated "404" would
+    # override it for 404 (an explicit code beats a range). FastAPI itself
+    # leaves out its 422 for the same reason.
+    errors = Interceptor({KeyError: 404, RuntimeError: 500})
+    app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=errors)])
+    declared = {"description": "Mine, for every 4xx"}
+
+    @app.get("/items/{item_id}", responses={"4XX": declared})
+    async def item(item_id: int) -> None: ...
+
+    document = install_openapi(app).openapi()
+    openapi_spec_validator.validate(document)
+    responses = responses_of(document, "/items/{item_id}")
+    assert responses["4XX"] == declared
+    assert "404" not in responses
+    assert PROBLEM in responses["500"]["content"]  # outside the range: still generated
