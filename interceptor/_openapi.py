@@ -142,26 +142,32 @@ def scope_answers(
     if validation is not None:
         probed.append(validation)
         checked = answers_for(chain, validation, type(validation).__qualname__)
-    for interceptor, key, value in plain:
-        if any(_answered_by(interceptor, value, exc) for exc in probed):
+    for interceptor, key, value, nearer in plain:
+        if any(_answered_by(nearer, interceptor, value, exc) for exc in probed):
             continue  # a sample above went through the scopes as this key's instances do
+        if _settled_nearer(nearer, key):
+            continue  # its instances never get this far out
         general += _key_answers(interceptor, key, value)
     return general, checked
 
 
-def _answered_by(interceptor: Interceptor, value: HandlerValue, exc: BaseException) -> bool:
-    """Whether ``interceptor`` tries ``value`` first for the sample ``exc``.
+def _answered_by(
+    nearer: Sequence[Interceptor], interceptor: Interceptor, value: HandlerValue, exc: BaseException
+) -> bool:
+    """Whether the sample ``exc`` gets past ``nearer`` and ``interceptor`` tries ``value`` first.
 
     Being an instance of the key is not enough: a key on a base class
     (``Exception``) covers the samples too, but a validation error keeps its
-    422 and an ApiError its status, so the key's own answer is still to show.
+    422 and an ApiError its status, and a nearer scope may have answered the
+    sample, so the key's own answer is still to show.
     """
     values = interceptor.candidates(exc)[1]
-    return bool(values) and values[0] is value
+    return bool(values) and values[0] is value and not _renders(nearer, exc)
 
 
-# A class key other than an ApiError's: the scope it is in, the key, its value.
-_PlainKey = tuple[Interceptor, type[BaseException], HandlerValue]
+# A class key other than an ApiError's: the scope it is in, the key, its value,
+# and the scopes nearer the endpoint than it.
+_PlainKey = tuple[Interceptor, type[BaseException], HandlerValue, Sequence[Interceptor]]
 
 
 def _registered(
@@ -175,12 +181,12 @@ def _registered(
     samples: dict[type[ApiError], None] = dict.fromkeys(raises)
     statuses: dict[int, None] = {}
     plain: list[_PlainKey] = []
-    for interceptor in chain:
+    for position, interceptor in enumerate(chain):
         by_class, by_status = interceptor.registered()
         statuses.update(dict.fromkeys(by_status))
         for key, value in by_class.items():
             if not issubclass(key, ApiError):
-                plain.append((interceptor, key, value))
+                plain.append((interceptor, key, value, chain[:position]))
             elif not (key is ApiError and value is EMPTY_PROBLEM):  # the default
                 samples[key] = None
     return samples, statuses, plain
@@ -204,6 +210,29 @@ def _probes(
             exc = http_error(status)
             probes.append((exc, f"{type(exc).__qualname__} {status}"))
     return probes
+
+
+def _settled_nearer(nearer: Sequence[Interceptor], key: type[BaseException]) -> bool:
+    """Whether a scope in ``nearer`` answers every instance of ``key`` itself.
+
+    It does when it renders a value for ``key`` or a base of it: an instance
+    of any subclass finds that value, or a more specific one, there first.
+    A callable alone may decline, so it settles nothing.
+    """
+    try:
+        bare = key.__new__(key)  # nothing of the class's own runs, as for classified
+    except Exception:  # noqa: BLE001 - no instance to ask with: assume it gets this far
+        return False
+    return _renders(nearer, bare)
+
+
+def _renders(scopes: Sequence[Interceptor], exc: BaseException) -> bool:
+    """Whether a scope in ``scopes`` has a value of its own rendering for ``exc``."""
+    return any(
+        isinstance(value, INLINE_TYPES)
+        for interceptor in scopes
+        for value in interceptor.candidates(exc)[1]
+    )
 
 
 def _key_answers(

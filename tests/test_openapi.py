@@ -424,6 +424,46 @@ def test_classified_lists_what_the_keys_subclasses_classify_as() -> None:
     assert codes["enum"] == ["PERMISSION_DENIED"]
 
 
+def test_a_key_the_nearer_scope_always_answers_is_not_listed() -> None:
+    # The router answers every LookupError, so the app's KeyError: 503 is never
+    # sent from its routes; the app's RuntimeError: 500 still is.
+    app_errors = Interceptor({KeyError: 503, RuntimeError: 500})
+    app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=app_errors)])
+    router = APIRouter(route_class=intercepted_route(Interceptor({LookupError: 404})))
+    raised = {"key": KeyError, "index": IndexError, "runtime": RuntimeError}
+
+    @router.get("/items/{name}")
+    async def item(name: str) -> None:
+        raise raised[name]()
+
+    app.include_router(router)
+    document = install_openapi(app).openapi()
+    openapi_spec_validator.validate(document)
+    sent = {asyncio.run(get(app, f"/items/{name}")).status_code for name in raised}
+    assert sent == {404, 500}
+    assert {"404", "500"} <= set(responses_of(document, "/items/{name}"))
+    assert "503" not in responses_of(document, "/items/{name}")
+
+
+def test_a_sample_a_nearer_scope_answered_does_not_hide_a_key() -> None:
+    # The HTTPException(404) probing the router's status key is answered there
+    # (409), so it says nothing of the app's HTTPException key: a 401 gets 410.
+    app_errors = Interceptor({HTTPException: 410})
+    app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=app_errors)])
+    router = APIRouter(route_class=intercepted_route(Interceptor({404: 409})))
+
+    @router.get("/items/{status}")
+    async def item(status: int) -> None:
+        raise HTTPException(status)
+
+    app.include_router(router)
+    document = install_openapi(app).openapi()
+    openapi_spec_validator.validate(document)
+    sent = {asyncio.run(get(app, f"/items/{status}")).status_code for status in (401, 404)}
+    assert sent == {409, 410}
+    assert {"409", "410"} <= set(responses_of(document, "/items/{status}"))
+
+
 # -- what the user declares --------------------------------------------------------------
 
 
