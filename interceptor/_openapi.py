@@ -26,7 +26,7 @@ itself: an interceptor with no registered status-bearing value adds nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -147,7 +147,7 @@ def scope_answers(
             continue  # a sample above went through the scopes as this key's instances do
         if _settled_nearer(nearer, key):
             continue  # its instances never get this far out
-        general += _key_answers(interceptor, key, value)
+        general += _key_answers(interceptor, key, value, nearer)
     return general, checked
 
 
@@ -236,14 +236,17 @@ def _renders(scopes: Sequence[Interceptor], exc: BaseException) -> bool:
 
 
 def _key_answers(
-    interceptor: Interceptor, key: type[BaseException], value: HandlerValue
+    interceptor: Interceptor,
+    key: type[BaseException],
+    value: HandlerValue,
+    nearer: Sequence[Interceptor],
 ) -> list[Answer]:
     """A class key's answers, rendered with a stand-in for its instances."""
     name = key.__qualname__
     if value is classified:
         return [
             answer
-            for template in _classified_templates(key)
+            for template in _classified_templates(key, interceptor, nearer)
             for answer in _rendered(
                 interceptor, template, _STAND_IN, template.code or name, handler=classified
             )
@@ -284,20 +287,14 @@ _CLASSIFIED = (
 )
 
 
-def _classified_templates(key: type[BaseException]) -> list[Problem]:
+def _classified_templates(
+    key: type[BaseException], interceptor: Interceptor, nearer: Sequence[Interceptor]
+) -> list[Problem]:
     """What `classified` can answer for ``key``: the fixed set, then what the key and
     its subclasses with a rule of their own classify as (``OSError`` covers
     ``PermissionError``, 403)."""
     templates = list(_CLASSIFIED)
-    subclasses = [tp for tp in rule_types() if tp is not key and issubclass(tp, key)]
-    for tp in (key, *subclasses):
-        # A bare instance, never the class's own __init__: enough for the rules
-        # that go by type (PermissionError is 403), and nothing runs. A class
-        # that cannot be made bare has no type rule to show.
-        try:
-            bare = tp.__new__(tp)
-        except Exception:  # noqa: BLE001, S112 - see above
-            continue
+    for bare in _classified_instances(key, interceptor, nearer):
         found = classify(bare)
         if not any(t.status == found.status and t.code == found.code for t in templates):
             templates.append(
@@ -309,6 +306,29 @@ def _classified_templates(key: type[BaseException]) -> list[Problem]:
                 )
             )
     return templates
+
+
+def _classified_instances(
+    key: type[BaseException], interceptor: Interceptor, nearer: Sequence[Interceptor]
+) -> Iterator[BaseException]:
+    """A bare instance of ``key``, then of each subclass with a classification rule
+    that `classified` in ``interceptor`` answers (not a key of its own, nor a
+    nearer scope).
+
+    A bare instance, never the class's own __init__: enough for the rules that
+    go by type (PermissionError is 403), and nothing runs. A class that cannot
+    be made bare has no type rule to show.
+    """
+    subclasses = [tp for tp in rule_types() if tp is not key and issubclass(tp, key)]
+    for tp in (key, *subclasses):
+        try:
+            bare = tp.__new__(tp)
+        except Exception:  # noqa: BLE001, S112 - see the docstring
+            continue
+        if tp is key or (
+            interceptor.candidates(bare)[1][:1] == (classified,) and not _renders(nearer, bare)
+        ):
+            yield bare
 
 
 # Stands for an instance of a class key: the rendering reads only its status

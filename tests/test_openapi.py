@@ -422,6 +422,13 @@ def test_classified_lists_what_the_keys_subclasses_classify_as() -> None:
         assert str(response.status_code) in responses, (name, response.status_code)
     codes = responses["403"]["content"][PROBLEM]["schema"]["allOf"][1]["properties"]["code"]
     assert codes["enum"] == ["PERMISSION_DENIED"]
+    # Where a key of its own answers the subclass, classification's 403 is not sent.
+    errors.add_handler(PermissionError, 400)
+    app.openapi_schema = None
+    responses = responses_of(app.openapi(), "/files/{name}")
+    assert asyncio.run(get(app, "/files/denied")).status_code == 400
+    assert "400" in responses
+    assert "403" not in responses
 
 
 def test_a_key_the_nearer_scope_always_answers_is_not_listed() -> None:
