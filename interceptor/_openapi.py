@@ -506,11 +506,16 @@ def _required(status: int, answers: list[Answer]) -> list[str]:
 
 def _examples(answers: list[Answer]) -> dict[str, Any]:
     examples: dict[str, Any] = {}
-    seen: list[Mapping[str, Any]] = []
+    # By their JSON text: a list of the bodies made this quadratic, and a
+    # status thousands of ApiErrors share took seconds an operation.
+    seen: set[str] = set()
     for answer in answers:
-        if answer.example is None or answer.example in seen:
+        if answer.example is None:
             continue
-        seen.append(answer.example)
+        text = json.dumps(answer.example, sort_keys=True)
+        if text in seen:
+            continue
+        seen.add(text)
         name, n = answer.name, 2
         while name in examples:
             name, n = f"{answer.name} ({n})", n + 1

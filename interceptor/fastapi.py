@@ -325,6 +325,7 @@ def _add_to_paths(
     """Add the answers in scope to each operation: (added any, dropped any FastAPI 422)."""
     outer = _app_interceptors(app)
     used = replaced = False
+    found: _Found = {}
     for original, route in _api_routes(app):
         inner = original.interceptors if isinstance(original, _InterceptedRoute) else ()
         chain = (*inner, *outer)
@@ -334,7 +335,7 @@ def _add_to_paths(
         for method in sorted(route.methods or ()):
             operation = operations.get(method.lower())
             if isinstance(operation, dict):
-                touched, dropped = _add_to_operation(route, chain, operation, problem)
+                touched, dropped = _add_to_operation(route, chain, operation, problem, found)
                 used |= touched
                 replaced |= dropped
     return used, replaced
@@ -358,21 +359,33 @@ def _api_routes(app: FastAPI) -> Iterator[tuple[APIRoute, Any]]:
             yield original, route
 
 
+# What a scope answers, by its interceptors and the ApiErrors the operation names:
+# one document's operations mostly share a few scopes, each rendered once.
+_Found = dict[
+    tuple[tuple[Interceptor, ...], tuple[type[ApiError], ...]],
+    tuple[list[_openapi.Answer], list[_openapi.Answer]],
+]
+
+
 def _add_to_operation(
     route: Any,
     chain: tuple[Interceptor, ...],
     operation: dict[str, Any],
     problem: dict[str, Any],
+    found: _Found,
 ) -> tuple[bool, bool]:
     """Add the answers of ``chain`` to one operation: (added any, dropped FastAPI's 422)."""
     ours, declared = _route_responses(route)
-    raises = [cls for entry in ours.values() for cls in entry.api_errors]
-    general, validation = _openapi.scope_answers(
-        chain,
-        raises=raises,
-        validation=_VALIDATION_SAMPLE,
-        http_error=lambda status: HTTPException(status_code=status),
-    )
+    raises = tuple(cls for entry in ours.values() for cls in entry.api_errors)
+    answers = found.get((chain, raises))
+    if answers is None:
+        answers = found[chain, raises] = _openapi.scope_answers(
+            chain,
+            raises=raises,
+            validation=_VALIDATION_SAMPLE,
+            http_error=lambda status: HTTPException(status_code=status),
+        )
+    general, validation = list(answers[0]), answers[1]
     responses = operation.setdefault("responses", {})
     dropped = False
     if validation and "422" in responses and "422" not in declared and "422" not in ours:
@@ -380,7 +393,9 @@ def _add_to_operation(
         del responses["422"]
         general += validation
         dropped = True
-    generated = _openapi.responses(general, problem=problem)
+    # A copy of its own (JSON text is the quickest): the examples are the
+    # scope's, shared with its other operations, and a user may edit one.
+    generated = json.loads(json.dumps(_openapi.responses(general, problem=problem)))
     touched = _merge_responses(responses, generated, declared, ours) or dropped
     if touched:
         operation["responses"] = dict(sorted(responses.items(), key=_status_order))

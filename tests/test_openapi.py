@@ -471,6 +471,32 @@ def test_a_sample_a_nearer_scope_answered_does_not_hide_a_key() -> None:
     assert {"409", "410"} <= set(responses_of(document, "/items/{status}"))
 
 
+def test_operations_in_one_scope_share_its_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rendering every answer again for each operation made a first /openapi.json
+    # of 50 routes under 3,000 ApiError classes take 12 s, on the event loop.
+    classes = [type(f"E{i}", (ApiError,), {"status": 400 + i, "code": f"E{i}"}) for i in range(12)]
+    errors = Interceptor({cls: cls.status for cls in classes})
+    app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=errors)])
+    for n in range(4):
+        app.add_api_route(f"/items{n}/{{item_id}}", item_endpoint)
+    rendered: list[tuple[Any, ...]] = []
+    outcome = Interceptor.outcome
+    monkeypatch.setattr(
+        Interceptor, "outcome", lambda *a, **k: rendered.append(a) or outcome(*a, **k)
+    )
+    document = install_openapi(app).openapi()
+    openapi_spec_validator.validate(document)
+    assert len(rendered) < 2 * len(classes)  # once for the scope, not once per operation
+    first, second = (responses_of(document, f"/items{n}/{{item_id}}") for n in (0, 3))
+    assert first == second
+    # Each operation has its own copy, for a user's changes to one of them.
+    first["400"]["content"][PROBLEM]["examples"]["E0"]["value"]["x"] = 1
+    assert "x" not in second["400"]["content"][PROBLEM]["examples"]["E0"]["value"]
+
+
+async def item_endpoint(item_id: int) -> None: ...
+
+
 # -- what the user declares --------------------------------------------------------------
 
 
