@@ -480,8 +480,10 @@ def responses(answers: Iterable[Answer], *, problem: Mapping[str, Any]) -> dict[
 def _schema(
     status: int, answers: list[Answer], content_type: str, problem: Mapping[str, Any]
 ) -> dict[str, Any]:
-    if content_type != PROBLEM_JSON:
-        return {"type": "object"}  # another body shape, shown by its examples
+    if content_type != PROBLEM_JSON or not all(_is_problem(a.example) for a in answers):
+        # Another body shape (a builder's, or problem+json a rewrite_body
+        # reshaped), shown by its examples.
+        return {"type": "object"}
     own: dict[str, Any] = {}
     codes = sorted({a.code for a in answers if a.code is not None})
     if codes:
@@ -494,10 +496,15 @@ def _schema(
     return {"allOf": [dict(problem), {"type": "object", **own}]}
 
 
+def _is_problem(example: Mapping[str, Any] | None) -> bool:
+    """Whether ``example`` has the members the Problem schema requires."""
+    return example is not None and all(name in example for name in ("type", "title", "status"))
+
+
 def _required(status: int, answers: list[Answer]) -> list[str]:
     """What the bodies at ``status`` always have beyond the Problem schema's required members."""
     required = []
-    if status >= 500:
+    if status >= 500 and all(a.example is not None and "error_id" in a.example for a in answers):
         required.append("error_id")
     if answers and all(a.example is not None and "errors" in a.example for a in answers):
         required.append("errors")

@@ -497,6 +497,33 @@ def test_operations_in_one_scope_share_its_answers(monkeypatch: pytest.MonkeyPat
 async def item_endpoint(item_id: int) -> None: ...
 
 
+def wrapped(body: dict[str, Any], info: object) -> dict[str, Any]:
+    return {"error": body}
+
+
+def test_a_rewritten_body_is_not_documented_as_a_problem() -> None:
+    # rewrite_body keeps the problem+json content type but the body is no
+    # longer a Problem: the schema must fit what is sent, and its examples.
+    errors = Interceptor({KeyError: 404, RuntimeError: 500}, rewrite_body=wrapped)
+    app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=errors)])
+    raised = {"key": KeyError, "runtime": RuntimeError}
+
+    @app.get("/items/{name}")
+    async def item(name: str) -> None:
+        raise raised[name]()
+
+    document = install_openapi(app).openapi()
+    openapi_spec_validator.validate(document)
+    responses = responses_of(document, "/items/{name}")
+    for name in raised:
+        response = asyncio.run(get(app, f"/items/{name}"))
+        media = responses[str(response.status_code)]["content"][PROBLEM]
+        validator = OAS31Validator({**media["schema"], "components": document["components"]})
+        validator.validate(response.json())
+        for example in media["examples"].values():
+            validator.validate(example["value"])
+
+
 # -- what the user declares --------------------------------------------------------------
 
 
