@@ -377,15 +377,7 @@ def _add_to_operation(
     """Add the answers of ``chain`` to one operation: (added any, dropped FastAPI's 422)."""
     ours, declared = _route_responses(route)
     raises = tuple(cls for entry in ours.values() for cls in entry.api_errors)
-    answers = found.get((chain, raises))
-    if answers is None:
-        answers = found[chain, raises] = _openapi.scope_answers(
-            chain,
-            raises=raises,
-            validation=_VALIDATION_SAMPLE,
-            http_error=lambda status: HTTPException(status_code=status),
-        )
-    general, validation = list(answers[0]), answers[1]
+    general, validation = _scope_answers(chain, raises, found)
     responses = operation.setdefault("responses", {})
     dropped = False
     if validation and "422" in responses and "422" not in declared and "422" not in ours:
@@ -397,9 +389,29 @@ def _add_to_operation(
     # scope's, shared with its other operations, and a user may edit one.
     generated = json.loads(json.dumps(_openapi.responses(general, problem=problem)))
     touched = _merge_responses(responses, generated, declared, ours) or dropped
+    for status in ours.keys() - generated.keys():
+        # Its errors answer at another status in this scope (a handler of
+        # their own): the self-contained entry would list one never sent.
+        responses.pop(status, None)
+        touched = True
     if touched:
         operation["responses"] = dict(sorted(responses.items(), key=_status_order))
     return touched, dropped
+
+
+def _scope_answers(
+    chain: tuple[Interceptor, ...], raises: tuple[type[ApiError], ...], found: _Found
+) -> tuple[list[_openapi.Answer], list[_openapi.Answer]]:
+    """What ``chain`` answers for an operation raising ``raises``, rendered once in ``found``."""
+    answers = found.get((chain, raises))
+    if answers is None:
+        answers = found[chain, raises] = _openapi.scope_answers(
+            chain,
+            raises=raises,
+            validation=_VALIDATION_SAMPLE,
+            http_error=lambda status: HTTPException(status_code=status),
+        )
+    return list(answers[0]), answers[1]
 
 
 def _route_responses(route: Any) -> tuple[dict[str, _Declared], set[str]]:

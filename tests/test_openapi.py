@@ -245,6 +245,27 @@ def test_error_responses_document_that_operation_only() -> None:
     assert "USER_NOT_FOUND" not in str(other)
 
 
+def test_error_responses_move_to_the_status_the_scope_answers() -> None:
+    # The router answers UserNotFound 410: the self-contained 404 entry of
+    # error_responses would list a status the operation never sends.
+    router = APIRouter(route_class=intercepted_route(Interceptor({UserNotFound: 410})))
+
+    @router.get("/users/{user_id}", responses=error_responses(UserNotFound))
+    async def user(user_id: int) -> None:
+        raise UserNotFound("gone")
+
+    app = FastAPI()
+    app.include_router(router)
+    document = install_openapi(app).openapi()
+    openapi_spec_validator.validate(document)
+    assert asyncio.run(get(app, "/users/1")).status_code == 410
+    responses = responses_of(document, "/users/{user_id}")
+    assert "404" not in responses
+    schema = responses["410"]["content"][PROBLEM]["schema"]
+    assert schema["allOf"][0] == REF
+    assert schema["allOf"][1]["properties"]["code"]["enum"] == ["USER_NOT_FOUND"]
+
+
 def test_what_the_user_declares_wins() -> None:
     responses = responses_of(sample_app().openapi(), "/users/declared/{name}")
     assert responses["404"] == {"description": "Mine, as I wrote it"}
