@@ -46,6 +46,7 @@ __all__ = [
     "answers_for",
     "declare_answers",
     "problem_schema",
+    "renders",
     "responses",
     "sample_api_error",
     "scope_answers",
@@ -162,7 +163,7 @@ def _answered_by(
     sample, so the key's own answer is still to show.
     """
     values = interceptor.candidates(exc)[1]
-    return bool(values) and values[0] is value and not _renders(nearer, exc)
+    return bool(values) and values[0] is value and not renders(nearer, exc)
 
 
 # A class key other than an ApiError's: the scope it is in, the key, its value,
@@ -223,11 +224,14 @@ def _settled_nearer(nearer: Sequence[Interceptor], key: type[BaseException]) -> 
         bare = key.__new__(key)  # nothing of the class's own runs, as for classified
     except Exception:  # noqa: BLE001 - no instance to ask with: assume it gets this far
         return False
-    return _renders(nearer, bare)
+    return renders(nearer, bare)
 
 
-def _renders(scopes: Sequence[Interceptor], exc: BaseException) -> bool:
-    """Whether a scope in ``scopes`` has a value of its own rendering for ``exc``."""
+def renders(scopes: Sequence[Interceptor], exc: BaseException) -> bool:
+    """Whether a scope in ``scopes`` has a value of its own rendering for ``exc``.
+
+    Only then does ``exc`` surely get an answer there: a callable may decline.
+    """
     return any(
         isinstance(value, INLINE_TYPES)
         for interceptor in scopes
@@ -326,7 +330,7 @@ def _classified_instances(
         except Exception:  # noqa: BLE001, S112 - see the docstring
             continue
         if tp is key or (
-            interceptor.candidates(bare)[1][:1] == (classified,) and not _renders(nearer, bare)
+            interceptor.candidates(bare)[1][:1] == (classified,) and not renders(nearer, bare)
         ):
             yield bare
 

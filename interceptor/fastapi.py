@@ -248,7 +248,8 @@ def install_openapi(app: FastAPI) -> FastAPI:
     `intercepted_route` class or an app-level `InterceptorMiddleware`, gets
     the statuses those interceptors can answer, as ``application/problem+json``
     with a shared ``Problem`` schema, the known codes and examples. Where the
-    validation rendering is in scope it replaces FastAPI's 422. A status (or
+    validation rendering is in scope it replaces FastAPI's 422 (a handler
+    callable, which may decline, is listed beside it). A status (or
     a range, ``"4XX"``) you declare in ``responses=`` (or ``openapi_extra``)
     is left as you declared it, and an operation with no interceptor in scope
     is not touched. The document is built once and kept in
@@ -381,19 +382,16 @@ def _add_to_operation(
     responses = operation.setdefault("responses", {})
     dropped = False
     if validation and "422" in responses and "422" not in declared and "422" not in ours:
-        # FastAPI's own 422: what the interceptor in scope answers instead.
-        del responses["422"]
         general += validation
-        dropped = True
+        # FastAPI's own 422 goes where a scope answers every validation error
+        # itself; a handler alone may decline, and FastAPI's then goes out.
+        dropped = _openapi.renders(chain, _VALIDATION_SAMPLE)
+        if dropped:
+            del responses["422"]
     # A copy of its own (JSON text is the quickest): the examples are the
     # scope's, shared with its other operations, and a user may edit one.
     generated = json.loads(json.dumps(_openapi.responses(general, problem=problem)))
     touched = _merge_responses(responses, generated, declared, ours) or dropped
-    for status in ours.keys() - generated.keys():
-        # Its errors answer at another status in this scope (a handler of
-        # their own): the self-contained entry would list one never sent.
-        responses.pop(status, None)
-        touched = True
     if touched:
         operation["responses"] = dict(sorted(responses.items(), key=_status_order))
     return touched, dropped
@@ -445,9 +443,15 @@ def _merge_responses(
     A declared range (``"4XX"``) covers its statuses: an entry for one of
     them would override what the user says of them all, as an explicit code
     beats a range. An entry replaces one of ours (`error_responses`, now
-    rendered in scope) and joins one FastAPI made. Returns whether any went in.
+    rendered in scope) and joins one FastAPI made. One of ours with no entry
+    goes: its errors answer at another status in this scope (a handler of
+    their own), and it would list one never sent. Returns whether any went
+    in or out.
     """
     touched = False
+    for status in ours.keys() - generated.keys():
+        responses.pop(status, None)
+        touched = True
     for status, entry in generated.items():
         if status in declared or f"{status[0]}XX" in declared:
             continue

@@ -266,6 +266,35 @@ def test_error_responses_move_to_the_status_the_scope_answers() -> None:
     assert schema["allOf"][1]["properties"]["code"]["enum"] == ["USER_NOT_FOUND"]
 
 
+@declare_answers(Problem(status=400, code="BAD_LIMIT"))
+def on_bad_limit(request: Request, exc: RequestValidationError) -> Problem | None:
+    if any(error["loc"][-1] == "limit" for error in exc.errors()):
+        return Problem(status=400, code="BAD_LIMIT")
+    return None  # declines: FastAPI's own 422 goes out
+
+
+def test_fastapis_422_stays_where_the_validation_handler_may_decline() -> None:
+    router = APIRouter(
+        route_class=intercepted_route(Interceptor({RequestValidationError: on_bad_limit}))
+    )
+
+    @router.get("/items/{item_id}")
+    async def item(item_id: int, limit: int = 10) -> None: ...
+
+    app = FastAPI()
+    app.include_router(router)
+    document = install_openapi(app).openapi()
+    openapi_spec_validator.validate(document)
+    declined = asyncio.run(get(app, "/items/x"))
+    assert declined.status_code == 422
+    assert asyncio.run(get(app, "/items/1?limit=x")).status_code == 400
+    responses = responses_of(document, "/items/{item_id}")
+    assert "400" in responses
+    assert responses["422"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/HTTPValidationError"
+    }
+
+
 def test_what_the_user_declares_wins() -> None:
     responses = responses_of(sample_app().openapi(), "/users/declared/{name}")
     assert responses["404"] == {"description": "Mine, as I wrote it"}
