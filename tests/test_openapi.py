@@ -574,6 +574,34 @@ def test_a_rewritten_body_is_not_documented_as_a_problem() -> None:
             validator.validate(example["value"])
 
 
+class UserMissing(ApiError):
+    # Its __new__ wants the user id: no bare sample can be made.
+    status = 404
+    code = "USER_MISSING"
+
+    def __new__(cls, user_id: int) -> UserMissing:
+        return super().__new__(cls, user_id)
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"user {user_id} not found")
+
+
+def test_an_api_error_that_cannot_be_sampled_does_not_break_the_document() -> None:
+    errors = Interceptor({UserMissing: 410, KeyError: 404})
+    app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=errors)])
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> None:
+        raise UserMissing(item_id)
+
+    install_openapi(app)
+    served = asyncio.run(get(app, "/openapi.json"))
+    assert served.status_code == 200
+    openapi_spec_validator.validate(served.json())
+    assert "404" in responses_of(served.json(), "/items/{item_id}")
+    assert asyncio.run(get(app, "/items/1")).status_code == 410
+
+
 # -- what the user declares --------------------------------------------------------------
 
 
