@@ -144,7 +144,7 @@ def scope_answers(
         probed.append(validation)
         checked = answers_for(chain, validation, type(validation).__qualname__)
     for interceptor, key, value, nearer in plain:
-        if any(_answered_by(nearer, interceptor, value, exc) for exc in probed):
+        if any(_answered_by(nearer, interceptor, key, exc) for exc in probed):
             continue  # a sample above went through the scopes as this key's instances do
         if _settled_nearer(nearer, key):
             continue  # its instances never get this far out
@@ -153,17 +153,29 @@ def scope_answers(
 
 
 def _answered_by(
-    nearer: Sequence[Interceptor], interceptor: Interceptor, value: HandlerValue, exc: BaseException
+    nearer: Sequence[Interceptor],
+    interceptor: Interceptor,
+    key: type[BaseException],
+    exc: BaseException,
 ) -> bool:
-    """Whether the sample ``exc`` gets past ``nearer`` and ``interceptor`` tries ``value`` first.
+    """Whether the sample ``exc`` gets past ``nearer`` and ``interceptor`` tries ``key``'s
+    value first, found by ``key`` itself.
 
     Being an instance of the key is not enough: a key on a base class
     (``Exception``) covers the samples too, but a validation error keeps its
     422 and an ApiError its status, and a nearer scope may have answered the
-    sample, so the key's own answer is still to show.
+    sample, so the key's own answer is still to show. Nor is the same value:
+    one `Problem` registered for two keys renders at each one's status.
     """
+    by_class = interceptor.registered()[0]
+    found = next((cls for cls in type(exc).__mro__ if cls in by_class), None)
     values = interceptor.candidates(exc)[1]
-    return bool(values) and values[0] is value and not renders(nearer, exc)
+    return (
+        found is key
+        and bool(values)
+        and values[0] is by_class[key]
+        and not renders(nearer, exc)
+    )
 
 
 # A class key other than an ApiError's: the scope it is in, the key, its value,

@@ -481,6 +481,23 @@ def test_classified_lists_what_the_keys_subclasses_classify_as() -> None:
     assert "403" not in responses
 
 
+def test_a_value_shared_by_two_keys_is_documented_for_each() -> None:
+    # One Problem for both keys: the validation sample gets it through its own
+    # key (at 422), which says nothing of what a RuntimeError gets (500).
+    rejected = Problem(code="REJECTED")
+    errors = Interceptor({RequestValidationError: rejected, Exception: rejected})
+    app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=errors)])
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> None:
+        raise RuntimeError("boom")
+
+    document = install_openapi(app).openapi()
+    openapi_spec_validator.validate(document)
+    sent = {asyncio.run(get(app, path)).status_code for path in ("/items/1", "/items/x")}
+    assert {str(status) for status in sent} <= set(responses_of(document, "/items/{item_id}"))
+
+
 def test_a_key_the_nearer_scope_always_answers_is_not_listed() -> None:
     # The router answers every LookupError, so the app's KeyError: 503 is never
     # sent from its routes; the app's RuntimeError: 500 still is.
