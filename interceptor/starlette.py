@@ -25,6 +25,22 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
+try:
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+    from starlette.middleware.exceptions import ExceptionMiddleware
+    from starlette.requests import HTTPConnection, Request
+    from starlette.responses import Response
+    from starlette.routing import BaseRoute, Router
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.websockets import WebSocket, WebSocketState
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    # Before any module of ours that needs what Starlette brings (anyio), so a
+    # missing extra is named as such.
+    raise ImportError(
+        "interceptor.starlette needs Starlette: pip install 'exception-interceptor[starlette]'"
+    ) from exc
+
 from interceptor._asgi import (
     WebSocketProgress,
     answer_websocket,
@@ -39,20 +55,6 @@ from interceptor._render import Outcome
 from interceptor._request import RequestInfo
 from interceptor._resolve import Pending, first
 from interceptor._values import is_mark_of, mark_of
-
-try:
-    from starlette.concurrency import run_in_threadpool
-    from starlette.exceptions import HTTPException
-    from starlette.middleware.exceptions import ExceptionMiddleware
-    from starlette.requests import HTTPConnection, Request
-    from starlette.responses import Response
-    from starlette.routing import BaseRoute, Router
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
-    from starlette.websockets import WebSocket, WebSocketState
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "interceptor.starlette needs Starlette: pip install 'exception-interceptor[starlette]'"
-    ) from exc
 
 try:  # how Starlette decides to await its own handlers, at the installed version
     from starlette._utils import is_async_callable as _starlette_is_async

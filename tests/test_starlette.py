@@ -7,6 +7,8 @@ import copy
 import functools
 import json
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -975,3 +977,15 @@ async def test_one_interceptors_stuck_handlers_leave_the_others_running() -> Non
             break
         await anyio.sleep(0.05)
     assert stuck_handlers(payments).count == 0
+
+
+@pytest.mark.parametrize("module", ["interceptor.starlette", "interceptor.fastapi"])
+def test_missing_starlette_fails_with_an_install_hint(module: str) -> None:
+    # Without the extra there is no Starlette, and no anyio either (Starlette brings it).
+    code = f"import sys; sys.modules['starlette'] = sys.modules['anyio'] = None; import {module}"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode != 0
+    extra = module.rpartition(".")[2]
+    assert f"pip install 'exception-interceptor[{extra}]'" in result.stderr, result.stderr
