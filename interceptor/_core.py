@@ -817,10 +817,16 @@ def _positive_int(name: str, value: object) -> int:
 
 
 def _positive_seconds(name: str, value: object, *, or_none: bool = False) -> float:
-    if not (isinstance(value, int | float) and value > 0):
+    # Threads wait this long (the delivery worker, a handler's), and a wait past
+    # threading.TIMEOUT_MAX, infinity too, raises OverflowError each time: refused
+    # here, not on every report. A bool is no number of seconds.
+    number = None if isinstance(value, bool) or not isinstance(value, int | float) else value
+    if number is None or not 0 < number <= threading.TIMEOUT_MAX:
         accepted = "positive seconds or None" if or_none else "positive seconds"
-        raise ValueError(f"{name} must be {accepted}, got {value!r}")
-    return float(value)
+        raise ValueError(
+            f"{name} must be {accepted}, at most {threading.TIMEOUT_MAX:.0f}, got {value!r}"
+        )
+    return float(number)
 
 
 def _slo_categories(value: object) -> Mapping[Category, bool]:

@@ -228,6 +228,25 @@ def test_bad_detail_limit_is_refused_naming_it(limit: Any, error: type[Exception
     assert repr(limit) in str(info.value)
 
 
+@pytest.mark.parametrize("option", ["report_timeout", "handler_timeout"])
+@pytest.mark.parametrize(
+    "value",
+    [True, math.inf, -math.inf, math.nan, pytest.param(10**400, id="10**400"), 1e10, 0, -1, "5"],
+    ids=repr,
+)
+def test_bad_timeouts_are_refused_naming_them(option: str, value: Any) -> None:
+    # A wait past threading.TIMEOUT_MAX (inf too) raises OverflowError wherever it
+    # happens: report_timeout=inf used to be taken, and then every report failed.
+    with pytest.raises(ValueError, match=option) as info:
+        Interceptor(**{option: value})
+    assert repr(value) in str(info.value)
+
+
+def test_long_timeouts_are_taken() -> None:
+    errors = Interceptor(report_timeout=86400, handler_timeout=3600.5)
+    assert (errors.report_timeout, errors.handler_timeout) == (86400.0, 3600.5)
+
+
 def test_bad_hooks_are_refused_naming_them() -> None:
     with pytest.raises(TypeError, match=r"rewrite_body.*'x'"):
         Interceptor(rewrite_body="x")  # type: ignore[arg-type]
