@@ -442,6 +442,14 @@ class Interceptor:
             async def on_timeout(request, exc):
                 return 504
         """
+        # The key is checked now, not when the function comes: used bare
+        # (`@errors.handler`), the decorator would stand in for the function.
+        if callable(key) and not isinstance(key, type):
+            raise TypeError(
+                f"handler() takes the key to register for, not the handler "
+                f"{callable_name(key)}: write @errors.handler(KeyError)"
+            )
+        expand_key(key)
 
         def register(func: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
             self._register([(key, func)])

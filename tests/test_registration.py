@@ -65,6 +65,17 @@ def test_bad_key_is_refused_naming_it(key: Any, named: str) -> None:
         errors.handler(key)(ok_handler)
 
 
+def test_the_decorator_refuses_a_bad_key_before_it_gets_a_function() -> None:
+    errors = Interceptor()
+    with pytest.raises(TypeError, match="KeyboardInterrupt"):
+        errors.handler(KeyboardInterrupt)  # type: ignore[call-overload]
+    # `@errors.handler` without its key used to return the decorator in place of
+    # the function and register nothing.
+    with pytest.raises(TypeError, match=r"ok_handler.*@errors\.handler\(KeyError\)"):
+        errors.handler(ok_handler)  # type: ignore[call-overload]
+    assert errors.resolve(Exception) is None
+
+
 @pytest.mark.parametrize("status", [399, 600, 0, -404, 200, 302, 1000])
 def test_status_key_out_of_range_is_refused(status: int) -> None:
     with pytest.raises(ValueError, match=str(status)):
