@@ -128,6 +128,7 @@ def expand_key(key: object) -> list[type[Exception] | int]:
 def _check_class(key: object) -> type[Exception]:
     if isinstance(key, type):
         if issubclass(key, Exception):
+            _check_hashable(key)
             return key
         if issubclass(key, BaseException):
             raise TypeError(
@@ -143,6 +144,18 @@ def _check_class(key: object) -> type[Exception]:
             f"{type(key).__qualname__} instead"
         )
     raise TypeError(f"handler key {key!r} is not valid; use {_ACCEPTED_KEYS}")
+
+
+def _check_hashable(key: type[Exception]) -> None:
+    """Raise naming ``key`` if its metaclass makes it unhashable: the registry is
+    keyed by class, and failing there would leave a tuple's classes half in."""
+    try:
+        hash(key)
+    except Exception as exc:  # noqa: BLE001 - whatever a metaclass's __hash__ raises
+        raise TypeError(
+            f"handler key {key.__qualname__} cannot be registered: its class is not "
+            f"hashable ({exc!r})"
+        ) from None
 
 
 def check_value(value: object) -> HandlerValue:

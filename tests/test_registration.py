@@ -99,6 +99,29 @@ def test_a_refused_tuple_registers_none_of_its_classes() -> None:
     assert errors.resolve(ValueError) == 400
 
 
+class UnhashableMeta(type):  # noqa: PLW1641 - unhashable is the point
+    def __eq__(cls, other: object) -> bool:  # and so no __hash__
+        return cls is other
+
+
+class HashRaisingMeta(type):
+    def __hash__(cls) -> int:
+        raise RuntimeError("no hash")
+
+
+@pytest.mark.parametrize("meta", [UnhashableMeta, HashRaisingMeta])
+def test_a_class_that_cannot_be_hashed_is_refused_and_its_tuple_registers_nothing(
+    meta: type,
+) -> None:
+    odd = meta("OddlyHashed", (Exception,), {})
+    errors = Interceptor()
+    with pytest.raises(TypeError, match="OddlyHashed"):
+        errors.add_handler((ValueError, odd), 404)
+    # It used to raise from inside the registry, with ValueError already in it.
+    assert errors.resolve(ValueError) is None
+    assert set(errors.registered()[0]) == {ApiError}
+
+
 # -- values ------------------------------------------------------------------------
 
 
