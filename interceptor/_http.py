@@ -8,7 +8,6 @@ exists only if the framework is imported already, so nothing is imported here.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from typing import Any
 
 from interceptor._errors import ApiError
@@ -209,18 +208,22 @@ def http_detail_value(exc: BaseException, kind: HttpKind) -> object:
     return http_detail(exc, kind)
 
 
-def http_headers(exc: BaseException, kind: HttpKind) -> Mapping[str, str]:
-    """Headers the exception asks for (``Allow``, ``WWW-Authenticate``, ...)."""
+def http_headers(exc: BaseException, kind: HttpKind) -> list[tuple[str, str]]:
+    """Headers the exception asks for (``Allow``, ``WWW-Authenticate``, ...).
+
+    Pairs, not a mapping: Werkzeug gives a name once per value, as a 401 with
+    a challenge for each auth scheme it accepts does.
+    """
     try:
         if kind is HttpKind.STARLETTE or kind is HttpKind.API_ERROR:
             headers = getattr(exc, "headers", None)
-            return dict(headers) if headers else {}
+            return list(dict(headers).items()) if headers else []
         if kind is HttpKind.WERKZEUG:
-            return {
-                name: value
+            return [
+                (name, value)
                 for name, value in exc.get_headers()  # type: ignore[attr-defined]
                 if name.lower() != "content-type"
-            }
+            ]
     except Exception:  # noqa: BLE001 - headers are a courtesy; the status and body still go out
-        return {}
-    return {}
+        return []
+    return []

@@ -27,6 +27,7 @@ from flask import (
 )
 from flask.views import View
 from waitress.server import create_server
+from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
@@ -749,6 +750,19 @@ def test_method_not_allowed_subclass_keeps_headers() -> None:
     response = app.test_client().get("/")
     assert response.status_code == 405
     assert response.headers["Allow"] == "PUT"
+
+
+@pytest.mark.parametrize("registered", [{Exception: 500}, {401: 401}], ids=repr)
+def test_every_www_authenticate_challenge_carries_over(registered: dict[Any, Any]) -> None:
+    # RFC 9110 allows one header line per auth scheme; a client picks the one it knows.
+    challenges = [WWWAuthenticate("basic", {"realm": "api"}), WWWAuthenticate("bearer")]
+    app = Flask(__name__)
+    init_app(app, Interceptor(registered))
+    app.add_url_rule("/", "index", lambda: abort(401, www_authenticate=challenges))
+    response = app.test_client().get("/")
+    assert response.status_code == 401
+    # Only the last one used to go out.
+    assert response.headers.getlist("WWW-Authenticate") == ["Basic realm=api", "Bearer"]
 
 
 def test_missing_flask_fails_with_an_install_hint() -> None:
