@@ -92,16 +92,18 @@ def safe_headers(headers: Iterable[tuple[object, object]]) -> list[tuple[str, st
 
 
 def header_items(headers: object) -> Iterable[tuple[object, object]]:
-    """Pairs from a mapping or an iterable of pairs; anything else gives none."""
+    """Pairs from a mapping or an iterable of pairs; anything else gives none.
+
+    Any iterable, not only a list: Werkzeug's ``Headers``, which Flask takes
+    wherever it takes a dict, is no mapping and iterates as pairs.
+    """
     if isinstance(headers, Mapping):
         return headers.items()
-    if isinstance(headers, list | tuple):
-        return [
-            (pair[0], pair[1])
-            for pair in headers
-            if isinstance(pair, tuple | list) and len(pair) == 2
-        ]
-    return ()
+    if isinstance(headers, str | bytes) or not isinstance(headers, Iterable):
+        return ()
+    return [
+        (pair[0], pair[1]) for pair in headers if isinstance(pair, tuple | list) and len(pair) == 2
+    ]
 
 
 def raw_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

@@ -27,7 +27,7 @@ from flask import (
 )
 from flask.views import View
 from waitress.server import create_server
-from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.datastructures import Headers, WWWAuthenticate
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
@@ -763,6 +763,22 @@ def test_every_www_authenticate_challenge_carries_over(registered: dict[Any, Any
     assert response.status_code == 401
     # Only the last one used to go out.
     assert response.headers.getlist("WWW-Authenticate") == ["Basic realm=api", "Bearer"]
+
+
+def test_a_tuple_answer_keeps_werkzeug_headers() -> None:
+    # Flask takes a `Headers` wherever it takes a dict or a list of pairs.
+    def on_quota(request: object, exc: BaseException) -> object:
+        headers = Headers([("X-Reason", "quota"), ("Link", "</a>"), ("Link", "</b>")])
+        return {"error": "quota"}, 429, headers
+
+    app = Flask(__name__)
+    init_app(app, Interceptor({KeyError: on_quota}))
+    app.add_url_rule("/", "index", raising())
+    response = app.test_client().get("/")
+    assert (response.status_code, response.get_json()) == (429, {"error": "quota"})
+    # They used to be dropped, all of them, without a word.
+    assert response.headers["X-Reason"] == "quota"
+    assert response.headers.getlist("Link") == ["</a>", "</b>"]
 
 
 def test_missing_flask_fails_with_an_install_hint() -> None:
