@@ -84,7 +84,12 @@ class ApiError(Exception):
         self.extensions: Mapping[str, Any] = MappingProxyType(extensions)
 
     def __str__(self) -> str:
-        return "" if self.detail is None else str(self.detail)
+        # A subclass whose __init__ skips ours has no detail: its args then, as
+        # any exception's, so tracebacks and log lines still read.
+        detail = getattr(self, "detail", _NO_DETAIL)
+        if detail is _NO_DETAIL:
+            return super().__str__()
+        return "" if detail is None else str(detail)
 
     # Pickle (process pools, task queues) cannot take the read-only mapping
     # views, so they travel as dicts and are wrapped again on arrival.
@@ -102,6 +107,7 @@ class ApiError(Exception):
 
 
 _READ_ONLY = frozenset({"headers", "extensions"})
+_NO_DETAIL = object()
 
 
 def define_errors(

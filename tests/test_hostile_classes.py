@@ -14,6 +14,7 @@ import gc
 import json
 import logging
 import threading
+import traceback
 import tracemalloc
 import weakref
 from collections import Counter
@@ -236,6 +237,14 @@ def test_an_api_error_that_skips_super_init_gets_its_status(setup: str) -> None:
     body = json.loads(outcome.body)
     # ApiError's own default comes before a handler for Exception, so all give 409.
     assert outcome.status == body["status"] == 409
+
+
+def test_an_api_error_that_skips_super_init_has_a_str() -> None:
+    exc = BareApiError("x")
+    # It has no detail of ours: its args, as any exception's. It used to raise
+    # AttributeError, so tracebacks and log lines said "<exception str() failed>".
+    assert str(exc) == "x"
+    assert traceback.format_exception_only(exc)[-1].endswith("BareApiError: x\n")
 
 
 def test_a_registration_gives_its_status_to_a_liar() -> None:
