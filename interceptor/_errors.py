@@ -19,7 +19,13 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from interceptor._problem import RESERVED_MEMBERS, check_error_status, check_slo, seconds
+from interceptor._problem import (
+    RESERVED_MEMBERS,
+    check_error_status,
+    check_slo,
+    header_map,
+    seconds,
+)
 
 __all__ = ["ApiError", "define_errors"]
 
@@ -79,7 +85,9 @@ class ApiError(Exception):
             )
         self.detail = detail
         self.user_message = user_message
-        self.headers: Mapping[str, str] = MappingProxyType(dict(headers or {}))
+        self.headers: Mapping[str, str] = header_map(
+            headers, what=f"{type(self).__qualname__} headers"
+        )
         self.retry_after = seconds(retry_after, what="retry_after")
         self.extensions: Mapping[str, Any] = MappingProxyType(extensions)
 

@@ -16,6 +16,7 @@ __all__ = [
     "Problem",
     "check_error_status",
     "check_slo",
+    "header_map",
     "replaced",
     "seconds",
 ]
@@ -49,7 +50,9 @@ class Problem:
 
     Raises ``ValueError`` for a status outside 400 to 599, an extension that
     shadows a standard member, or a negative ``retry_after``, and
-    ``TypeError`` for an ``slo`` that is not a bool or ``None``.
+    ``TypeError`` for an ``slo`` or ``retryable`` that is not a bool or
+    ``None``, a ``type``, ``code`` or ``instance`` that is not a str, or
+    ``headers`` that are neither a mapping nor ``(name, value)`` pairs.
 
     Example::
 
@@ -87,6 +90,13 @@ class Problem:
         if status is not None:
             check_error_status(status, what="Problem status")
         check_slo(slo, what="Problem slo")
+        check_slo(retryable, what="Problem retryable")
+        # Members a client reads by machine: RFC 9457 makes type and instance URI
+        # references, and a code is compared. (A title or detail may be a lazy
+        # translation, or a FastAPI-style object.)
+        _check_str(type, what="Problem type", or_none=False)
+        _check_str(code, what="Problem code")
+        _check_str(instance, what="Problem instance")
         shadowed = RESERVED_MEMBERS.intersection(extensions)
         if shadowed:
             raise ValueError(
@@ -100,7 +110,7 @@ class Problem:
         setattr_(self, "type", type)
         setattr_(self, "instance", instance)
         setattr_(self, "code", code)
-        setattr_(self, "headers", MappingProxyType(dict(headers)) if headers else _EMPTY)
+        setattr_(self, "headers", header_map(headers, what="Problem headers"))
         setattr_(self, "retry_after", seconds(retry_after, what="Problem retry_after"))
         setattr_(self, "retryable", retryable)
         setattr_(self, "slo", slo)
@@ -150,6 +160,30 @@ def check_slo(slo: object, *, what: str) -> bool | None:
     if slo is not None and not isinstance(slo, bool):
         raise TypeError(f"{what} must be True, False or None (by the status), got {slo!r}")
     return slo
+
+
+def _check_str(value: object, *, what: str, or_none: bool = True) -> None:
+    if not (isinstance(value, str) or (or_none and value is None)):
+        accepted = "a str or None" if or_none else "a str"
+        raise TypeError(f"{what} must be {accepted}, got {value!r}")
+
+
+def header_map(headers: object, *, what: str) -> Mapping[str, str]:
+    """``headers`` (a mapping or ``(name, value)`` pairs) as a read-only dict.
+
+    Raises naming them when they are neither: ``dict()`` alone would say
+    "dictionary update sequence element #0 has length 1" of a str.
+    """
+    if headers is None:
+        return _EMPTY
+    if not isinstance(headers, str | bytes):
+        try:
+            copied = dict(headers)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            pass
+        else:
+            return MappingProxyType(copied) if copied else _EMPTY
+    raise TypeError(f"{what} must be a mapping or (name, value) pairs, got {headers!r}")
 
 
 def seconds(value: object, *, what: str) -> float | None:
