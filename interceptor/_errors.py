@@ -130,7 +130,8 @@ def define_errors(
     the caller's. Nothing is made unless the whole batch is valid: raises
     ``ValueError`` when a code appears twice, in ``specs`` or among ``base``
     and its existing subclasses, or when a name is not an identifier or is
-    repeated; raises like a class definition for a bad status.
+    repeated; raises like a class definition for a bad status, and
+    ``TypeError`` for a spec that is no triple or a ``module`` that is no str.
 
     Example::
 
@@ -146,12 +147,15 @@ def define_errors(
         # Like namedtuple: the classes belong to the caller's module, so
         # tracebacks and pickle name them where they are defined.
         module = sys._getframe(1).f_globals.get("__name__", "__main__")
+    elif not isinstance(module, str):
+        raise TypeError(f"module must be a str, got {module!r}")
     existing = (base, *_subclasses(base))
     taken = {cls.code: cls.__qualname__ for cls in existing if cls.code is not None}
     checked: dict[str, tuple[str, int]] = {}
     # Check the whole batch before making any class: a refused batch leaves
     # nothing behind that would make its corrected retry fail as a duplicate.
-    for name, code, status in specs:
+    for spec in specs:
+        name, code, status = _triple(spec)
         _check_spec(name, code, status, checked=checked, taken=taken)
         checked[name] = (code, status)
         taken[code] = name
@@ -159,6 +163,15 @@ def define_errors(
         name: type(name, (base,), {"status": status, "code": code, "__module__": module})
         for name, (code, status) in checked.items()
     }
+
+
+def _triple(spec: object) -> tuple[str, str, int]:
+    """``spec`` as ``(name, code, status)``; not unpacked blind, or a 3-letter str
+    would make a class named by its first letter."""
+    if not (isinstance(spec, tuple | list) and len(spec) == 3):
+        raise TypeError(f"each spec must be a (name, code, status) triple, got {spec!r}")
+    name, code, status = spec
+    return name, code, status
 
 
 def _check_spec(

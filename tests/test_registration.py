@@ -563,6 +563,22 @@ def test_define_errors_refuses_bad_names_and_codes(name: Any, code: Any) -> None
     assert repr(name if code is None else code) in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "spec", [("Pair", "PAIR"), "abc", ("A", "B", 400, "extra"), None, {"A": 1}], ids=repr
+)
+def test_define_errors_refuses_a_spec_that_is_no_triple(spec: Any) -> None:
+    # It used to be unpacking's "not enough values to unpack (expected 3, got 2)",
+    # or for "abc" a class named "a" with the status "c".
+    with pytest.raises(TypeError, match=r"\(name, code, status\)") as info:
+        define_errors([spec])
+    assert repr(spec) in str(info.value)
+
+
+def test_define_errors_refuses_a_module_that_is_no_str() -> None:
+    with pytest.raises(TypeError, match=r"module.*5"):
+        define_errors([("Fine", unique("FINE"), 400)], module=5)  # type: ignore[arg-type]
+
+
 def test_define_errors_refuses_a_name_twice() -> None:
     with pytest.raises(ValueError, match="'Twice'"):
         define_errors([("Twice", unique("A"), 400), ("Twice", unique("B"), 400)])
