@@ -494,12 +494,18 @@ class Interceptor:
         """The value the interceptor would try first for ``exc``, or ``None``.
 
         Takes an exception instance or class. A status key is only consulted
-        for an instance, since the status lives on the instance.
+        for an instance, since the status lives on the instance. Raises
+        ``TypeError`` for anything else: answering ``None`` to ``resolve(404)``
+        would say nothing is registered.
 
         Example::
 
             errors.resolve(KeyError)  # -> 404 when LookupError is mapped to 404
         """
+        if not isinstance(exc, BaseException) and not (
+            isinstance(exc, type) and issubclass(exc, BaseException)
+        ):
+            raise TypeError(f"resolve() takes an exception or an exception class, got {exc!r}")
         tables = self._tables or self._snapshot()
         if isinstance(exc, type):
             values = tables.cache.get(exc)

@@ -122,6 +122,21 @@ def test_a_class_that_cannot_be_hashed_is_refused_and_its_tuple_registers_nothin
     assert set(errors.registered()[0]) == {ApiError}
 
 
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [("KeyError", "'KeyError'"), (404, "404"), (None, "None"), (dict, "dict"), (list[int], "list")],
+    ids=repr,
+)
+def test_resolve_refuses_what_is_no_exception_naming_it(given: Any, named: str) -> None:
+    # It used to answer None, as for an exception nothing matches: `resolve(404)`
+    # said "nothing" with a 404 registered.
+    errors = Interceptor({404: 410, KeyError: 404})
+    with pytest.raises(TypeError, match="resolve") as info:
+        errors.resolve(given)
+    assert named in str(info.value)
+    assert errors.resolve(KeyboardInterrupt) is None  # an exception class, never intercepted
+
+
 # -- values ------------------------------------------------------------------------
 
 
