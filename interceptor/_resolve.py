@@ -21,7 +21,9 @@ from interceptor._callables import is_awaitable
 from interceptor._core import Interceptor
 from interceptor._render import Outcome
 from interceptor._request import RequestInfo
+from interceptor._status import is_response_status
 from interceptor._values import INLINE_TYPES, Handler, HandlerValue, is_mark_of, mark_of
+from interceptor._wire import header_items, safe_headers
 
 __all__ = ["Marks", "Pending", "finish_async", "first", "handle_sync", "mark_done"]
 
@@ -63,11 +65,14 @@ class Pending:
     def settle(self, result: object, is_response: Callable[[object], bool]) -> object:
         """What the handler's ``result`` gives: the answer, ``None``, or the next `Pending`.
 
-        A framework response (``is_response``) is the answer as it is; any
-        other result is turned into an `Outcome`, or declines with ``None``,
-        and then the next less specific value is tried.
+        A framework response (``is_response``) is the answer as it is, or
+        with the status and headers of a ``(response, status[, headers])``
+        tuple set on it; any other result is turned into an `Outcome`, or
+        declines with ``None``, and then the next less specific value is tried.
         """
         errors, leaf, request = self.errors, self.leaf, self.request
+        if isinstance(result, tuple) and 2 <= len(result) <= 3 and is_response(result[0]):
+            result = _response_with(result)
         if is_response(result):
             status = getattr(result, "status_code", 500)
             errors.observe(leaf, status, request, raised=self.exc)
@@ -97,6 +102,22 @@ class Pending:
             mark_done(self.marks, self.errors, new)
         if new is not self.exc and new.__context__ is None:
             new.__context__ = self.exc
+
+
+def _response_with(answer: tuple[object, ...]) -> object:
+    """``(response, status[, headers])``, as Flask's ``make_response`` reads it
+    (``return jsonify(...), 409``): the response, with that status and those
+    headers set on it. With a status that is none, the tuple as it is: the
+    core answers it as the wrong answer it is.
+    """
+    response, status = answer[0], answer[1]
+    if not is_response_status(status):
+        return answer
+    response.status_code = status  # type: ignore[attr-defined]
+    if len(answer) == 3:
+        for name, value in safe_headers(header_items(answer[2])):
+            response.headers[name] = value  # type: ignore[attr-defined]
+    return response
 
 
 def first(

@@ -22,6 +22,7 @@ from flask import (
     abort,
     current_app,
     got_request_exception,
+    jsonify,
     request,
     request_started,
 )
@@ -779,6 +780,21 @@ def test_a_tuple_answer_keeps_werkzeug_headers() -> None:
     # They used to be dropped, all of them, without a word.
     assert response.headers["X-Reason"] == "quota"
     assert response.headers.getlist("Link") == ["</a>", "</b>"]
+
+
+@pytest.mark.parametrize("extra", [(), ({"X-Reason": "taken"},)], ids=["status", "headers"])
+def test_a_response_status_tuple_answer_sets_the_status_as_flask_does(extra: tuple[Any]) -> None:
+    # `return jsonify(...), 409`, the way Flask's own error handlers are written.
+    def on_key(request: object, exc: BaseException) -> object:
+        return (jsonify(error="taken"), 409, *extra)
+
+    app = Flask(__name__)
+    init_app(app, Interceptor({KeyError: on_key}))
+    app.add_url_rule("/", "index", raising())
+    response = app.test_client().get("/")
+    # The body used to be the response's repr, '"<Response 17 bytes [200 OK]>"'.
+    assert (response.status_code, response.get_json()) == (409, {"error": "taken"})
+    assert response.headers.get("X-Reason") == (extra[0]["X-Reason"] if extra else None)
 
 
 def test_missing_flask_fails_with_an_install_hint() -> None:

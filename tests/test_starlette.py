@@ -979,6 +979,18 @@ async def test_one_interceptors_stuck_handlers_leave_the_others_running() -> Non
     assert stuck_handlers(payments).count == 0
 
 
+async def test_a_response_status_tuple_answer_sets_the_status() -> None:
+    def on_key(request: Request, exc: Exception) -> object:
+        return JSONResponse({"error": "taken"}), 409, {"X-Reason": "taken"}
+
+    errors = Interceptor({KeyError: on_key})
+    app = Starlette(routes=[Route("/", raiser(KeyError("k")))], middleware=mw(errors))
+    async with client_for(app) as client:
+        response = await client.get("/")
+    assert (response.status_code, response.json()) == (409, {"error": "taken"})
+    assert response.headers["x-reason"] == "taken"
+
+
 @pytest.mark.parametrize("module", ["interceptor.starlette", "interceptor.fastapi"])
 def test_missing_starlette_fails_with_an_install_hint(module: str) -> None:
     # Without the extra there is no Starlette, and no anyio either (Starlette brings it).
