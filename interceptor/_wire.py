@@ -84,7 +84,9 @@ def safe_headers(headers: Iterable[tuple[object, object]]) -> list[tuple[str, st
             continue
         if name.lower() in _OWN_HEADERS:
             continue
-        text = value if isinstance(value, str) else to_str(value)
+        # RFC 9110: whitespace around a field value is no part of it, and h11
+        # (uvicorn) refuses to send a value that has some.
+        text = (value if isinstance(value, str) else to_str(value)).strip(" \t")
         if _BAD_VALUE.search(text):
             continue
         kept.append((name, text))

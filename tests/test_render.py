@@ -475,6 +475,20 @@ def test_header_values_with_cr_lf_or_nul_are_dropped(bad: str) -> None:
             assert "\n" not in name
 
 
+@pytest.mark.parametrize("value", ["free ", " free", "\tfree\t", "free \t "], ids=repr)
+def test_header_values_lose_the_whitespace_around_them(value: str) -> None:
+    # RFC 9110 field values have none, and h11 (uvicorn) refuses to send one that
+    # has: the client got an empty reply in place of the error response.
+    h11 = pytest.importorskip("h11")
+    for out in (
+        render(Problem(status=429, headers={"X-Plan": value}), ValueError()),
+        render(Problem(), ThingNotFound(headers={"X-Plan": value})),
+        render(({}, 429, {"X-Plan": value}), ValueError()),
+    ):
+        assert header(out, "X-Plan") == ["free"]
+        h11.Response(status_code=out.status, headers=out.raw_headers())
+
+
 def test_bad_header_names_and_body_headers_are_dropped() -> None:
     problem = Problem(
         status=400,
