@@ -23,7 +23,7 @@ from interceptor._http import (
     http_status,
     module_name,
 )
-from interceptor._problem import Problem
+from interceptor._problem import Problem, seconds
 from interceptor._request import RequestInfo
 from interceptor._status import is_error_status, new_error_id, reason_phrase, retryable_for_status
 from interceptor._wire import encode_json, header_items, raw_headers, safe_headers
@@ -428,7 +428,13 @@ def _retryable(given: bool | None, template: Problem, status: int) -> bool | Non
 def _retry_after(template: Problem, api: ApiError | None) -> float | None:
     if template.retry_after is not None:
         return template.retry_after
-    return cast("float | None", _api_member(api, "retry_after"))
+    # Read as ApiError.__init__ reads it: the attribute may have been set since
+    # (a timedelta, as __init__ takes), and a delay that is none leaves the
+    # header out rather than the response.
+    try:
+        return seconds(_api_member(api, "retry_after"), what="retry_after")
+    except (TypeError, ValueError):
+        return None
 
 
 def _debug_members(exc: BaseException) -> dict[str, Any]:

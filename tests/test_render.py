@@ -345,6 +345,31 @@ def test_retry_after_header_is_whole_seconds_rounded_up(
     assert header(from_error, "Retry-After") == [expected]
 
 
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        (timedelta(minutes=1), ["60"]),
+        (2.5, ["3"]),
+        ("30", []),
+        (-5, []),
+        (math.nan, []),
+        (math.inf, []),
+    ],
+    ids=repr,
+)
+def test_an_api_error_retry_after_set_after_init_is_read_as_init_reads_it(
+    value: object, sent: list[str]
+) -> None:
+    # `exc.retry_after = timedelta(...)` raised TypeError out of the interceptor (a
+    # plain 500), a NaN ValueError, and -5 went out as "Retry-After: -5".
+    exc = Overloaded("busy")
+    exc.retry_after = value  # type: ignore[assignment]
+    for out in (render(Problem(), exc), render(Interceptor().resolve(exc), exc)):
+        assert out.status == 503
+        assert header(out, "Retry-After") == sent
+        assert body_of(out)["status"] == 503
+
+
 def test_retry_after_header_already_given_is_not_doubled() -> None:
     out = render(Problem(status=429, retry_after=5, headers={"retry-after": "7"}), ValueError())
     assert header(out, "Retry-After") == ["7"]
