@@ -39,7 +39,9 @@ class Problem:
     as ``None`` are filled in when the error is rendered: ``status`` from the
     exception (its HTTP status, else 500), ``title`` from the status's reason
     phrase, ``detail`` from the exception's message for 4xx. Keyword arguments
-    that are not fields become extension members of the JSON body.
+    that are not fields become extension members of the JSON body;
+    ``extensions=`` gives them as one mapping, as the field holds them, so
+    ``dataclasses.replace`` copies a problem.
 
     ``retryable`` tells callers whether to retry; left ``None``, it follows
     from the status where the status alone decides it (408, 429, 502 to 504).
@@ -97,6 +99,7 @@ class Problem:
         _check_str(type, what="Problem type", or_none=False)
         _check_str(code, what="Problem code")
         _check_str(instance, what="Problem instance")
+        extensions = _unnested(extensions)
         shadowed = RESERVED_MEMBERS.intersection(extensions)
         if shadowed:
             raise ValueError(
@@ -168,6 +171,23 @@ def _check_str(value: object, *, what: str, or_none: bool = True) -> None:
         raise TypeError(f"{what} must be {accepted}, got {value!r}")
 
 
+def _unnested(extensions: dict[str, Any]) -> dict[str, Any]:
+    """The extension members, ``extensions=`` taken as members, as the field holds them.
+
+    So ``dataclasses.replace(problem, ...)``, which passes every field back to
+    the constructor, copies the members instead of nesting them in one member
+    named "extensions".
+    """
+    if "extensions" not in extensions:
+        return extensions
+    nested = extensions.pop("extensions")
+    if not isinstance(nested, Mapping):
+        raise TypeError(f"Problem extensions must be a mapping of members, got {nested!r}")
+    if not all(isinstance(name, str) for name in nested):
+        raise TypeError(f"Problem extension member names must be str, got {dict(nested)!r}")
+    return {**nested, **extensions}
+
+
 def header_map(headers: object, *, what: str) -> Mapping[str, str]:
     """``headers`` (a mapping or ``(name, value)`` pairs) as a read-only dict.
 
@@ -206,8 +226,7 @@ def seconds(value: object, *, what: str) -> float | None:
 def replaced(problem: Problem, **changes: Any) -> Problem:
     """A copy of ``problem`` with ``changes`` to its named members (its extensions kept).
 
-    ``dataclasses.replace`` would pass ``extensions`` back as one extension
-    member of that name.
+    ``changes`` may hold ``extensions``, merged into the ones kept.
     """
     members = {**_members(problem), **changes}
     status = members.pop("status", problem.status)

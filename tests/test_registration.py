@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import functools
 import gc
 import math
@@ -362,6 +363,22 @@ def test_api_error_refuses_every_reserved_extension_name(name: str) -> None:
     # detail is the positional argument, so Python itself refuses it twice.
     with pytest.raises(TypeError if name == "detail" else ValueError, match=name):
         Throttled("x", **{name: 1})
+
+
+def test_dataclasses_replace_copies_a_problem_with_its_extension_members() -> None:
+    # The usual copy of a frozen dataclass: it used to nest the members under one
+    # member named "extensions", and the body said {"extensions": {"n": 1}}.
+    problem = Problem(status=404, code="X", headers={"A": "1"}, retry_after=3, n=1)
+    again = dataclasses.replace(problem, status=410)
+    assert again == Problem(status=410, code="X", headers={"A": "1"}, retry_after=3, n=1)
+    assert dict(again.extensions) == {"n": 1}
+    assert dict(Problem(extensions={"n": 1}, m=2).extensions) == {"n": 1, "m": 2}
+    with pytest.raises(ValueError, match="error_id"):
+        Problem(extensions={"error_id": "forged"})
+    with pytest.raises(TypeError, match="extensions"):
+        Problem(extensions=[("n", 1)])
+    with pytest.raises(TypeError, match="names must be str"):
+        Problem(extensions={1: "one"})
 
 
 def test_problem_retry_after_accepts_numbers_and_timedelta() -> None:
