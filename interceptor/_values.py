@@ -8,6 +8,7 @@ classifier, above nothing but the status facts and `Problem`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import weakref
 from typing import Any, Final, Protocol, TypeVar
@@ -168,8 +169,25 @@ def check_value(value: object) -> HandlerValue:
         raise TypeError(f"handler value {value.__qualname__} is a class; use {_ACCEPTED_VALUES}")
     if not callable(value):
         raise TypeError(f"handler value {value!r} is not valid; use {_ACCEPTED_VALUES}")
+    _check_not_generator(value)
     _check_signature(value)
     return value
+
+
+def _check_not_generator(handler: Handler) -> None:
+    """Raise if calling ``handler`` gives a generator: a handler returns its answer,
+    and a ``yield`` in one would otherwise be found out at the first error."""
+    target: object = handler
+    while isinstance(target, functools.partial):
+        target = target.func
+    if not (inspect.isfunction(target) or inspect.ismethod(target)):
+        # A stateful handler: its method.
+        target = getattr(type(target), "__call__", None)  # noqa: B004 - the method, not callable()
+    if inspect.isgeneratorfunction(target) or inspect.isasyncgenfunction(target):
+        raise TypeError(
+            f"handler {callable_name(handler)} is a generator function: it must return "
+            "its answer, not yield it"
+        )
 
 
 def _check_signature(handler: Handler) -> None:

@@ -10,7 +10,7 @@ import gc
 import math
 import pickle
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -201,6 +201,37 @@ def test_bad_value_is_refused_naming_it(value: Any, named: str, error: type[Exce
     with pytest.raises(error) as info:
         Interceptor().add_handler(404, value)
     assert named in str(info.value)
+
+
+def yields_an_answer(request: object, exc: BaseException) -> Iterator[int]:
+    yield 404
+
+
+async def yields_an_answer_async(request: object, exc: BaseException) -> AsyncIterator[int]:
+    yield 404
+
+
+class YieldsWhenCalled:
+    def __call__(self, request: object, exc: BaseException) -> Iterator[int]:
+        yield 404
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        yields_an_answer,
+        yields_an_answer_async,
+        functools.partial(yields_an_answer),
+        YieldsWhenCalled(),
+    ],
+    ids=repr,
+)
+def test_a_generator_function_is_refused_at_registration(value: Any) -> None:
+    # Calling it gives a generator, never an answer: it used to be found out at
+    # the first error, as a 500.
+    with pytest.raises(TypeError, match="generator") as info:
+        Interceptor({KeyError: value})
+    assert "yields_an_answer" in str(info.value) or "YieldsWhenCalled" in str(info.value)
 
 
 def test_good_values_of_every_kind_are_accepted() -> None:
