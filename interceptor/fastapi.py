@@ -48,19 +48,20 @@ try:
     from fastapi.exceptions import RequestValidationError
     from fastapi.routing import APIRoute
     from starlette.types import Receive, Scope, Send
+
+    from interceptor.starlette import (
+        InterceptorMiddleware,
+        ScopeTable,
+        claimed_after_start,
+        observe_after_start,
+        outcome_response,
+        resolve,
+    )
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    # Our Starlette adapter too: FastAPI's users install the fastapi extra.
     raise ImportError(
         "interceptor.fastapi needs FastAPI: pip install 'exception-interceptor[fastapi]'"
     ) from exc
-
-from interceptor.starlette import (
-    InterceptorMiddleware,
-    ScopeTable,
-    claimed_after_start,
-    observe_after_start,
-    outcome_response,
-    resolve,
-)
 
 __all__ = ["declare_answers", "error_responses", "install_openapi", "intercepted_route"]
 

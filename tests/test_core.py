@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import copy
 import functools
 import logging
+import pickle
 import random
 import threading
 import time
@@ -469,6 +471,23 @@ def test_a_handlers_exception_is_marked_only_for_its_interceptor_and_request() -
     # The mark is the request's, never the exception's.
     assert vars(exc) == {}
     assert inner.candidates(exc)[1] == (on_any,)
+
+
+class TakenFromHandler(ApiError):
+    status = 409
+    code = "CORE_TAKEN_FROM_HANDLER"
+
+
+@pytest.mark.parametrize("exc", [ValueError("from a handler"), TakenFromHandler("taken")])
+def test_an_exception_a_handler_raised_still_pickles_and_copies(exc: Exception) -> None:
+    # A process pool or a reporter may pickle it: a mark on the exception that
+    # held the interceptor (and so its lock) made pickle and deepcopy fail.
+    errors = Interceptor({ValueError: on_any})
+    marks: dict[str, Any] = {}
+    _raise_from_handler(errors, exc, marks)
+    for again in (pickle.loads(pickle.dumps(exc)), copy.deepcopy(exc)):  # noqa: S301
+        assert (type(again), again.args) == (type(exc), exc.args)
+    assert first_step(errors, exc, RequestInfo, marks) is None  # the mark still works
 
 
 def test_a_mark_on_a_single_leaf_group_covers_its_leaf() -> None:
