@@ -99,12 +99,18 @@ def is_inline(value: HandlerValue) -> bool:
     return isinstance(value, INLINE_TYPES)
 
 
+_MEMBERS: Final = BaseExceptionGroup.__dict__["exceptions"]  # the C slot, not overridable
+
+
 def single_leaf(exc: BaseException) -> BaseException:
     """The one leaf of a (nested) exception group holding exactly one; else ``exc``."""
     leaf = exc
     # type(), not isinstance(): a property can make `__class__` claim a group.
     while issubclass(type(leaf), BaseExceptionGroup):
-        members = leaf.exceptions  # type: ignore[attr-defined]
+        # The members the group was built with, as `except*` reads them: a
+        # subclass's ``exceptions`` property could answer the group itself,
+        # and this walk would never end.
+        members = _MEMBERS.__get__(leaf)
         if len(members) != 1:
             return exc
         leaf = members[0]

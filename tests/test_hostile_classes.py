@@ -193,6 +193,22 @@ def test_kind_and_leaf_go_by_type_not_by_the_claimed_class() -> None:
     assert Interceptor().candidates(ClaimsApiError())[1] == ()
 
 
+class GroupClaimsItself(ExceptionGroup):
+    """An exception group whose ``exceptions`` property answers the group itself."""
+
+    @property
+    def exceptions(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return (self,)
+
+
+def test_a_group_claiming_to_hold_itself_is_taken_by_what_it_holds() -> None:
+    # Walking the property's answer never ends: classify and resolution hung.
+    group = GroupClaimsItself("x", [KeyError("k")])
+    assert type(single_leaf(group)) is KeyError
+    assert classify(group).category is Category.PERMANENT
+    assert type(Interceptor({KeyError: 404}).candidates(group)[0]) is KeyError
+
+
 def on_any(request: object, exc: BaseException) -> int:
     return 500
 
