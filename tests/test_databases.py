@@ -474,6 +474,37 @@ def test_sqlalchemy_over_pymysql_by_number() -> None:
     check(sa_exc.IntegrityError("INSERT", {}, orig), C, 409, EXISTS)
 
 
+@pytest.mark.parametrize(
+    ("number", "sqlstate", "message"),
+    [
+        (1054, "42S22", "Unknown column 'secret' in 'field list'"),
+        (1242, "21000", "Subquery returns more than 1 row"),
+        (1365, "22012", "Division by 0"),
+    ],
+)
+def test_sqlalchemy_over_pymysql_a_refused_statement_is_no_outage(
+    number: int, sqlstate: str, message: str
+) -> None:
+    # PyMySQL raises every server error it does not map as OperationalError;
+    # SQLAlchemy's class rule took a bad statement for the database being down.
+    orig = mysql_error(number, sqlstate, message)
+    assert type(orig) is pymysql.err.OperationalError
+    default = "The request could not be completed."
+    check(orig, P, 500, default)
+    wrapped = sa_exc.DBAPIError.instance("SELECT", {}, orig, pymysql.err.Error)
+    assert type(wrapped) is sa_exc.OperationalError
+    check(wrapped, P, 500, default)
+
+
+@pytest.mark.parametrize("number", [4031, 1927])
+def test_pymysql_a_server_that_dropped_the_connection_is_temporary(number: int) -> None:
+    # MySQL 8's idle disconnect (4031) and MariaDB's killed connection (1927),
+    # which SQLAlchemy's MySQL dialect counts as disconnects too.
+    orig = mysql_error(number, "HY000", "The client was disconnected by the server")
+    check(orig, TE, 503, UNAVAILABLE)
+    check(sa_exc.DBAPIError.instance("SELECT", {}, orig, pymysql.err.Error), TE, 503, UNAVAILABLE)
+
+
 def test_hostile_driver_errors_name_no_code() -> None:
     class Hostile(Exception):
         @property

@@ -511,6 +511,23 @@ def test_sqlalchemy_operational_error_is_temporary(tmp_path: Path) -> None:
     assert classify(caught.value).detail == "The database is temporarily unavailable."
 
 
+@pytest.mark.parametrize(
+    "sql", ["SELEC 1", "SELECT * FROM no_such_table", "SELECT no_such_column FROM t"]
+)
+def test_sqlalchemy_over_sqlite_a_refused_statement_is_no_outage(sql: str) -> None:
+    # sqlite3 raises a bad statement as OperationalError (SQLITE_ERROR), which
+    # SQLAlchemy's class rule took for the database being down: 503, retry a bug.
+    engine = sqlalchemy.create_engine("sqlite://")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("CREATE TABLE t (a INTEGER)"))
+            with pytest.raises(sa_exc.OperationalError) as caught:
+                conn.execute(sqlalchemy.text(sql))
+    finally:
+        engine.dispose()
+    check(caught.value, P, 500, False)
+
+
 def test_sqlalchemy_pool_timeout_is_temporary(tmp_path: Path) -> None:
     engine = sqlalchemy.create_engine(
         f"sqlite:///{tmp_path / 'app.db'}",

@@ -30,7 +30,8 @@ MySQL error numbers (PyMySQL's and mysqlclient's ``args[0]``)::
     value for a NOT NULL column, foreign key)      CONFLICT   409  "... the data already stored."
     1040 too many connections, 1053 shutdown,
     2002, 2003, 2006, 2013, 2055 (no connection,
-    gone away, lost), 1290, 1792, 1836 (read-only) TEMPORARY  503
+    gone away, lost), 4031 (idle, disconnected),
+    1927 (killed), 1290, 1792, 1836 (read-only)    TEMPORARY  503
     1044, 1045, 1142, 1143, 1227, 1698 (access
     denied)                                        PERMANENT  500  our credentials
     1021, 1114 (disk full, table full)             PERMANENT  500
@@ -49,6 +50,11 @@ and libpq's own "no password supplied". This matches English messages only
 (the server's ``lc_messages``); with another language a refused login reads
 as a connection failure, TEMPORARY 503. The message decides, never shows:
 the details are fixed.
+
+`refused_statement` tells a statement the database refused (SQLite's
+``SQLITE_ERROR``: a syntax error, a missing table or column; a MySQL server
+error number the table does not name) from a connection that failed: sqlite3
+and PyMySQL raise both as ``OperationalError``, which alone says nothing.
 """
 
 from __future__ import annotations
@@ -78,6 +84,7 @@ __all__ = [
     "by_mysql_errno",
     "by_sqlstate",
     "driver_error",
+    "refused_statement",
 ]
 
 DATABASE_UNAVAILABLE = "The database is temporarily unavailable."
@@ -123,7 +130,9 @@ _MYSQL: dict[int, Classification] = {
     **dict.fromkeys((3024, 1969), TIMED_OUT),
     **dict.fromkeys((1062, 1586), EXISTS),
     **dict.fromkeys((1048, 1364, 1216, 1217, 1451, 1452), CONFLICT),
-    **dict.fromkeys((1040, 1053, 2002, 2003, 2006, 2013, 2055, 1290, 1792, 1836), UNAVAILABLE),
+    **dict.fromkeys(
+        (1040, 1053, 2002, 2003, 2006, 2013, 2055, 4031, 1927, 1290, 1792, 1836), UNAVAILABLE
+    ),
     **dict.fromkeys((1044, 1045, 1142, 1143, 1227, 1698), REFUSED_US),
     **dict.fromkeys((1021, 1114), FULL),
     1049: NO_SUCH_DATABASE,
@@ -176,3 +185,27 @@ def _mysql_error(exc: object) -> Classification | None:
     # constraint, HY000 for most) and are not PostgreSQL's.
     args = getattr(exc, "args", None)
     return by_mysql_errno(args[0]) if isinstance(args, tuple) and args else None
+
+
+# MySQL's 2xxx numbers are the client library's own (CR_*: no connection, lost,
+# out of sync); any other number is the server's answer to the statement.
+_MYSQL_CLIENT_ERRORS = range(2000, 3000)
+
+
+def refused_statement(exc: object) -> bool:
+    """Whether a driver's error is the database refusing the statement, not a lost connection.
+
+    SQLite's ``SQLITE_ERROR`` family, and a MySQL server's error number: the
+    database answered, so it is up, and the same statement fails again.
+    """
+    try:
+        name = getattr(exc, "sqlite_errorname", None)
+        if isinstance(name, str):
+            return name == "SQLITE_ERROR" or name.startswith("SQLITE_ERROR_")
+        if module_name(type(exc)).partition(".")[0] not in _MYSQL_DRIVERS:
+            return False
+        args = getattr(exc, "args", None)
+    except Exception:  # noqa: BLE001 - a driver error's broken property names no code
+        return False
+    number = args[0] if isinstance(args, tuple) and args else None
+    return is_int(number) and number > 0 and number not in _MYSQL_CLIENT_ERRORS

@@ -16,7 +16,8 @@ no value for a NOT NULL column, key)
 1049 unknown database                       PERMANENT   500     no
 1040 too many connections, 1053, 2002,      TEMPORARY   503     yes
 2003 (cannot connect), 2006 (gone away),
-2013 (lost), 2055, 1290/1792/1836 read-only
+2013 (lost), 2055, 4031 (idle, disconnected),
+1927 (killed), 1290/1792/1836 read-only
 anything else                               PERMANENT   500     no
 ==========================================  ==========  ======  =========
 

@@ -28,11 +28,17 @@ table), SQLAlchemy's class decides:
 SQLAlchemy exception                    category   status  retryable
 ======================================  =========  ======  =========
 OperationalError                        TEMPORARY  503     yes
+OperationalError, a refused statement   PERMANENT  500     no
 DBAPIError with connection_invalidated  TEMPORARY  503     yes
 DisconnectionError                      TEMPORARY  503     yes
 TimeoutError (connection pool full)     TEMPORARY  503     yes
 IntegrityError                          CONFLICT   409     no
 ======================================  =========  ======  =========
+
+A refused statement is one the database answered: SQLite's ``SQLITE_ERROR``
+(a syntax error, a missing table or column) or a MySQL server's error number
+outside the table (1054 unknown column, ...), which sqlite3 and PyMySQL raise
+as ``OperationalError`` too; it is no outage, and the default decides.
 
 Each answer's ``detail``, what `interceptor.classified` shows instead of
 SQLAlchemy's message (which holds the SQL, its bound parameters and the
@@ -64,6 +70,7 @@ from interceptor.integrations._sql import (
     RECORD_EXISTS,
     UNAVAILABLE,
     driver_error,
+    refused_statement,
 )
 
 __all__ = ["DATABASE_UNAVAILABLE", "DATA_CONFLICT", "RECORD_EXISTS", "register"]
@@ -80,8 +87,17 @@ def _orig(exc: BaseException) -> Classification | None:
     return None if orig is None else driver_error(orig)
 
 
-def _operational_error(exc: BaseException) -> Classification:
-    return _orig(exc) or UNAVAILABLE
+def _operational_error(exc: BaseException) -> Classification | None:
+    found = _orig(exc)
+    if found is not None:
+        return found
+    # sqlite3 and PyMySQL raise a bad statement as OperationalError too: the
+    # database answered it, so it is no outage, and a retry fails the same way.
+    try:
+        orig = getattr(exc, "orig", None)
+    except Exception:  # noqa: BLE001 - a broken property wraps no driver error
+        return UNAVAILABLE
+    return None if refused_statement(orig) else UNAVAILABLE
 
 
 def _dbapi_error(exc: BaseException) -> Classification | None:
