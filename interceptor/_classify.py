@@ -478,7 +478,12 @@ INTEGRATIONS = (
     "requests",
     "sqlalchemy",
 )
+# Roots whose rule set is registering or registered (`_loaded`), and those done
+# with it (`_done`): a rule set is marked loaded before it registers, so that
+# its own thread does not start it again, and only the done ones are passed by
+# without the lock.
 _loaded: set[str] = set()
+_done: set[str] = set()
 # Held while a rule set registers, so a concurrent first classification of the
 # same library waits for its rules instead of caching an answer without them.
 _load_lock = threading.RLock()
@@ -487,7 +492,7 @@ _load_lock = threading.RLock()
 def _load_lazy(tp: type[BaseException]) -> bool:
     """Register the rules for modules in ``tp``'s MRO that have some, once each."""
     roots = {module_name(cls).partition(".")[0] for cls in tp.__mro__}
-    pending = roots.intersection(_LOADERS).difference(_loaded)
+    pending = roots.intersection(_LOADERS).difference(_done)
     if not pending:
         return False
     with _load_lock:
@@ -496,8 +501,10 @@ def _load_lazy(tp: type[BaseException]) -> bool:
             try:
                 if _LOADERS[root]() is False:  # not yet: the library is not imported
                     _loaded.discard(root)
+                    continue
             except Exception:  # a broken integration must not break error handling
                 logger.exception("interceptor: could not register the %s classifiers", root)
+            _done.add(root)
     return True
 
 

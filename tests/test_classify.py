@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import ssl
+import threading
 import urllib.error
 from datetime import UTC, datetime, timedelta
 from email.message import Message
@@ -839,6 +840,7 @@ def test_a_broken_rule_set_is_logged_once_and_classify_goes_on(
 
     monkeypatch.setitem(classify_module._LOADERS, "brokenlib", broken)
     monkeypatch.setattr(classify_module, "_loaded", set(classify_module._loaded))
+    monkeypatch.setattr(classify_module, "_done", set(classify_module._done))
     error = type("BrokenLibError", (Exception,), {"__module__": "brokenlib.errors", "status": 503})
     other = type("OtherError", (error,), {"__module__": "brokenlib.other"})
     with caplog.at_level(logging.ERROR, logger="interceptor"):
@@ -846,3 +848,32 @@ def test_a_broken_rule_set_is_logged_once_and_classify_goes_on(
         check(other(), TE, 503, True)
     assert calls == ["load"]
     assert "could not register the brokenlib classifiers" in caplog.text
+
+
+def test_a_classification_racing_a_rule_set_being_registered_waits_for_its_rules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first classification of a library registers its rules; another
+    # thread classifying one of its errors meanwhile saw the library as loaded
+    # and answered without them (PERMANENT 500 for an upstream's timeout).
+    error = type("SlowLibError", (Exception,), {"__module__": "slowlib.errors"})
+    answers: list[Classification] = []
+
+    def racer() -> None:
+        answers.append(classify(error()))
+
+    def load() -> None:
+        other = threading.Thread(target=racer)
+        other.start()
+        # Fixed, the racer waits for this registration: it is still waiting here.
+        other.join(timeout=0.5)
+        classify_module.register_builtin(error, Category.TIMEOUT)
+        threads.append(other)
+
+    threads: list[threading.Thread] = []
+    monkeypatch.setitem(classify_module._LOADERS, "slowlib", load)
+    monkeypatch.setattr(classify_module, "_loaded", set(classify_module._loaded))
+    monkeypatch.setattr(classify_module, "_done", set(classify_module._done))
+    assert classify(error()).category is T
+    threads[0].join()
+    assert [found.category for found in answers] == [T]
