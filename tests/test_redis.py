@@ -197,6 +197,8 @@ def test_a_wrong_type_is_permanent(port: int) -> None:
         (rx.TryAgainError(), TE, 503, True),
         (rx.ClusterDownError("CLUSTERDOWN"), TE, 503, True),
         (rx.MasterDownError("MASTERDOWN"), TE, 503, True),
+        # As RedisCluster raises it; in its own ERRORS_ALLOW_RETRY.
+        (rx.SlotNotCoveredError('Slot "866" is not covered by the cluster.'), TE, 503, True),
     ],
 )
 def test_redis_exceptions(exc: Exception, category: Category, status: int, retryable: bool) -> None:

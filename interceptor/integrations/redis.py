@@ -14,6 +14,7 @@ ReadOnlyError (a replica, after failover),   TEMPORARY   503     yes
 TryAgainError, ClusterDownError,
 MasterDownError
 WatchError (a watched key changed)           TEMPORARY   503     yes
+SlotNotCoveredError (a cluster resharding)   TEMPORARY   503     yes
 other ConnectionError (refused, lost...)     TEMPORARY   502     yes
 OutOfMemoryError (maxmemory reached)         PERMANENT   500     no
 ===========================================  ==========  ======  =========
@@ -37,8 +38,8 @@ redis's message (which names the server's host and port, and for a
 - TimeoutError: "The data store timed out."
 - credential and permission errors: "The data store refused our credentials."
 - MaxConnectionsError, BusyLoadingError, ReadOnlyError, TryAgainError,
-  ClusterDownError, MasterDownError, WatchError: "The data store is
-  temporarily unavailable."
+  ClusterDownError, MasterDownError, WatchError, SlotNotCoveredError: "The
+  data store is temporarily unavailable."
 - other ConnectionError: "The data store could not be reached."
 - OutOfMemoryError: "The data store is full."
 
@@ -89,6 +90,7 @@ def register() -> None:
             "ClusterDownError",
             "MasterDownError",
             "WatchError",
+            "SlotNotCoveredError",  # a cluster's layout is changing: RedisCluster retries it
         ),
         Classification(Category.TEMPORARY, detail=STORE_UNAVAILABLE),
     )
