@@ -3,6 +3,7 @@ connection errors from a client pointed at 127.0.0.1."""
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 from collections.abc import Iterator
@@ -240,3 +241,16 @@ def test_botocore_exceptions(
 ) -> None:
     found = classify(exc)
     assert (found.category, found.status, found.retryable) == (category, status, retryable)
+
+
+def test_a_body_cut_short_is_an_incomplete_answer() -> None:
+    # A response body shorter than its Content-Length, as StreamingBody reads it
+    # (an S3 get_object's Body.read()): the upstream's answer was cut off.
+    from botocore.response import StreamingBody  # noqa: PLC0415
+
+    body = StreamingBody(io.BytesIO(b"only part"), content_length=1024)
+    with pytest.raises(aws.IncompleteReadError) as info:
+        body.read()
+    found = classify(info.value)
+    assert (found.category, found.status, found.retryable) == (TE, 502, True)
+    assert found.detail == "The upstream service sent an incomplete answer."

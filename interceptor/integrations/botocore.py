@@ -19,7 +19,7 @@ ClientError, other 4xx (403, 404, 400...)       PERMANENT   502     no
 ReadTimeoutError, ConnectTimeoutError           TIMEOUT     504     yes
 EndpointConnectionError, ProxyConnectionError   TEMPORARY   502     yes
 ConnectionClosedError                           TEMPORARY   502     yes
-ResponseStreamingError                          TEMPORARY   502     yes
+ResponseStreamingError, IncompleteReadError     TEMPORARY   502     yes
 other ConnectionError, HTTPClientError          TEMPORARY   502     yes
 SSLError                                        PERMANENT   502     no
 NoCredentialsError, PartialCredentialsError     PERMANENT   500     no
@@ -63,7 +63,8 @@ service's own text), is fixed:
 - EndpointConnectionError, ProxyConnectionError: "The upstream service
   could not be reached."
 - ConnectionClosedError: "The upstream service closed the connection."
-- ResponseStreamingError: "The upstream service sent an incomplete answer."
+- ResponseStreamingError, IncompleteReadError: "The upstream service sent an
+  incomplete answer."
 - other ConnectionError, HTTPClientError: "The connection to the upstream
   service failed."
 - SSLError: "The secure connection to the upstream service failed."
@@ -173,7 +174,8 @@ def register() -> None:
     register_builtin((aws.ReadTimeoutError, aws.ConnectTimeoutError), Upstream.TIMED_OUT)
     register_builtin((aws.EndpointConnectionError, aws.ProxyConnectionError), Upstream.UNREACHABLE)
     register_builtin(aws.ConnectionClosedError, Upstream.HUNG_UP)
-    register_builtin(aws.ResponseStreamingError, Upstream.INCOMPLETE)
+    # A body cut off mid-stream, or shorter than its Content-Length (StreamingBody).
+    register_builtin((aws.ResponseStreamingError, aws.IncompleteReadError), Upstream.INCOMPLETE)
     register_builtin((aws.ConnectionError, aws.HTTPClientError), Upstream.CONNECTION_FAILED)
     register_builtin(aws.SSLError, Upstream.TLS)
     register_builtin(
