@@ -199,3 +199,39 @@ async def test_classify_sees_the_same_answers_and_the_message_stays_on_the_excep
     assert (found.category, found.status, found.retry_after) == (Category.THROTTLED, 429, 7.0)
     assert found.detail == "The upstream service answered 429 Too Many Requests."
     assert "127.0.0.1" in str(caught.value)  # the log and the report still get it
+
+
+@pytest.mark.parametrize(
+    ("answer", "category", "status", "detail"),
+    [
+        (
+            b"407 Proxy Authentication Required",
+            Category.PERMANENT,
+            502,
+            "The upstream service refused our credentials.",
+        ),
+        (b"502 Bad Gateway", Category.TEMPORARY, 502, "The upstream service could not be reached."),
+    ],
+)
+async def test_a_proxy_refusing_to_tunnel_is_classified_by_its_status(
+    answer: bytes, category: Category, status: int, detail: str
+) -> None:
+    # A proxy answering CONNECT with a 407 refused our proxy credentials: as for a
+    # plain-HTTP proxy's 407 (a ClientResponseError), no retry cures it.
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 " + answer + b"\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    proxy = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.ClientHttpProxyError) as caught:
+                await session.get("https://upstream.invalid/items", proxy=proxy)
+    finally:
+        server.close()
+        await server.wait_closed()
+    found = classify(caught.value)
+    assert (found.category, found.status, found.detail) == (category, status, detail)

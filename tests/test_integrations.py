@@ -348,7 +348,7 @@ def test_aiohttp_429_carries_retry_after_seconds_and_http_date() -> None:
     [
         (aiohttp_response_error(200, tp=aiohttp.ContentTypeError), P, 502, False, UNUSABLE),
         (aiohttp_response_error(302, tp=aiohttp.TooManyRedirects), P, 502, False, UNUSABLE),
-        (aiohttp_response_error(407, tp=aiohttp.ClientHttpProxyError), TE, 502, True, UNREACHABLE),
+        (aiohttp_response_error(407, tp=aiohttp.ClientHttpProxyError), P, 502, False, REFUSED_US),
         (aiohttp_response_error(403, tp=aiohttp.WSServerHandshakeError), P, 502, False, REFUSED_US),
         (aiohttp.ServerTimeoutError("read"), T, 504, True, TIMED_OUT),
         (aiohttp.ConnectionTimeoutError("connect"), T, 504, True, TIMED_OUT),

@@ -12,7 +12,8 @@ RedirectClientError (a bad redirect)
 ServerTimeoutError (ConnectionTimeoutError,    TIMEOUT    504     yes
 SocketTimeoutError)
 ClientConnectorError (refused, DNS...),        TEMPORARY  502     yes
-ClientHttpProxyError
+ClientHttpProxyError (a proxy's other answer)
+ClientHttpProxyError, proxy 401, 403, 407      PERMANENT  502     no
 ServerDisconnectedError,                       TEMPORARY  502     yes
 ClientConnectionResetError, ClientOSError,
 other ClientConnectionError, UploadAbortedError
@@ -35,7 +36,8 @@ its reason text), is the upstream table's for a ``ClientResponseError`` (see
 
 - timeouts: "The upstream service timed out."
 - ClientConnectorError, ClientHttpProxyError: "The upstream service could not
-  be reached."
+  be reached."; a proxy's 401, 403 or 407: "The upstream service refused our
+  credentials."
 - ServerDisconnectedError, ClientConnectionResetError: "The upstream service
   closed the connection."
 - ClientOSError, other ClientConnectionError, UploadAbortedError: "The
@@ -68,6 +70,15 @@ def _response_error(exc: BaseException) -> Classification:
     return upstream(getattr(exc, "status", None), header(getattr(exc, "headers", None)))
 
 
+def _proxy_error(exc: BaseException) -> Classification:
+    # A proxy refusing to tunnel: a 407 (or 401, 403) refused our proxy
+    # credentials, as a plain-HTTP proxy's 407 would; other answers leave the
+    # upstream out of reach, and a retry may find the proxy serving again.
+    if getattr(exc, "status", None) in (401, 403, 407):
+        return _response_error(exc)
+    return Upstream.UNREACHABLE
+
+
 def register() -> None:
     """Register the aiohttp rules (imports aiohttp)."""
     import aiohttp  # noqa: PLC0415 - the library is imported only once it is in use
@@ -89,9 +100,8 @@ def register() -> None:
         ("ServerTimeoutError", "ConnectionTimeoutError", "SocketTimeoutError"),
         Upstream.TIMED_OUT,
     )
-    register_present(
-        aiohttp, ("ClientConnectorError", "ClientHttpProxyError"), Upstream.UNREACHABLE
-    )
+    register_present(aiohttp, ("ClientConnectorError",), Upstream.UNREACHABLE)
+    register_present(aiohttp, ("ClientHttpProxyError",), _proxy_error)
     register_present(
         aiohttp, ("ServerDisconnectedError", "ClientConnectionResetError"), Upstream.HUNG_UP
     )
