@@ -11,6 +11,7 @@ from concurrent import futures
 
 import grpc
 import pytest
+import requests
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -467,3 +468,18 @@ def test_google_api_core_retry_info_in_details() -> None:
 def test_google_api_core_malformed_retry_info_is_ignored(details: list[object]) -> None:
     found = classify(gexc.ServiceUnavailable("x", details=details))
     assert (found.category, found.status, found.retry_after) == (TE, 502, None)
+
+
+@pytest.mark.parametrize("status", [503, 500])
+def test_google_api_core_rest_5xx_carries_its_retry_after_header(status: int) -> None:
+    # A REST call's 503 is ServiceUnavailable, which has a gRPC code (UNAVAILABLE):
+    # that path read only RetryInfo, and the answer's own Retry-After was lost.
+    response = requests.Response()
+    response.status_code = status
+    response.headers["Retry-After"] = "30"
+    response.request = requests.Request("GET", "https://svc.googleapis.com/v1/x").prepare()
+    response._content = b'{"error": {"message": "backend secret-host is down"}}'
+    exc = gexc.from_http_response(response)
+    found = classify(exc)
+    assert (found.category, found.status, found.retryable) == (TE, 502, True)
+    assert found.retry_after == 30  # as for the same answer met by httpx or requests

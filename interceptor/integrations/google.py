@@ -20,7 +20,9 @@ NotFound, BadRequest, Conflict,        PERMANENT   502     no
 AlreadyExists, FailedPrecondition...
 =====================================  ==========  ======  =========
 
-``retry_after``: for RESOURCE_EXHAUSTED, UNAVAILABLE and ABORTED (and an
+``retry_after``: the ``Retry-After`` header of a REST call's answer, for any
+retryable error (a 503 is ``ServiceUnavailable``, which has a gRPC code too);
+else for RESOURCE_EXHAUSTED, UNAVAILABLE and ABORTED (and an
 HTTP 429 or 503 without a ``Retry-After``), the delay of a
 ``google.rpc.RetryInfo`` among the error's ``details``: the protobuf message
 google-api-core unpacks from a gRPC error (when grpcio-status is installed),
@@ -44,7 +46,13 @@ import re
 import sys
 from collections.abc import Mapping
 
-from interceptor._classify import Classification, header, register_builtin, upstream
+from interceptor._classify import (
+    Classification,
+    header,
+    parse_retry_after,
+    register_builtin,
+    upstream,
+)
 from interceptor._status import is_error_status
 from interceptor.integrations.grpc import (
     RETRY_INFO_CODES,
@@ -95,16 +103,28 @@ def _with_delay(found: Classification, exc: BaseException) -> Classification:
     return found if delay is None else found.with_retry_after(delay)
 
 
+def _retry_after_header(exc: BaseException) -> object:
+    """The ``Retry-After`` of the HTTP answer a REST call's error carries; else ``None``."""
+    try:
+        return header(getattr(getattr(exc, "response", None), "headers", None))
+    except Exception:  # noqa: BLE001 - an error whose response cannot be read has none
+        return None
+
+
 def _call_error(exc: BaseException) -> Classification | None:
     code = getattr(exc, "grpc_status_code", None)
     found = by_code(code)
     if found is not None:
+        # A REST call's 503 is ServiceUnavailable, with a gRPC code too: the
+        # answer's own Retry-After comes first, as for any upstream's.
+        delay = parse_retry_after(_retry_after_header(exc)) if found.retryable else None
+        if delay is not None:
+            return found.with_retry_after(delay)
         name = code if isinstance(code, str) else getattr(code, "name", None)
         return _with_delay(found, exc) if name in RETRY_INFO_CODES else found
     status = getattr(exc, "code", None)
     if is_error_status(status):
-        headers = getattr(getattr(exc, "response", None), "headers", None)
-        found = upstream(status, header(headers))
+        found = upstream(status, _retry_after_header(exc))
         if status in (429, 503) and found.retryable and found.retry_after is None:
             return _with_delay(found, exc)
         return found
