@@ -707,7 +707,7 @@ def parse_retry_after(value: object, *, now: datetime | None = None) -> float | 
 
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # a zone beyond a C int
         return None
     if when.tzinfo is None:  # "-0000" means UTC in RFC 5322 dates
         when = when.replace(tzinfo=UTC)

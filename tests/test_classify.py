@@ -668,6 +668,8 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Wed, 01 Jan 2025 11:00:00 GMT", now=now) == 0.0
     for bad in ("soon", "", "-5", "1.5", "²", None, 7, "9" * 400, "9" * 5000):
         assert parse_retry_after(bad, now=now) is None
+    # A zone offset beyond a C int, where the stdlib's date parser raises OverflowError.
+    assert parse_retry_after("Wed, 01 Jan 2025 12:00:00 -99999999999999999999", now=now) is None
 
 
 def test_a_delay_beyond_float_range_is_no_delay() -> None:

@@ -122,6 +122,9 @@ def test_httpx_503_carries_retry_after() -> None:
 def test_httpx_429_without_or_with_bad_retry_after() -> None:
     assert classify(httpx_status_error(429)).retry_after is None
     assert classify(httpx_status_error(429, {"Retry-After": "soon"})).retry_after is None
+    # An upstream's date with an absurd zone made the whole answer PERMANENT 500.
+    odd_date = {"Retry-After": "Wed, 21 Oct 2015 07:28:00 -99999999999999999999"}
+    assert check(httpx_status_error(429, odd_date), TH, 429, True).retry_after is None
 
 
 @pytest.mark.parametrize(
