@@ -3,11 +3,13 @@ real objects."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -17,6 +19,7 @@ import httpx
 import pytest
 import requests
 import sqlalchemy
+import urllib3
 from multidict import CIMultiDict, CIMultiDictProxy
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
@@ -430,6 +433,40 @@ def test_requests_real_errors(closed_port: int) -> None:
         with pytest.raises(requests.exceptions.MissingSchema) as missing:
             session.get("upstream.test/items", timeout=5)
         check(missing.value, P, 500, False)
+
+
+@pytest.mark.parametrize(
+    ("status", "category", "our_status"), [(503, TE, 502), (500, TE, 502), (429, TH, 429)]
+)
+def test_requests_gave_up_retrying_an_upstreams_error_status(
+    status: int, category: Category, our_status: int
+) -> None:
+    # urllib3's Retry(status_forcelist=...) exhausted: requests raises RetryError,
+    # not HTTPError, and with no response; it fell to the default, PERMANENT 500.
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    retries = urllib3.util.Retry(total=1, status_forcelist=[status], backoff_factor=0)
+    try:
+        with requests.Session() as session:
+            session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retries))
+            with pytest.raises(requests.exceptions.RetryError) as caught:
+                session.get(f"http://127.0.0.1:{server.server_port}/items", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    check(caught.value, category, our_status, True)
+    assert "127.0.0.1" not in classify(caught.value).detail
 
 
 def test_requests_errors_are_oserrors_but_not_classified_by_errno() -> None:
