@@ -237,6 +237,41 @@ def test_real_deadlock(pg_dsn: str) -> None:
 
 
 @needs_postgres
+def test_real_refused_statements_that_drivers_raise_as_operational_are_no_outage(
+    pg_dsn: str, engine: sqlalchemy.Engine
+) -> None:
+    # psycopg raises these SQLSTATE classes (3B savepoint, 54 program limit) as
+    # OperationalError, psycopg2 the 54s: a bug in our SQL was TEMPORARY 503.
+    default = "The request could not be completed."
+    too_many_arguments = "SELECT concat(" + ", ".join(["'x'"] * 101) + ")"
+    statements = {
+        "ROLLBACK TO SAVEPOINT no_such_savepoint": (pg.InvalidSavepointSpecification, "3B001"),
+        too_many_arguments: (pg.TooManyArguments, "54023"),
+    }
+    for sql, (tp, state) in statements.items():
+        with psycopg.connect(pg_dsn) as conn:
+            conn.execute("BEGIN")
+            exc = raised(lambda conn=conn, sql=sql: conn.execute(sql), tp)
+        assert isinstance(exc, psycopg.OperationalError)
+        assert exc.sqlstate == state  # type: ignore[attr-defined]
+        check(exc, P, 500, default)
+        conn2 = psycopg2.connect(pg_dsn)
+        try:
+            cur = conn2.cursor()
+            exc = raised(lambda cur=cur, sql=sql: cur.execute(sql), psycopg2.Error)
+        finally:
+            conn2.close()
+        assert exc.pgcode == state  # type: ignore[attr-defined]
+        check(exc, P, 500, default)
+        with engine.connect() as conn3:
+            exc = raised(
+                lambda conn3=conn3, sql=sql: conn3.execute(sqlalchemy.text(sql)),
+                sa_exc.OperationalError,
+            )
+        check(exc, P, 500, default)
+
+
+@needs_postgres
 def test_real_statement_timeout(pg_dsn: str) -> None:
     with psycopg.connect(pg_dsn) as conn:
         conn.execute("SET statement_timeout = '50ms'")

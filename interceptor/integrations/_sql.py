@@ -12,9 +12,11 @@ PostgreSQL SQLSTATE (psycopg's and asyncpg's ``sqlstate``, psycopg2's ``pgcode``
     23505 unique_violation                         CONFLICT   409  "A conflicting record ..."
     other 23xxx (foreign key, not null, check)     CONFLICT   409  "... the data already stored."
     25006 read_only_sql_transaction (a replica)    TEMPORARY  503
-    class 08 (connection), 53200 out_of_memory,
-    53300 too_many_connections, 57P01 to 57P03
-    (shutdown, starting up)                        TEMPORARY  503
+    72000 snapshot_too_old                         TEMPORARY  503  retry the transaction
+    class 08 (connection), 53000, 53200 out_of_memory,
+    53300 too_many_connections, 57000, 57P01 to 57P03
+    (shutdown, starting up), 57P05 (idle session
+    closed), 58000, 58030 (the server's I/O)       TEMPORARY  503
     class 28 (28P01 wrong password, 28000),
     42501 insufficient_privilege                   PERMANENT  500  our credentials
     53100 disk_full                                PERMANENT  500
@@ -53,8 +55,10 @@ the details are fixed.
 
 `refused_statement` tells a statement the database refused (SQLite's
 ``SQLITE_ERROR``: a syntax error, a missing table or column; a MySQL server
-error number the table does not name) from a connection that failed: sqlite3
-and PyMySQL raise both as ``OperationalError``, which alone says nothing.
+error number or a PostgreSQL SQLSTATE the tables do not name: 3B001 no such
+savepoint, 54023 too many arguments, ...) from a connection that failed:
+sqlite3, PyMySQL, psycopg and psycopg2 raise both as ``OperationalError``,
+which alone says nothing.
 """
 
 from __future__ import annotations
@@ -116,6 +120,12 @@ _SQLSTATES: dict[str, Classification] = {
     "57P01": UNAVAILABLE,
     "57P02": UNAVAILABLE,
     "57P03": UNAVAILABLE,
+    "57P05": UNAVAILABLE,  # idle_session_timeout: the server closed our connection
+    "57000": UNAVAILABLE,
+    "53000": UNAVAILABLE,
+    "58000": UNAVAILABLE,
+    "58030": UNAVAILABLE,
+    "72000": RETRY_TRANSACTION,  # snapshot_too_old
     "42501": REFUSED_US,
     "53100": FULL,
 }
@@ -195,17 +205,23 @@ _MYSQL_CLIENT_ERRORS = range(2000, 3000)
 def refused_statement(exc: object) -> bool:
     """Whether a driver's error is the database refusing the statement, not a lost connection.
 
-    SQLite's ``SQLITE_ERROR`` family, and a MySQL server's error number: the
-    database answered, so it is up, and the same statement fails again.
+    SQLite's ``SQLITE_ERROR`` family, a MySQL server's error number, and a
+    PostgreSQL SQLSTATE the table does not name: the database answered, so
+    it is up, and the same statement fails again. (Those the table names,
+    transient ones included, it answers before this is asked.)
     """
     try:
         name = getattr(exc, "sqlite_errorname", None)
         if isinstance(name, str):
             return name == "SQLITE_ERROR" or name.startswith("SQLITE_ERROR_")
-        if module_name(type(exc)).partition(".")[0] not in _MYSQL_DRIVERS:
-            return False
-        args = getattr(exc, "args", None)
+        if module_name(type(exc)).partition(".")[0] in _MYSQL_DRIVERS:
+            return _mysql_server_error(getattr(exc, "args", None))
+        states = (getattr(exc, "sqlstate", None), getattr(exc, "pgcode", None))
     except Exception:  # noqa: BLE001 - a driver error's broken property names no code
         return False
+    return any(isinstance(state, str) and len(state) == 5 for state in states)
+
+
+def _mysql_server_error(args: object) -> bool:
     number = args[0] if isinstance(args, tuple) and args else None
     return is_int(number) and number > 0 and number not in _MYSQL_CLIENT_ERRORS

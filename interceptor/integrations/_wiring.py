@@ -28,7 +28,7 @@ from interceptor._classify import (
     ClassifierFunction,
     register_builtin,
 )
-from interceptor.integrations._sql import UNAVAILABLE, driver_error
+from interceptor.integrations._sql import UNAVAILABLE, driver_error, refused_statement
 
 __all__ = ["Upstream", "present", "register_dbapi", "register_present"]
 
@@ -64,12 +64,16 @@ def register_present(
         register_builtin(types, rule)
 
 
-def _operational(exc: BaseException) -> Classification:
-    return driver_error(exc) or UNAVAILABLE
+def _operational(exc: BaseException) -> Classification | None:
+    found = driver_error(exc)
+    if found is not None:
+        return found
+    # A SQLSTATE the table does not name is the server refusing the statement.
+    return None if refused_statement(exc) else UNAVAILABLE
 
 
 def register_dbapi(driver: ModuleType) -> None:
     """A PostgreSQL DB-API driver's rules: its ``Error`` by SQLSTATE, and an
-    ``OperationalError`` the table does not name (no connection) TEMPORARY 503."""
+    ``OperationalError`` with no SQLSTATE (no connection) TEMPORARY 503."""
     register_builtin(driver.Error, driver_error)
     register_builtin(driver.OperationalError, _operational)

@@ -12,11 +12,14 @@ ReadOnlySqlTransaction 25006                TEMPORARY   503     yes
 InvalidPassword 28P01, other class 28,      PERMANENT   500     no
 InsufficientPrivilege 42501
 DiskFull 53100                              PERMANENT   500     no
-class 08, 53200, 53300, 57P01 to 57P03      TEMPORARY   503     yes
+class 08, 53000, 53200, 53300, 57000,       TEMPORARY   503     yes
+57P01 to 57P03, 57P05, 58000, 58030
 a refused login (no SQLSTATE; see below)    PERMANENT   500     no
 ConnectionTimeout                           TIMEOUT     504     yes
-other OperationalError (no connection)      TEMPORARY   503     yes
-anything else (a syntax error, 42P01...)    PERMANENT   500     no
+other OperationalError, no SQLSTATE         TEMPORARY   503     yes
+(no connection)
+anything else (a syntax error, 42P01, an    PERMANENT   500     no
+OperationalError's 3B001 or 54023...)
 ==========================================  ==========  ======  =========
 
 The SQLSTATE table is shared with asyncpg, PyMySQL and SQLAlchemy

@@ -15,10 +15,12 @@ asyncpg) or MySQL's error number (PyMySQL, mysqlclient, aiomysql, asyncmy).
 57014 (statement_timeout); MySQL 3024, 1969    TIMEOUT    504     yes
 23505; MySQL 1062, 1586                        CONFLICT   409     no
 other 23xxx; MySQL 1048, 1364, 1216, 1451...   CONFLICT   409     no
-25006, class 08, 53200, 53300, 57P01-57P03;    TEMPORARY  503     yes
-MySQL 1040, 2002, 2003, 2006, 2013, read-only
+25006, class 08, 53200, 53300, 57P01-57P05,    TEMPORARY  503     yes
+58030...; MySQL 1040, 2002, 2003, 2006, 2013,
+4031, read-only
 class 28, 42501; MySQL 1045, 1044, 1142...     PERMANENT  500     no
 53100; MySQL 1021, 1114, 1049                  PERMANENT  500     no
+another SQLSTATE or MySQL server error         PERMANENT  500     no
 =============================================  =========  ======  =========
 
 When the driver's code names none of these (SQLite, or a code outside the
@@ -36,9 +38,10 @@ IntegrityError                          CONFLICT   409     no
 ======================================  =========  ======  =========
 
 A refused statement is one the database answered: SQLite's ``SQLITE_ERROR``
-(a syntax error, a missing table or column) or a MySQL server's error number
-outside the table (1054 unknown column, ...), which sqlite3 and PyMySQL raise
-as ``OperationalError`` too; it is no outage, and the default decides.
+(a syntax error, a missing table or column), a MySQL server's error number or
+a SQLSTATE outside the table (1054 unknown column, 3B001 no such savepoint,
+...), which sqlite3, PyMySQL and psycopg raise as ``OperationalError`` too; it
+is no outage, and the default decides.
 
 Each answer's ``detail``, what `interceptor.classified` shows instead of
 SQLAlchemy's message (which holds the SQL, its bound parameters and the
@@ -91,8 +94,9 @@ def _operational_error(exc: BaseException) -> Classification | None:
     found = _orig(exc)
     if found is not None:
         return found
-    # sqlite3 and PyMySQL raise a bad statement as OperationalError too: the
-    # database answered it, so it is no outage, and a retry fails the same way.
+    # sqlite3, PyMySQL and psycopg raise a bad statement as OperationalError
+    # too: the database answered it, so it is no outage, and a retry fails
+    # the same way.
     try:
         orig = getattr(exc, "orig", None)
     except Exception:  # noqa: BLE001 - a broken property wraps no driver error
