@@ -3,13 +3,16 @@ real objects."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -420,6 +423,72 @@ async def test_aiohttp_real_connect_refused_and_invalid_url(closed_port: int) ->
         with pytest.raises(aiohttp.NonHttpUrlClientError) as scheme:
             await session.get("ftp://upstream.test/")
         check(scheme.value, P, 500, False)
+
+
+@pytest.fixture
+def untrusted_tls_port(tmp_path: Path) -> Iterator[int]:
+    """A TLS server on 127.0.0.1 whose certificate (self-signed) no client trusts."""
+    from cryptography import x509  # noqa: PLC0415 - only this fixture makes certificates
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port: int = listener.getsockname()[1]
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):  # the listener closed: done
+            while True:
+                conn, _ = listener.accept()
+                with contextlib.suppress(OSError):  # the client refused our certificate
+                    context.wrap_socket(conn, server_side=True).close()
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        listener.close()
+        thread.join(5)
+
+
+def test_a_certificate_no_client_trusts_is_a_tls_failure_for_every_client(
+    untrusted_tls_port: int,
+) -> None:
+    # httpcore raises a failed certificate check as ConnectError (from the
+    # SSLCertVerificationError): it was TEMPORARY 502 "could not be reached",
+    # retryable, where requests and urllib say the TLS failure it is.
+    url = f"https://127.0.0.1:{untrusted_tls_port}/items"
+    with pytest.raises(httpx.ConnectError) as by_httpx:
+        httpx.get(url, timeout=5)
+    with pytest.raises(requests.exceptions.SSLError) as by_requests:
+        requests.get(url, timeout=5)
+    for caught in (by_httpx, by_requests):
+        found = check(caught.value, P, 502, False)
+        assert found.detail == TLS
 
 
 def test_requests_real_errors(closed_port: int) -> None:

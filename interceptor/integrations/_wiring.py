@@ -2,7 +2,8 @@
 
 - `Upstream`: the one answer per cause of an upstream client's transport
   failure (httpx, requests, aiohttp, botocore), so one cause reads the same
-  whichever client met it.
+  whichever client met it; `connect_error`, a connect error by the ssl error
+  that caused it, if one did.
 - `register_present`: registers a rule for the exception classes a module
   has by name, passing over the names its installed version lacks.
 - `register_dbapi`: a PostgreSQL DB-API driver's rules (psycopg, psycopg2),
@@ -11,10 +12,12 @@
 
 from __future__ import annotations
 
+import sys
 from types import ModuleType
 from typing import Final
 
 from interceptor._classify import (
+    MAX_CAUSES,
     UPSTREAM_CONNECTION_FAILED,
     UPSTREAM_HUNG_UP,
     UPSTREAM_INCOMPLETE,
@@ -26,11 +29,12 @@ from interceptor._classify import (
     Category,
     Classification,
     ClassifierFunction,
+    classify,
     register_builtin,
 )
 from interceptor.integrations._sql import UNAVAILABLE, driver_error, refused_statement
 
-__all__ = ["Upstream", "present", "register_dbapi", "register_present"]
+__all__ = ["Upstream", "connect_error", "present", "register_dbapi", "register_present"]
 
 
 class Upstream:
@@ -47,6 +51,30 @@ class Upstream:
     REQUEST_INVALID: Final = Classification(Category.PERMANENT, detail=UPSTREAM_REQUEST_INVALID)
     TLS: Final = Classification(Category.PERMANENT, 502, detail=UPSTREAM_TLS)
     UNUSABLE: Final = Classification(Category.PERMANENT, 502, detail=UPSTREAM_UNUSABLE)
+
+
+def connect_error(exc: BaseException) -> Classification:
+    """A client's failure to connect: unreachable, unless an ``ssl`` error caused it.
+
+    httpcore raises a failed TLS handshake or certificate check as its own
+    ``ConnectError(ssl_error)``, which httpx's is raised from: the ssl error
+    decides, as it does for requests, aiohttp and urllib. (httpcore's pool
+    raises its error again ``from None``, so its argument is the one link.)
+    """
+    ssl = sys.modules.get("ssl")  # never imported here: no ssl error exists without it
+    if ssl is None:
+        return Upstream.UNREACHABLE
+    link: BaseException = exc
+    for _ in range(MAX_CAUSES):
+        args = getattr(link, "args", None)
+        wrapped = args[0] if isinstance(args, tuple) and args else None
+        following = link.__cause__ or (wrapped if isinstance(wrapped, BaseException) else None)
+        if following is None:
+            break
+        if issubclass(type(following), ssl.SSLError):
+            return classify(following)
+        link = following
+    return Upstream.UNREACHABLE
 
 
 def present(module: ModuleType, *names: str) -> tuple[type[Exception], ...]:

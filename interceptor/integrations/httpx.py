@@ -13,6 +13,8 @@ RemoteProtocolError, ProxyError            TEMPORARY          502     yes
 DecodingError, TooManyRedirects            PERMANENT          502     no
 InvalidURL, UnsupportedProtocol,           PERMANENT          500     no
 LocalProtocolError
+ConnectError from an ssl error (a          as the ssl error:  502     no
+certificate check, a handshake)            PERMANENT
 =========================================  =================  ======  =========
 
 Each answer's ``detail``, what `interceptor.classified` shows instead of
@@ -23,7 +25,10 @@ included), is the upstream table's (see `interceptor._classify.upstream`:
 "... rejected our request." for other 4xx), and for the rest:
 
 - timeouts: "The upstream service timed out."
-- ConnectError, ProxyError: "The upstream service could not be reached."
+- ConnectError, ProxyError: "The upstream service could not be reached."; a
+  ConnectError raised from an ssl error: "The secure connection to the
+  upstream service failed." (a connection lost mid-handshake: "... closed the
+  connection.")
 - ReadError, WriteError, CloseError, RemoteProtocolError: "The connection to
   the upstream service failed."
 - DecodingError, TooManyRedirects: "The upstream service gave an answer that
@@ -39,7 +44,7 @@ exception; calling `register` again is harmless.
 from __future__ import annotations
 
 from interceptor._classify import register_builtin, upstream_response_error
-from interceptor.integrations._wiring import Upstream
+from interceptor.integrations._wiring import Upstream, connect_error
 
 __all__ = ["register"]
 
@@ -50,7 +55,8 @@ def register() -> None:
 
     register_builtin(httpx.HTTPStatusError, upstream_response_error)
     register_builtin(httpx.TimeoutException, Upstream.TIMED_OUT)
-    register_builtin((httpx.ConnectError, httpx.ProxyError), Upstream.UNREACHABLE)
+    register_builtin(httpx.ConnectError, connect_error)
+    register_builtin(httpx.ProxyError, Upstream.UNREACHABLE)
     register_builtin(
         (httpx.NetworkError, httpx.RemoteProtocolError),  # ReadError, WriteError, CloseError
         Upstream.CONNECTION_FAILED,
