@@ -254,3 +254,12 @@ def test_a_body_cut_short_is_an_incomplete_answer() -> None:
     found = classify(info.value)
     assert (found.category, found.status, found.retryable) == (TE, 502, True)
     assert found.detail == "The upstream service sent an incomplete answer."
+
+
+@pytest.mark.parametrize("code", [["ThrottlingException"], {"Code": "x"}, 503, None])
+def test_an_error_code_that_is_no_string_is_decided_by_the_status(code: object) -> None:
+    # ClientError takes any parsed response; an unhashable code made the rule
+    # raise (logged as a broken classifier) and the answer fall to PERMANENT 500.
+    response = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": 503}}
+    found = classify(aws.ClientError(response, "GetObject"))
+    assert (found.category, found.status, found.retryable) == (TE, 502, True)

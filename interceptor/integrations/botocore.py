@@ -147,6 +147,8 @@ def _get(mapping: object, key: str) -> object:
 def _client_error(exc: BaseException) -> Classification:
     response = getattr(exc, "response", None)
     code = _get(_get(response, "Error"), "Code")
+    if not isinstance(code, str):  # a hand-built response's list or dict cannot be looked up
+        code = None
     meta = _get(response, "ResponseMetadata")
     status = _get(meta, "HTTPStatusCode")
     retry_after = header(_get(meta, "HTTPHeaders"))
