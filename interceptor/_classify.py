@@ -65,7 +65,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeAlias, TypeVar, overload
+from typing import Any, Final, TypeAlias, TypeVar, overload
 
 from interceptor._errors import ApiError
 from interceptor._http import HttpKind, http_kind, http_status, is_plain, module_name
@@ -77,6 +77,7 @@ from interceptor._values import InlineHandler, single_leaf
 __all__ = [
     "INTEGRATIONS",
     "MAX_CAUSES",
+    "MAX_RETRY_AFTER",
     "UPSTREAM_CONNECTION_FAILED",
     "UPSTREAM_HUNG_UP",
     "UPSTREAM_INCOMPLETE",
@@ -690,10 +691,16 @@ def header(headers: object, name: str = "Retry-After") -> object:
     return None
 
 
+# The longest delay an upstream's answer is taken to ask for: past a day a delay
+# is no advice a caller can follow (and we relay it as our own Retry-After).
+MAX_RETRY_AFTER: Final = 86_400.0
+
+
 def parse_retry_after(value: object, *, now: datetime | None = None) -> float | None:
     """Seconds from a ``Retry-After`` value: delay-seconds or an HTTP-date; else ``None``.
 
-    A date in the past gives 0. ``now`` is for tests.
+    A date in the past gives 0; a delay beyond `MAX_RETRY_AFTER` gives that.
+    ``now`` is for tests.
     """
     if isinstance(value, bytes):
         value = value.decode("latin-1")
@@ -702,7 +709,7 @@ def parse_retry_after(value: object, *, now: datetime | None = None) -> float | 
     text = value.strip()
     if text.isascii() and text.isdigit():
         delay = float(text)  # any length: too many digits give infinity, not an error
-        return delay if delay < math.inf else None
+        return min(delay, MAX_RETRY_AFTER) if delay < math.inf else None
     from email.utils import parsedate_to_datetime  # noqa: PLC0415 - only for HTTP-dates
 
     try:
@@ -711,7 +718,7 @@ def parse_retry_after(value: object, *, now: datetime | None = None) -> float | 
         return None
     if when.tzinfo is None:  # "-0000" means UTC in RFC 5322 dates
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return min(max(0.0, (when - (now or datetime.now(UTC))).total_seconds()), MAX_RETRY_AFTER)
 
 
 # -- classify -------------------------------------------------------------------------

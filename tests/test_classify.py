@@ -672,6 +672,16 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Wed, 01 Jan 2025 12:00:00 -99999999999999999999", now=now) is None
 
 
+def test_an_upstreams_delay_is_capped_at_a_day_as_grpcs_is() -> None:
+    # Relayed as our own Retry-After: 8,000 years, or 300 digits, is no advice
+    # a client can follow, and some parse the header into a 32-bit int.
+    now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("86400", now=now) == 86400.0
+    assert parse_retry_after("86401", now=now) == 86400.0
+    assert parse_retry_after("9" * 300, now=now) == 86400.0
+    assert parse_retry_after("Wed, 21 Oct 9999 07:28:00 GMT", now=now) == 86400.0
+
+
 def test_a_delay_beyond_float_range_is_no_delay() -> None:
     class Busy(Exception):
         retry_after = 10**400

@@ -53,6 +53,7 @@ from collections.abc import Iterable, Mapping
 from itertools import islice
 
 from interceptor._classify import (
+    MAX_RETRY_AFTER,
     UPSTREAM_REFUSED_US,
     UPSTREAM_REJECTED,
     UPSTREAM_TIMED_OUT,
@@ -110,7 +111,6 @@ def by_code(code: object) -> Classification | None:
 RETRY_INFO_CODES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "ABORTED"})
 _RETRY_INFO_TYPE = b"type.googleapis.com/google.rpc.RetryInfo"
 _DETAILS_KEY = "grpc-status-details-bin"
-_MAX_DELAY = 86_400  # a day: past that a delay is no advice a caller can follow
 _MAX_DETAILS = 65_536
 _MAX_ENTRIES = 64
 
@@ -185,7 +185,7 @@ def retry_delay_seconds(seconds: object, nanos: object) -> int | None:
         return None
     if seconds < 0 or not 0 <= nanos <= 999_999_999:
         return None
-    return max(1, min(_MAX_DELAY, seconds + (1 if nanos else 0)))
+    return max(1, min(int(MAX_RETRY_AFTER), seconds + (1 if nanos else 0)))
 
 
 def _retry_info_delay(serialized: bytes) -> int | None:
