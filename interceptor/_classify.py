@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeAlias, TypeVar, overload
 
+from interceptor._delivery import log_failure
 from interceptor._errors import ApiError
 from interceptor._http import HttpKind, http_kind, http_status, is_plain, module_name
 from interceptor._problem import Problem, check_error_status, check_slo, seconds
@@ -503,8 +504,8 @@ def _load_lazy(tp: type[BaseException]) -> bool:
                 if _LOADERS[root]() is False:  # not yet: the library is not imported
                     _loaded.discard(root)
                     continue
-            except Exception:  # a broken integration must not break error handling
-                logger.exception("interceptor: could not register the %s classifiers", root)
+            except Exception:  # noqa: BLE001 - a broken integration must not break error handling
+                log_failure("interceptor: could not register the %s classifiers", root)
             _done.add(root)
     return True
 
@@ -856,8 +857,8 @@ def classify_status(status: int, *, retry_after: object = None) -> Classificatio
 def _call(rule: ClassifierFunction, exc: BaseException) -> Classification | None:
     try:
         found: object = rule(exc)
-    except Exception:  # a broken classifier must not break error handling
-        logger.exception("interceptor classifier %r raised; ignoring it", rule)
+    except Exception:  # noqa: BLE001 - a broken classifier must not break error handling
+        log_failure("interceptor classifier %r raised; ignoring it", rule)
         return None
     if found is None or isinstance(found, Classification):
         return found

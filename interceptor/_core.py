@@ -17,7 +17,7 @@ from typing import Any, TypeVar, overload
 
 from interceptor._callables import callable_name, is_async_callable
 from interceptor._classify import INTEGRATIONS, Category, classify
-from interceptor._delivery import EXIT_FLUSH_SECONDS, DeliveryCounts, delivery
+from interceptor._delivery import EXIT_FLUSH_SECONDS, DeliveryCounts, delivery, log_failure
 from interceptor._errors import ApiError
 from interceptor._http import (
     KINDS_BY_TYPE,
@@ -401,8 +401,8 @@ class Interceptor:
         for observer in self._observers:
             try:
                 observer(event)
-            except Exception:  # an observer must never break the error response
-                logger.exception("interceptor observer %s failed", callable_name(observer))
+            except Exception:  # noqa: BLE001 - an observer must never break the error response
+                log_failure("interceptor observer %s failed", callable_name(observer))
 
     # -- registration -----------------------------------------------------
 

@@ -32,17 +32,21 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import functools
 import inspect
 import itertools
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
 from typing import Any, NamedTuple
 
 from interceptor._callables import callable_name
+from interceptor._tracebacks import format_bounded
 
 __all__ = [
     "CANCEL_GRACE",
@@ -52,6 +56,7 @@ __all__ = [
     "DeliveryCounts",
     "Job",
     "delivery",
+    "log_failure",
 ]
 
 logger = logging.getLogger("interceptor")
@@ -378,6 +383,47 @@ def _hand_over(
 
 delivery = _Delivery()
 """The process's delivery worker."""
+
+# Where the drops of failure lines, which belong to no interceptor's counters, are counted.
+_UNCOUNTED = DeliveryCounts()
+
+
+def log_failure(message: str, *args: object, extra: Mapping[str, object] | None = None) -> None:
+    """``logger.exception(message, *args)``, its traceback formatted by the worker.
+
+    For what fails on the response path (an observer, a body builder, a
+    classifier): it fails while the request's own exception is being
+    handled, so that exception is the failure's ``__context__``, and logging
+    would format the whole chain here, running its ``__str__`` and walking
+    its causes, the work a 5xx log line leaves to the worker. The record is
+    made now, with the time of now, and emitted by the worker with the
+    bounded text (`format_bounded`) as its ``exc_text``.
+    """
+    if not logger.isEnabledFor(logging.ERROR):
+        return
+    failure = sys.exception()
+    if failure is None:
+        logger.error(message, *args, extra=extra)
+        return
+    tb = failure.__traceback__
+    record = logger.makeRecord(
+        logger.name,
+        logging.ERROR,
+        __file__,
+        0,
+        message,
+        args,
+        (type(failure), failure, tb),
+        "log_failure",
+        extra,
+    )
+    delivery.submit(
+        Job(run=functools.partial(_failure_text, failure, tb), counts=_UNCOUNTED, record=record)
+    )
+
+
+def _failure_text(failure: BaseException, tb: TracebackType | None) -> str:
+    return format_bounded(failure, tb).rstrip("\n")
 
 atexit.register(lambda: delivery.flush(EXIT_FLUSH_SECONDS))
 os.register_at_fork(after_in_child=delivery._reset)

@@ -6,7 +6,6 @@ renders registered values ahead of time through the same `Renderer` steps.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import traceback
@@ -14,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol, cast
 
+from interceptor._delivery import log_failure
 from interceptor._errors import ApiError
 from interceptor._http import (
     HttpKind,
@@ -44,8 +44,6 @@ __all__ = [
     "problem_body",
     "response_headers",
 ]
-
-logger = logging.getLogger("interceptor")
 
 PROBLEM_JSON = "application/problem+json"
 JSON = "application/json"
@@ -341,8 +339,8 @@ class Renderer:
                 body = dict(body)  # a user's builder may hand back a dict it keeps
             if self.rewrite is not None:
                 body = dict(self.rewrite(body, info))
-        except Exception:
-            logger.exception(
+        except Exception:  # noqa: BLE001 - logged by the worker (log_failure)
+            log_failure(
                 "interceptor body builder or rewrite_body failed; sending the default body",
                 extra={"error_id": info.error_id},
             )

@@ -27,6 +27,7 @@ from interceptor._classify import (
     register_classifier,
     upstream,
 )
+from interceptor._delivery import delivery
 from interceptor._request import RequestInfo
 from interceptor._values import InlineHandler
 
@@ -633,6 +634,7 @@ def test_broken_function_is_logged_and_skipped(caplog: pytest.LogCaptureFixture)
     register_classifier(AppError, wrong)  # type: ignore[arg-type]
     with caplog.at_level(logging.ERROR, logger="interceptor"):
         check(QuotaError(), P, 500, False)
+        assert delivery.flush(5)  # the failure's line is emitted by the delivery worker
     assert "raised" in caplog.text
     assert "returned 503" in caplog.text
 
@@ -858,6 +860,7 @@ def test_a_broken_rule_set_is_logged_once_and_classify_goes_on(
     with caplog.at_level(logging.ERROR, logger="interceptor"):
         check(error(), TE, 503, True)
         check(other(), TE, 503, True)
+        assert delivery.flush(5)  # the failure's line is emitted by the delivery worker
     assert calls == ["load"]
     assert "could not register the brokenlib classifiers" in caplog.text
 

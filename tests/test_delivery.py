@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from interceptor import Interceptor
+from interceptor import Interceptor, register_classifier
 from interceptor._delivery import MAX_STUCK_RUNNERS, QUEUE_SIZE, DeliveryCounts, Job, delivery
 from interceptor._tracebacks import (
     MAX_CHAIN,
@@ -516,3 +516,45 @@ async def test_a_5xx_raising_a_group_that_shares_its_members_is_reported_whole()
     assert "in crash" in report.traceback
     assert Counted.reads <= 2  # once for the report, once for the log line
     assert errors.deliveries.snapshot()["delivered"] == 1
+
+
+async def test_a_failing_observer_builder_or_classifier_formats_nothing_on_the_response_path(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Each fails while the request's exception is handled, so that exception is
+    # the failure's __context__: logging it inline would run its __str__ (and
+    # walk its causes) on the response path.
+    readers: list[threading.Thread] = []
+
+    class Counted(Exception):
+        def __str__(self) -> str:
+            readers.append(threading.current_thread())
+            return "the request's error"
+
+    def observer(event: Any) -> None:
+        raise OSError("metrics dir not writable")
+
+    def builder(info: Any) -> dict[str, object]:
+        raise ValueError("builder bug")
+
+    def classifier(exc: BaseException) -> None:
+        raise LookupError("classifier bug")
+
+    register_classifier(Counted, classifier)
+    errors = Interceptor({Counted: 500}, name="api", observers=[observer], body=builder)
+    transport = httpx.ASGITransport(app=crash_app(errors, Counted))
+    with caplog.at_level(logging.ERROR, logger="interceptor"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/crash")
+        assert response.status_code == 500
+        assert readers == []
+        assert await asyncio.to_thread(errors.flush, 10)
+    failures = {
+        record.getMessage().partition(" ")[2].split(" ")[0]: record.exc_text or ""
+        for record in caplog.records
+        if "failed" in record.getMessage() or "raised" in record.getMessage()
+    }
+    assert set(failures) == {"observer", "body", "classifier"}, failures
+    for text in failures.values():
+        # The bounded text, made by the worker, still shows what was being handled.
+        assert "Counted: the request's error" in text

@@ -38,6 +38,8 @@ LAYERS = [
     "interceptor._http",
     "interceptor._origin",
     "interceptor._tracebacks",
+    # the delivery worker: what the layers above log or report off the response path
+    "interceptor._delivery",
     # classification, then its integrations' shared parts
     "interceptor._classify",
     "interceptor.integrations._sql",
@@ -45,7 +47,6 @@ LAYERS = [
     # rendering, the precompiled bodies, observing
     "interceptor._render",
     "interceptor._plans",
-    "interceptor._delivery",
     "interceptor._observe",
     # the registry, the one resolution loop, the OpenAPI answers, ASGI plumbing
     "interceptor._core",
