@@ -425,5 +425,13 @@ def log_failure(message: str, *args: object, extra: Mapping[str, object] | None 
 def _failure_text(failure: BaseException, tb: TracebackType | None) -> str:
     return format_bounded(failure, tb).rstrip("\n")
 
-atexit.register(lambda: delivery.flush(EXIT_FLUSH_SECONDS))
+# At exit, before the atexit callbacks: Sentry's SDK (and other crash
+# collectors' clients) close their transport in one registered at their init,
+# which comes after this import and so runs before an atexit callback of ours:
+# the reports still queued then went to a closed client, lost. The threading
+# module's exit callbacks (concurrent.futures' workers use them too) run first.
+_at_exit: Callable[[Callable[[], object]], object] = getattr(
+    threading, "_register_atexit", atexit.register
+)
+_at_exit(lambda: delivery.flush(EXIT_FLUSH_SECONDS))
 os.register_at_fork(after_in_child=delivery._reset)

@@ -519,6 +519,23 @@ def test_flask_with_sentrys_integrations_sends_one_event_per_5xx() -> None:
         assert secret not in outcome["blob"]
 
 
+def test_a_report_in_flight_at_exit_reaches_sentry_before_it_shuts_down() -> None:
+    # Sentry's atexit callback, registered by its init after the interceptor
+    # was imported, closes the transport; the interceptor's flush runs first.
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "tests.test_sentry", "exit"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    lines = result.stdout.split()
+    error_id = lines[0]
+    assert lines[1:] == [f"sent:{error_id}"], result.stdout
+
+
 # The scenarios, run in the subprocess. Each app answers /crash (a 5xx, asked
 # with every secret), /missing (a 4xx) and /stream (fails after the response
 # started), then /sentinel: once its event is in, every earlier one is (one
@@ -685,6 +702,37 @@ def flask_scenario() -> dict[str, Any]:
     return outcome_of(transport, seen)
 
 
+class PrintingTransport(Transport):
+    """Prints each event's id as it is sent: the exit scenario's events come after its output."""
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        event = envelope.get_event()
+        if event is not None:
+            print(f"sent:{event['event_id']}", flush=True)  # noqa: T201 - the parent reads it
+
+
+def exit_scenario() -> dict[str, Any]:
+    from werkzeug.test import Client  # noqa: PLC0415
+
+    from interceptor.wsgi import InterceptorMiddleware as WSGIInterceptor  # noqa: PLC0415
+
+    sentry_sdk.init(dsn=DSN, transport=PrintingTransport(), auto_enabling_integrations=False)
+    send = SentryReporter()
+
+    def reporter(report: Report) -> object:
+        time.sleep(0.2)  # still being delivered when the interpreter exits
+        return send(report)
+
+    errors = Interceptor({RuntimeError: 500}, reporter=reporter)
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        raise RuntimeError("exit: database is down")
+
+    response = Client(WSGIInterceptor(app, interceptor=errors)).get("/crash")
+    print(response.get_json()["error_id"], flush=True)  # noqa: T201 - the parent reads it
+    sys.exit(0)
+
+
 if __name__ == "__main__":
-    scenarios = {"asgi": asgi_scenario, "flask": flask_scenario}
+    scenarios = {"asgi": asgi_scenario, "flask": flask_scenario, "exit": exit_scenario}
     print(json.dumps(scenarios[sys.argv[1]]()))  # noqa: T201 - the parent test reads it
