@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from starlette.routing import Mount, Route
 
 from interceptor import Category, Interceptor, Problem
 from interceptor._observe import ErrorCounts, ErrorEvent, Report
+from interceptor._request import RequestInfo
 from interceptor.integrations.otel import otel_observer
 from interceptor.integrations.prometheus import prometheus_observer
 from interceptor.starlette import InterceptorMiddleware
@@ -270,6 +272,24 @@ async def test_prometheus_counter_values_from_a_real_registry() -> None:
     assert value("NOT_FOUND", "404", "false") == 2
     # A second observer on the same registry shares the counter.
     prometheus_observer(registry)
+
+
+def test_each_new_registry_gets_the_counter_even_at_a_freed_ones_address() -> None:
+    # A registry per test is common; a freed one's address is soon reused.
+    addresses: set[int] = set()
+    for _ in range(200):
+        registry = CollectorRegistry()
+        reused = id(registry) in addresses
+        addresses.add(id(registry))
+        observe = prometheus_observer(registry)
+        observe(
+            ErrorEvent(RuntimeError(), 500, Category.PERMANENT, True, "api", "x", RequestInfo())
+        )
+        labels = {"category": "PERMANENT", "status": "500", "scope": "api", "slo": "true"}
+        assert registry.get_sample_value("interceptor_errors_total", labels) == 1, reused
+        del registry, observe
+        gc.collect()
+    assert len(addresses) < 200  # an address was reused, so the case was met
 
 
 def test_prometheus_counter_in_multiprocess_mode(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ prometheus_client documents: the counter then lives in the shared directory and
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from interceptor._observe import ErrorEvent, Observer
@@ -22,7 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = ["prometheus_observer"]
 
-_counters: dict[int, Any] = {}
+# Each registry's counter, kept no longer than the registry: keyed by id(), a
+# registry freed (one per test, say) left its counter to the next registry
+# given its address, which then exported nothing.
+_counters: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -46,9 +50,9 @@ def prometheus_observer(registry: CollectorRegistry | None = None) -> Observer:
         ) from exc
     target = REGISTRY if registry is None else registry
     with _lock:  # one counter per registry: registering the name twice is an error there
-        counter = _counters.get(id(target))
+        counter = _counters.get(target)
         if counter is None:
-            counter = _counters[id(target)] = Counter(
+            counter = _counters[target] = Counter(
                 "interceptor_errors",
                 "Errors intercepted, by category, status, scope and whether they count "
                 "against the availability SLO.",
