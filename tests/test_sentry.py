@@ -424,6 +424,53 @@ def test_the_interceptors_own_error_records_never_become_events(
     assert [event["message"] for event in sentry.events()] == [r.name for r in kept]
 
 
+@pytest.mark.parametrize("adapter", ["starlette", "wsgi"])
+async def test_an_interceptor_failure_line_never_takes_the_crashs_event(
+    sentry: MemoryTransport, adapter: str
+) -> None:
+    # A failing observer's line has the crash as its failure's __context__;
+    # sent by Sentry's logging handler before the report, it was taken for
+    # the crash's event, and the report's (tags, id = error_id) was dropped.
+    from sentry_sdk.integrations.logging import EventHandler  # noqa: PLC0415
+    from werkzeug.test import Client  # noqa: PLC0415
+
+    from interceptor.wsgi import InterceptorMiddleware as WSGIInterceptor  # noqa: PLC0415
+
+    def observer(event: Any) -> None:
+        raise OSError("metrics dir not writable")
+
+    async def crash(request: Request) -> Response:
+        raise RuntimeError("database is down")
+
+    def wsgi_crash(environ: Any, start_response: Any) -> list[bytes]:
+        raise RuntimeError("database is down")
+
+    errors = Interceptor(
+        {RuntimeError: 500}, name="api", reporter=SentryReporter(), observers=[observer]
+    )
+    handler = EventHandler(level=logging.ERROR)
+    logging.getLogger("interceptor").addHandler(handler)
+    try:
+        if adapter == "starlette":
+            app = Starlette(
+                routes=[Route("/crash", crash)],
+                middleware=[Middleware(InterceptorMiddleware, interceptor=errors)],
+            )
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                error_id = (await client.get("/crash")).json()["error_id"]
+        else:
+            wsgi = WSGIInterceptor(wsgi_crash, interceptor=errors)
+            error_id = Client(wsgi).get("/crash").get_json()["error_id"]
+        assert await asyncio.to_thread(errors.flush, 10)
+    finally:
+        logging.getLogger("interceptor").removeHandler(handler)
+    by_id = {event["event_id"]: event for event in sentry.events()}
+    assert by_id[error_id]["tags"]["error_id"] == error_id
+    [failure] = [event for event in by_id.values() if event["event_id"] != error_id]
+    assert failure["exception"]["values"][-1]["type"] == "OSError"
+
+
 # -- installing ---------------------------------------------------------------------------
 
 

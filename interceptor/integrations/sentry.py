@@ -273,12 +273,19 @@ def _one_event_per_raise(event: Event, hint: Hint) -> Event | None:
     of an exception (the same innermost traceback entry, anywhere in either
     event's chain of causes) are duplicates: the later one is dropped. Two of
     Sentry's own are left to Sentry. The interceptor's log records about an
-    intercepted error are always dropped: the reporter sends those errors.
+    intercepted error are always dropped: the reporter sends those errors;
+    its other records (an observer that failed) are sent, and claim no raise.
     """
     if not hint:
         return event
-    if _is_own_severe_record(hint.get("log_record")):
+    record = hint.get("log_record")
+    if _is_own_severe_record(record):
         return None
+    if isinstance(record, logging.LogRecord) and record.name == _OWN_LOGGER:
+        # The interceptor's own failure (an observer, a body builder): the
+        # request's exception is in its chain, as what was being handled, but
+        # the event is about the failure, and must not stand for the crash.
+        return event
     exc_info = hint.get("exc_info")
     if not exc_info or exc_info[1] is None:
         return event
