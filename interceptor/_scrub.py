@@ -24,6 +24,7 @@ from urllib.parse import unquote_plus
 __all__ = [
     "FILTERED",
     "escape_control",
+    "escape_control_in_text",
     "is_sensitive_name",
     "scrub_headers",
     "scrub_query",
@@ -221,6 +222,13 @@ _CONTROL = re.compile(
 )
 
 
+# The same, less the line feed and tab that a multi-line message (a validation
+# error's list) is made of: for the message lines of a traceback's text.
+_CONTROL_IN_TEXT = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
 def _escaped(match: re.Match[str]) -> str:
     code = ord(match[0])
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
@@ -241,3 +249,21 @@ def escape_control(text: str) -> str:
     if _CONTROL.search(text) is None:
         return text
     return _CONTROL.sub(_escaped, text)
+
+
+def escape_control_in_text(text: str) -> str:
+    """`escape_control` for text of many lines: line feeds and tabs are kept.
+
+    For an exception's message in a traceback: it may quote the request (a
+    path parameter, a header), and a carriage return, an escape sequence or a
+    bidirectional override there would overwrite or reorder what a terminal
+    shows of the log, while a message of several lines stays readable.
+
+    Example::
+
+        escape_control_in_text("no tenant x\\r\\x1b[2J\\nline 2")
+        # "no tenant x\\\\x0d\\\\x1b[2J\\nline 2"
+    """
+    if _CONTROL_IN_TEXT.search(text) is None:
+        return text
+    return _CONTROL_IN_TEXT.sub(_escaped, text)

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import cast
 
 from interceptor._http import module_name
-from interceptor._scrub import scrub_text
+from interceptor._scrub import escape_control_in_text, scrub_text
 
 __all__ = [
     "MAX_CHAIN",
@@ -175,7 +175,12 @@ def _members(members: Sequence[BaseException], text: _Text, prefix: str, depth: 
 
 
 def _header(exc: BaseException) -> str:
-    """``Type: message``, the message cut at `MAX_MESSAGE`, whatever ``__str__`` does."""
+    """``Type: message``, the message cut at `MAX_MESSAGE`, whatever ``__str__`` does.
+
+    Control characters in the message but line feeds and tabs are escaped
+    (`escape_control_in_text`): it may quote the request, and the text is
+    a log line's too.
+    """
     name = _type_name(exc)
     try:
         message = str(exc)
@@ -185,6 +190,8 @@ def _header(exc: BaseException) -> str:
         # Scrubbed (within a bound) before it is cut, as the whole text is.
         kept = scrub_text(message[: 2 * MAX_MESSAGE])[:MAX_MESSAGE]
         message = f"{kept}... [{len(message) - MAX_MESSAGE} more characters]"
+    # The message may quote the request; the text goes to log lines.
+    message = escape_control_in_text(message)
     return f"{name}: {message}\n" if message else f"{name}\n"
 
 

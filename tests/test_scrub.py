@@ -327,6 +327,38 @@ def test_wsgi_forged_path_logs_one_line(caplog: pytest.LogCaptureFixture) -> Non
     assert_one_safe_line(records)
 
 
+async def test_a_message_quoting_the_request_brings_no_control_character_into_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A path parameter in the message: CR, an escape sequence (clear the
+    # screen), a bidi override and NUL reached the log line's traceback raw.
+    async def tenant(request: Request) -> Response:
+        raise RuntimeError(f"no tenant {request.path_params['t']}\nsecond line\tkept")
+
+    errors = Interceptor({RuntimeError: 500})
+    app = Starlette(
+        routes=[Route("/t/{t}", tenant)],
+        middleware=[Middleware(AsgiInterceptor, interceptor=errors)],
+    )
+    with caplog.at_level(logging.ERROR, logger="interceptor"):
+        async with asgi_client(app) as client:
+            response = await client.get("/t/x%0D%1B%5B2J%E2%80%AEevil%00")
+        assert await asyncio.to_thread(errors.flush, 10)
+    assert response.status_code == 500
+    [record] = [r for r in caplog.records if r.name == "interceptor"]
+    text = logging.Formatter("%(message)s").format(record)
+    assert not any(char in text for char in "\r\x1b\u202e\x00"), repr(text)
+    assert "RuntimeError: no tenant x\\x0d\\x1b[2J\\u202eevil\\x00\nsecond line\tkept" in text
+
+
+def test_format_bounded_escapes_control_characters_in_messages_only() -> None:
+    try:
+        raise ValueError("a\rb\x1b[31mc\u2028d\ud800\ne\tf")
+    except ValueError as exc:
+        text = format_bounded(exc)
+    assert text.endswith("ValueError: a\\x0db\\x1b[31mc\\u2028d\\ud800\ne\tf\n")
+
+
 # -- which names are sensitive ------------------------------------------------------------
 
 # The list, the names scrubbed before it, and the Sentry SDK's defaults
