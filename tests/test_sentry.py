@@ -314,6 +314,29 @@ def test_frames_are_sent_without_their_local_variables(sentry: MemoryTransport) 
     assert LEAK_MARK not in sentry.serialized()
 
 
+def test_locals_left_out_are_never_read(sentry: MemoryTransport) -> None:
+    # Sentry's SDK reprs every frame local when it builds the event; left out
+    # afterwards, a slow or hanging __repr__ still held up (or timed out) each report.
+    reads: list[str] = []
+
+    class Loud:
+        def __repr__(self) -> str:
+            reads.append("repr")
+            return "loud"
+
+    def fail(holding: Loud) -> None:
+        raise RuntimeError("failed holding a local")
+
+    try:
+        fail(Loud())
+    except RuntimeError as exc:
+        failure = exc
+    SentryReporter()(report_of(failure))
+    [event] = sentry.events()
+    assert all("vars" not in frame for frame in frames_of(event))
+    assert reads == []
+
+
 def test_local_variables_only_when_asked_and_then_raw(sentry: MemoryTransport) -> None:
     SentryReporter(include_local_variables=True)(report_of(failure_in_a_request()))
     [event] = sentry.events()

@@ -56,7 +56,7 @@ import re
 import threading
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from interceptor._observe import Report
 
@@ -157,16 +157,17 @@ class SentryReporter:
         from sentry_sdk.utils import event_from_exception  # noqa: PLC0415
 
         client = sentry_sdk.get_client()
-        # add_full_stack would append the delivering thread's own stack.
+        # add_full_stack would append the delivering thread's own stack. Locals
+        # left out are not read either: Sentry's SDK would repr every one of
+        # them (a slow __repr__ holding up the report) to have them dropped.
         options = {**client.options, "add_full_stack": False}
+        if not self.include_local_variables:
+            options["include_local_variables"] = False
         event, hint = event_from_exception(
             (type(exc), exc, tb),
             client_options=options,
             mechanism={"type": "interceptor", "handled": not report.fatal},
         )
-        if not self.include_local_variables:
-            for frame in _frames(event):
-                frame.pop("vars", None)
         if tb is None:
             event["extra"] = {"traceback": report.traceback}
         if _EVENT_ID.fullmatch(report.error_id):
@@ -225,11 +226,6 @@ def _host(client: str) -> str:
     if colon and port.isdigit() and ":" not in host:  # IPv4 or a name, with its port
         return host
     return client  # a bare address; an IPv6 one with a port cannot be told apart
-
-
-def _frames(event: Event) -> Iterator[dict[str, Any]]:
-    for value in event.get("exception", {}).get("values", ()):
-        yield from value.get("stacktrace", {}).get("frames", ())
 
 
 # -- one event per raise ---------------------------------------------------------
