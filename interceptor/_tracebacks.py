@@ -10,7 +10,8 @@ Sentry's SDK keeps:
   group's members, the newest first;
 - `MAX_GROUP_DEPTH` levels of groups nested in groups (as the stdlib's
   ``max_group_depth``);
-- `MAX_MESSAGE` characters of one exception's message;
+- `MAX_MESSAGE` characters of one exception's message, and of each of its
+  notes (``add_note``), of which `MAX_NOTES` are shown;
 - `MAX_TEXT` characters of the whole text, cut with a note.
 
 The bounds hold the work, not only the text: an exception printed once
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_FRAMES",
     "MAX_GROUP_DEPTH",
     "MAX_MESSAGE",
+    "MAX_NOTES",
     "MAX_TEXT",
     "format_bounded",
 ]
@@ -43,6 +45,7 @@ MAX_CHAIN = 16
 MAX_MESSAGE = 8 * 1024
 MAX_TEXT = 64 * 1024
 MAX_GROUP_DEPTH = 10
+MAX_NOTES = 16
 
 _CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
 _CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
@@ -146,6 +149,7 @@ def _one(
     if tb is not None:
         _frames(tb, text, prefix)
     text.add(_header(exc), prefix)
+    _notes(exc, text, prefix)
     if issubclass(type(exc), BaseExceptionGroup):  # type(), not a __class__ that may lie
         group = cast("BaseExceptionGroup[BaseException]", exc)
         _members(group.exceptions, text, prefix, depth + 1)
@@ -182,17 +186,40 @@ def _header(exc: BaseException) -> str:
     a log line's too.
     """
     name = _type_name(exc)
+    message = _message(exc, "<exception str() failed>")
+    return f"{name}: {message}\n" if message else f"{name}\n"
+
+
+def _message(value: object, failed: str) -> str:
+    """``str(value)``, or ``failed`` if that raises; cut at `MAX_MESSAGE`, controls escaped."""
     try:
-        message = str(exc)
+        message = str(value)
     except Exception:  # noqa: BLE001 - as Python prints it
-        message = "<exception str() failed>"
+        message = failed
     if len(message) > MAX_MESSAGE:
         # Scrubbed (within a bound) before it is cut, as the whole text is.
         kept = scrub_text(message[: 2 * MAX_MESSAGE])[:MAX_MESSAGE]
         message = f"{kept}... [{len(message) - MAX_MESSAGE} more characters]"
     # The message may quote the request; the text goes to log lines.
-    message = escape_control_in_text(message)
-    return f"{name}: {message}\n" if message else f"{name}\n"
+    return escape_control_in_text(message)
+
+
+def _notes(exc: BaseException, text: _Text, prefix: str) -> None:
+    """The notes ``add_note`` gave ``exc``, after its message, as Python prints them.
+
+    Often what a report needs most (the order or row being handled); the
+    first `MAX_NOTES`, each cut and escaped as a message is.
+    """
+    try:
+        notes = exc.__dict__.get("__notes__") if hasattr(exc, "__dict__") else None
+    except Exception:  # noqa: BLE001 - a type whose __dict__ lies shows no notes
+        return
+    if not isinstance(notes, list | tuple):
+        return
+    for note in notes[:MAX_NOTES]:
+        text.add(_message(note, "<note str() failed>") + "\n", prefix)
+    if len(notes) > MAX_NOTES:
+        text.add(f"[{len(notes) - MAX_NOTES} more notes left out]\n", prefix)
 
 
 def _type_name(exc: BaseException) -> str:

@@ -29,6 +29,7 @@ from interceptor._tracebacks import (
     MAX_CHAIN,
     MAX_GROUP_DEPTH,
     MAX_MESSAGE,
+    MAX_NOTES,
     MAX_TEXT,
     format_bounded,
 )
@@ -377,6 +378,21 @@ def test_a_deep_chain_is_cut_to_the_newest_links() -> None:
 def test_a_huge_message_is_cut() -> None:
     text = format_bounded(ValueError("x" * 10_000_000))
     assert len(text) < MAX_MESSAGE + 500
+
+
+def test_notes_are_shown_after_the_message_and_bounded() -> None:
+    exc = ValueError("order failed")
+    exc.add_note("while loading order 7")
+    exc.add_note("y" * 10_000_000)
+    for number in range(100_000):
+        exc.add_note(f"note {number}")
+    try:
+        raise exc
+    except ValueError as caught:
+        text = format_bounded(caught)
+    assert "ValueError: order failed\nwhile loading order 7\nyyy" in text
+    assert f"[{100_002 - MAX_NOTES} more notes left out]" in text
+    assert len(text) < 2 * MAX_MESSAGE + MAX_NOTES * 20 + 1000
 
 
 def test_a_raising_str_still_gives_text() -> None:
