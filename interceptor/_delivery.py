@@ -194,14 +194,18 @@ class _Delivery:
         self._thread.start()
 
     def flush(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for every queued job; True when none is left."""
-        deadline = time.monotonic() + max(timeout, 0.0)
+        """Wait up to ``timeout`` seconds for every queued job; True when none is left.
+
+        ``math.inf`` waits as long as it takes (a lock's wait takes at most
+        ``threading.TIMEOUT_MAX`` at a time, and raised past it); NaN waits not at all.
+        """
+        deadline = time.monotonic() + (timeout if timeout > 0 else 0.0)
         with self._idle:
             while self._outstanding:
                 left = deadline - time.monotonic()
                 if left <= 0 or self._thread is None:
                     return False
-                self._idle.wait(left)
+                self._idle.wait(min(left, threading.TIMEOUT_MAX))
             return True
 
     def pending(self) -> int:

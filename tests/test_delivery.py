@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -574,3 +575,21 @@ async def test_a_failing_observer_builder_or_classifier_formats_nothing_on_the_r
     for text in failures.values():
         # The bounded text, made by the worker, still shows what was being handled.
         assert "Counted: the request's error" in text
+
+
+def test_flush_without_a_bound_waits_and_nan_does_not(gate: threading.Event) -> None:
+    # flush(math.inf) raised OverflowError from the lock's wait.
+    counts = DeliveryCounts()
+    started = threading.Event()
+
+    def build() -> str:
+        started.set()
+        gate.wait(10)
+        return "report"
+
+    assert delivery.submit(Job(run=build, counts=counts, reporter=lambda report: None))
+    assert started.wait(5)
+    assert delivery.flush(math.nan) is False
+    threading.Timer(0.1, gate.set).start()
+    assert delivery.flush(math.inf) is True
+    assert counts.snapshot()["delivered"] == 1
