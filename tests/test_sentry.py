@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import json
 import logging
 import pickle
@@ -335,6 +336,25 @@ def test_locals_left_out_are_never_read(sentry: MemoryTransport) -> None:
     [event] = sentry.events()
     assert all("vars" not in frame for frame in frames_of(event))
     assert reads == []
+
+
+def test_a_deep_chain_of_causes_is_sent_as_its_newest_links(sentry: MemoryTransport) -> None:
+    # Sentry's SDK built every link: 10,000 causes made an event of megabytes
+    # (more than Sentry takes) and seconds of the delivery worker's time.
+    exc = raised(ValueError("root cause"))
+    for level in range(10_000):
+        try:
+            raise RuntimeError(f"level {level}") from exc
+        except RuntimeError as caught:
+            exc = caught
+    report = dataclasses.replace(report_of(RuntimeError("short")), exception=exc)
+    assert SentryReporter()(report) == report.error_id
+    [event] = sentry.events()
+    values = event["exception"]["values"]
+    assert len(values) == 16
+    assert [v["value"] for v in values[-2:]] == ["level 9998", "level 9999"]
+    assert values[-1]["mechanism"]["type"] == "interceptor"
+    assert len(sentry.serialized()) < 200_000
 
 
 def test_local_variables_only_when_asked_and_then_raw(sentry: MemoryTransport) -> None:

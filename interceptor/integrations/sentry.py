@@ -56,7 +56,7 @@ import re
 import threading
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from interceptor._observe import Report
 
@@ -154,7 +154,6 @@ class SentryReporter:
 
     def _capture(self, report: Report, exc: BaseException, tb: TracebackType | None) -> str | None:
         import sentry_sdk  # noqa: PLC0415 - optional extra
-        from sentry_sdk.utils import event_from_exception  # noqa: PLC0415
 
         client = sentry_sdk.get_client()
         # add_full_stack would append the delivering thread's own stack. Locals
@@ -163,10 +162,8 @@ class SentryReporter:
         options = {**client.options, "add_full_stack": False}
         if not self.include_local_variables:
             options["include_local_variables"] = False
-        event, hint = event_from_exception(
-            (type(exc), exc, tb),
-            client_options=options,
-            mechanism={"type": "interceptor", "handled": not report.fatal},
+        event, hint = _event(
+            exc, tb, options, {"type": "interceptor", "handled": not report.fatal}
         )
         if tb is None:
             event["extra"] = {"traceback": report.traceback}
@@ -185,6 +182,43 @@ class SentryReporter:
             scope.set_tag("http.status_code", str(report.status))
             scope.set_tag("interceptor.category", report.category.value)
             return sentry_sdk.capture_event(event, hint=hint)
+
+
+def _event(
+    exc: BaseException, tb: TracebackType | None, options: dict[str, Any], mechanism: dict[str, Any]
+) -> tuple[Event, Hint]:
+    """Sentry's event for ``exc``, its chain of causes cut to the newest `_CHAIN_LIMIT`.
+
+    Sentry's SDK walks the whole chain and builds every link's frames: a
+    chain of 10,000 causes took seconds of the delivery worker and made an
+    event of megabytes, more than Sentry accepts. The links kept are built
+    by Sentry's SDK as it builds them. A group is left to it whole: it nests
+    the members.
+    """
+    from sentry_sdk.utils import (  # noqa: PLC0415 - optional extra
+        event_from_exception,
+        event_hint_with_exc_info,
+        single_exception_from_error_tuple,
+    )
+
+    exc_info = (type(exc), exc, tb)
+    if isinstance(exc, BaseExceptionGroup):
+        return event_from_exception(exc_info, options, mechanism)
+    values: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen and len(values) < _CHAIN_LIMIT:
+        seen.add(id(link))
+        values.append(
+            single_exception_from_error_tuple(
+                type(link), link, tb, client_options=options, mechanism=mechanism
+            )
+        )
+        # As Python prints the chain, and Sentry's SDK walks it.
+        link = link.__cause__ if link.__suppress_context__ else link.__context__
+        tb = link.__traceback__ if link is not None else None
+    values.reverse()
+    return {"level": "error", "exception": {"values": values}}, event_hint_with_exc_info(exc_info)
 
 
 def _require_sentry_sdk() -> None:
