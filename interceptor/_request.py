@@ -95,7 +95,7 @@ class RequestInfo:
 
     @property
     def client(self) -> str | None:
-        """The client's ``host:port`` (or host alone, when no port is known), if known.
+        """The client's ``host:port`` (``[v6]:port``; the host alone with no port), if known.
 
         Personal data: a report carries `scrubbed_client` instead.
         """
@@ -166,7 +166,12 @@ def _host_port(client: object) -> str | None:
     if isinstance(client, str):
         return client or None
     if isinstance(client, list | tuple) and 1 <= len(client) <= 2:
-        return ":".join(str(part) for part in client)
+        host = str(client[0])
+        if len(client) == 1:
+            return host
+        # An IPv6 address in brackets, as in a URL: "2001:db8::1:443" would be
+        # another address, with no port.
+        return f"[{host}]:{client[1]}" if ":" in host else f"{host}:{client[1]}"
     return None  # none given, or nothing a server should give
 
 

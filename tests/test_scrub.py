@@ -296,6 +296,17 @@ def test_a_message_cut_at_its_bound_is_scrubbed_before_it_is_cut() -> None:
     assert "more characters]" in text
 
 
+def test_an_ipv6_client_address_keeps_its_port_apart() -> None:
+    # "2001:db8::1" and port 443 made "2001:db8::1:443": another IPv6 address,
+    # which the Sentry reporter then sent as the client's.
+    scope = {"type": "http", "client": ("2001:db8::1", 443)}
+    assert RequestInfo.from_scope(scope).client == "[2001:db8::1]:443"
+    environ = {"REMOTE_ADDR": "2001:db8::1", "REMOTE_PORT": "443"}
+    assert RequestInfo.from_environ(environ).client == "[2001:db8::1]:443"
+    assert RequestInfo.from_scope({"client": ("203.0.113.7", 5)}).client == "203.0.113.7:5"
+    assert RequestInfo.from_environ({"REMOTE_ADDR": "2001:db8::1"}).client == "2001:db8::1"
+
+
 # -- (b) a forged path gives one log line -------------------------------------------------
 
 
