@@ -226,7 +226,26 @@ def test_without_sentry_initialised_nothing_is_sent() -> None:
     assert SentryReporter()(report_of(raised(RuntimeError("boom")))) is None
 
 
-def test_the_client_address_only_when_the_report_has_one(sentry: MemoryTransport) -> None:
+def test_the_client_address_only_when_the_report_has_one_and_pii_is_on() -> None:
+    sentry = init_sentry(data_collection={"user_info": True})
+    try:
+        check_client_addresses(sentry)
+    finally:
+        close_sentry()
+
+
+def test_without_send_default_pii_no_client_address_goes_to_sentry(
+    sentry: MemoryTransport,
+) -> None:
+    # Sentry's own integrations send the address only with send_default_pii;
+    # report_client_address=True, asked for another reporter, sent it anyway.
+    SentryReporter()(report_of(raised(RuntimeError("boom")), client="203.0.113.7:51234"))
+    [event] = sentry.events()
+    assert "env" not in event["request"]
+    assert "203.0.113.7" not in sentry.serialized()
+
+
+def check_client_addresses(sentry: MemoryTransport) -> None:
     reporter = SentryReporter()
     clients = {
         None: None,

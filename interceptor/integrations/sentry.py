@@ -14,7 +14,9 @@ traceback lives), level ``error``, or ``warning`` for a non-fatal
   ``interceptor.category``;
 - the request as the report has it: method, path as ``url``, query string and
   headers, already scrubbed by the interceptor; no cookies; the client address
-  (as ``env.REMOTE_ADDR``) only when the report carries one;
+  (as ``env.REMOTE_ADDR``) only when the report carries one and Sentry's
+  options let its own integrations send it (``send_default_pii``, or
+  ``data_collection["user_info"]``);
 - the report's W3C ``trace_id`` as the event's trace, when the request had one;
 - mechanism ``interceptor``, unhandled for a 5xx, handled for a non-fatal
   report (search ``error.mechanism:interceptor``).
@@ -54,7 +56,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -169,7 +171,7 @@ class SentryReporter:
             event["extra"] = {"traceback": report.traceback}
         if _EVENT_ID.fullmatch(report.error_id):
             event["event_id"] = report.error_id
-        event["request"] = _request(report)
+        event["request"] = _request(report, user_info=_collects_user_info(client.options))
         if report.trace_id is not None:
             event["contexts"] = {
                 "trace": {"trace_id": report.trace_id, "span_id": os.urandom(8).hex()}
@@ -236,7 +238,25 @@ def _require_sentry_sdk() -> None:
         )
 
 
-def _request(report: Report) -> dict[str, object]:
+def _collects_user_info(options: Mapping[str, Any]) -> bool:
+    """Whether Sentry's own integrations would send the client's address.
+
+    Its ``data_collection["user_info"]`` (sentry-sdk 2.x's newer option, which
+    it also derives from the older one), else ``send_default_pii``.
+    """
+    collection = options.get("data_collection")
+    if isinstance(collection, Mapping) and "user_info" in collection:
+        return bool(collection["user_info"])
+    return bool(options.get("send_default_pii"))
+
+
+def _request(report: Report, *, user_info: bool) -> dict[str, object]:
+    """The event's request; the client's address only as Sentry's options allow it.
+
+    A report carries the address when the interceptor was asked for it
+    (``report_client_address=True``), which may be for another reporter: what
+    goes to Sentry is what Sentry's own integrations would send, no more.
+    """
     headers: dict[str, str] = {}
     for name, value in report.headers:
         # Repeated headers combine as RFC 9110 allows; Sentry takes one value per name.
@@ -247,7 +267,7 @@ def _request(report: Report) -> dict[str, object]:
         "query_string": report.query_string,
         "headers": headers,
     }
-    if report.client:
+    if report.client and user_info:
         request["env"] = {"REMOTE_ADDR": _host(report.client)}
     return request
 
