@@ -429,13 +429,29 @@ def log_failure(message: str, *args: object, extra: Mapping[str, object] | None 
 def _failure_text(failure: BaseException, tb: TracebackType | None) -> str:
     return format_bounded(failure, tb).rstrip("\n")
 
-# At exit, before the atexit callbacks: Sentry's SDK (and other crash
-# collectors' clients) close their transport in one registered at their init,
-# which comes after this import and so runs before an atexit callback of ours:
-# the reports still queued then went to a closed client, lost. The threading
-# module's exit callbacks (concurrent.futures' workers use them too) run first.
-_at_exit: Callable[[Callable[[], object]], object] = getattr(
-    threading, "_register_atexit", atexit.register
-)
-_at_exit(lambda: delivery.flush(EXIT_FLUSH_SECONDS))
+
+class _ExitFlush:
+    """`flush` at interpreter exit, called twice and bounded once: `EXIT_FLUSH_SECONDS` in all.
+
+    First before the atexit callbacks: Sentry's SDK (and other crash
+    collectors' clients) close their transport in one registered at their
+    init, after this import, so run before an atexit callback of ours: the
+    reports still queued then went to a closed client. The threading
+    module's exit callbacks (concurrent.futures' workers use them too) run
+    before any. Then as an atexit callback too, with what time is left, for
+    the reports of threads that only ended after that.
+    """
+
+    def __init__(self) -> None:
+        self._deadline: float | None = None
+
+    def __call__(self) -> None:
+        if self._deadline is None:
+            self._deadline = time.monotonic() + EXIT_FLUSH_SECONDS
+        delivery.flush(self._deadline - time.monotonic())
+
+
+_exit_flush = _ExitFlush()
+getattr(threading, "_register_atexit", atexit.register)(_exit_flush)
+atexit.register(_exit_flush)
 os.register_at_fork(after_in_child=delivery._reset)

@@ -11,9 +11,13 @@ import asyncio
 import contextlib
 import logging
 import math
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -593,3 +597,32 @@ def test_flush_without_a_bound_waits_and_nan_does_not(gate: threading.Event) -> 
     threading.Timer(0.1, gate.set).start()
     assert delivery.flush(math.inf) is True
     assert counts.snapshot()["delivered"] == 1
+
+
+def test_at_exit_the_reports_of_threads_joined_at_exit_still_go_out() -> None:
+    # The exit flush runs before the atexit callbacks (for Sentry's), and so
+    # before the interpreter joins its non-daemon threads: what such a thread
+    # reports after that goes out in the atexit one, within the same bound.
+    script = textwrap.dedent(
+        """
+        import threading, time
+        from interceptor import Interceptor
+
+        errors = Interceptor(reporter=lambda report: print("delivered", flush=True))
+
+        def late() -> None:
+            time.sleep(0.2)
+            errors.report_error(RuntimeError("late"))
+
+        threading.Thread(target=late).start()
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.split() == ["delivered"], result.stderr[-2000:]
