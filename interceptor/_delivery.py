@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextvars
 import functools
 import inspect
 import itertools
@@ -191,7 +192,7 @@ class _Delivery:
         self._thread = threading.Thread(
             target=self._work, name="interceptor-delivery", daemon=True
         )
-        self._thread.start()
+        _start_afresh(self._thread)
 
     def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for every queued job; True when none is left.
@@ -300,6 +301,17 @@ class _Delivery:
         )
 
 
+def _start_afresh(thread: threading.Thread) -> None:
+    """Start ``thread`` from an empty context, not from the request that happens to start it.
+
+    Sentry's threading integration hands a new thread the scope of the
+    thread starting it: the first request's, whose user, tags and request
+    then went with every event captured in the delivery threads (a reporter
+    that failed, an observer's failure line) for the life of the process.
+    """
+    contextvars.Context().run(thread.start)
+
+
 def _doer(job: Job) -> str:
     return f"reporter {callable_name(job.reporter)}" if job.reporter is not None else "log line"
 
@@ -323,7 +335,7 @@ class _Runner:
     def __init__(self) -> None:
         self._calls: queue.Queue[_Call | None] = queue.Queue()
         self.thread = threading.Thread(target=self._run, name="interceptor-reporter", daemon=True)
-        self.thread.start()
+        _start_afresh(self.thread)
 
     def call(self, job: Job, deadline: float) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()

@@ -645,6 +645,15 @@ def test_a_report_in_flight_at_exit_reaches_sentry_before_it_shuts_down() -> Non
     assert lines[1:] == [f"sent:{error_id}"], result.stdout
 
 
+def test_events_from_the_delivery_threads_carry_no_earlier_requests_scope() -> None:
+    # Sentry's threading integration gave the delivery threads the scope of
+    # the request that started them: the user and tags of request "a" went
+    # with the event about request "b"'s failed reporter.
+    [event] = run_scenario("threads")["events"]
+    assert "failed for error_id" in event["message"]
+    assert (event["user"], event["tags"]) == (None, {})
+
+
 # The scenarios, run in the subprocess. Each app answers /crash (a 5xx, asked
 # with every secret), /missing (a 4xx) and /stream (fails after the response
 # started), then /sentinel: once its event is in, every earlier one is (one
@@ -811,6 +820,34 @@ def flask_scenario() -> dict[str, Any]:
     return outcome_of(transport, seen)
 
 
+def threads_scenario() -> dict[str, Any]:
+    from sentry_sdk.integrations.logging import LoggingIntegration  # noqa: PLC0415
+    from sentry_sdk.integrations.threading import ThreadingIntegration  # noqa: PLC0415
+
+    transport = init_sentry(LoggingIntegration(), ThreadingIntegration())
+
+    def reporter(report: Report) -> None:
+        if str(report.exception) == "b":
+            raise ValueError("tracker down")
+
+    errors = Interceptor(reporter=reporter)
+    for name in ("a", "b"):  # "a" starts the delivery threads, within its scope
+        with sentry_sdk.isolation_scope():
+            sentry_sdk.set_user({"id": f"user-{name}"})
+            sentry_sdk.set_tag("request", name)
+            errors.report_error(RuntimeError(name))
+        assert errors.flush(10)
+    events = [
+        {
+            "message": event.get("logentry", {}).get("message", ""),
+            "user": event.get("user"),
+            "tags": event.get("tags", {}),
+        }
+        for event in transport.events()
+    ]
+    return {"events": events}
+
+
 class PrintingTransport(Transport):
     """Prints each event's id as it is sent: the exit scenario's events come after its output."""
 
@@ -843,5 +880,10 @@ def exit_scenario() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    scenarios = {"asgi": asgi_scenario, "flask": flask_scenario, "exit": exit_scenario}
+    scenarios = {
+        "asgi": asgi_scenario,
+        "flask": flask_scenario,
+        "exit": exit_scenario,
+        "threads": threads_scenario,
+    }
     print(json.dumps(scenarios[sys.argv[1]]()))  # noqa: T201 - the parent test reads it
