@@ -291,6 +291,20 @@ def test_each_new_registry_gets_the_counter_even_at_a_freed_ones_address() -> No
         gc.collect()
     assert len(addresses) < 200  # an address was reused, so the case was met
 
+    class Bare:  # a registry of its own that takes no weak reference
+        __slots__ = ("registered",)
+
+        def __init__(self) -> None:
+            self.registered: list[object] = []
+
+        def register(self, collector: object) -> None:
+            self.registered.append(collector)
+
+    bare = Bare()
+    prometheus_observer(bare)  # type: ignore[arg-type]
+    prometheus_observer(bare)  # type: ignore[arg-type]
+    assert len(bare.registered) == 1
+
 
 def test_prometheus_counter_in_multiprocess_mode(tmp_path: Path) -> None:
     script = textwrap.dedent(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from interceptor._observe import ErrorEvent, Observer
@@ -23,10 +24,11 @@ if TYPE_CHECKING:
 
 __all__ = ["prometheus_observer"]
 
-# Each registry's counter, kept no longer than the registry: keyed by id(), a
-# registry freed (one per test, say) left its counter to the next registry
-# given its address, which then exported nothing.
-_counters: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+# Each registry's counter by id(), with a reference to the registry it is
+# for: a registry freed (one per test, say) left its counter to the next one
+# given its address, which then exported nothing. Weak where the registry
+# allows it (the entry goes with it); strong otherwise, so its id stays its own.
+_counters: dict[int, tuple[Callable[[], object], Any]] = {}
 _lock = threading.Lock()
 
 
@@ -50,15 +52,17 @@ def prometheus_observer(registry: CollectorRegistry | None = None) -> Observer:
         ) from exc
     target = REGISTRY if registry is None else registry
     with _lock:  # one counter per registry: registering the name twice is an error there
-        counter = _counters.get(target)
+        entry = _counters.get(id(target))
+        counter = entry[1] if entry is not None and entry[0]() is target else None
         if counter is None:
-            counter = _counters[target] = Counter(
+            counter = Counter(
                 "interceptor_errors",
                 "Errors intercepted, by category, status, scope and whether they count "
                 "against the availability SLO.",
                 ["category", "status", "scope", "slo"],
                 registry=target,
             )
+            _counters[id(target)] = (_reference(target), counter)
 
     def observe(event: ErrorEvent) -> None:
         counter.labels(
@@ -66,3 +70,12 @@ def prometheus_observer(registry: CollectorRegistry | None = None) -> Observer:
         ).inc()
 
     return observe
+
+
+def _reference(registry: object) -> Callable[[], object]:
+    """A weak reference to ``registry`` that drops its entry, or a strong one if it takes none."""
+    key = id(registry)
+    try:
+        return weakref.ref(registry, lambda _: _counters.pop(key, None))
+    except TypeError:  # a registry type with __slots__ and no __weakref__
+        return lambda: registry
