@@ -376,6 +376,32 @@ def test_a_deep_chain_of_causes_is_sent_as_its_newest_links(sentry: MemoryTransp
     assert len(sentry.serialized()) < 200_000
 
 
+def test_a_group_whose_members_have_deep_chains_is_still_sent(sentry: MemoryTransport) -> None:
+    # Sentry's SDK builds a group by recursion: a member with 3,000 causes
+    # raised RecursionError, and the report was lost.
+    def deep() -> BaseException:
+        exc = raised(ValueError("root cause"))
+        for level in range(3_000):
+            try:
+                raise RuntimeError(f"level {level}") from exc
+            except RuntimeError as caught:
+                exc = caught
+        return exc
+
+    small = raised(ExceptionGroup("small", [raised(KeyError("a")), raised(OSError("b"))]))
+    big = raised(ExceptionGroup("big", [deep(), deep()]))
+    reporter = SentryReporter()
+    for group in (small, big):
+        report = dataclasses.replace(report_of(RuntimeError("x")), exception=group)
+        assert reporter(report) == report.error_id
+    small_event, big_event = sentry.events()
+    # A small group keeps Sentry's own nesting of its members.
+    assert len(small_event["exception"]["values"]) == 3
+    assert small_event["exception"]["values"][-1]["mechanism"]["is_exception_group"]
+    assert big_event["exception"]["values"][-1]["type"] == "ExceptionGroup"
+    assert len(big_event["exception"]["values"]) <= 16
+
+
 def test_local_variables_only_when_asked_and_then_raw(sentry: MemoryTransport) -> None:
     SentryReporter(include_local_variables=True)(report_of(failure_in_a_request()))
     [event] = sentry.events()

@@ -194,8 +194,11 @@ def _event(
     Sentry's SDK walks the whole chain and builds every link's frames: a
     chain of 10,000 causes took seconds of the delivery worker and made an
     event of megabytes, more than Sentry accepts. The links kept are built
-    by Sentry's SDK as it builds them. A group is left to it whole: it nests
-    the members.
+    by Sentry's SDK as it builds them. A group is left to it whole (it nests
+    the members) when it holds few exceptions in all (`_few`): it builds a
+    group by recursion, and a member's long chain of causes raised
+    RecursionError there, so the report was lost. A bigger group is sent as
+    one exception, with its own chain cut as any other.
     """
     from sentry_sdk.utils import (  # noqa: PLC0415 - optional extra
         event_from_exception,
@@ -204,7 +207,7 @@ def _event(
     )
 
     exc_info = (type(exc), exc, tb)
-    if isinstance(exc, BaseExceptionGroup):
+    if isinstance(exc, BaseExceptionGroup) and _few(exc):
         return event_from_exception(exc_info, options, mechanism)
     values: list[dict[str, Any]] = []
     seen: set[int] = set()
@@ -221,6 +224,23 @@ def _event(
         tb = link.__traceback__ if link is not None else None
     values.reverse()
     return {"level": "error", "exception": {"values": values}}, event_hint_with_exc_info(exc_info)
+
+
+def _few(group: BaseExceptionGroup[BaseException]) -> bool:
+    """Whether ``group``, its members, and their causes and contexts, are at most `_CHAIN_LIMIT`."""
+    todo: list[BaseException] = [group]
+    seen: set[int] = set()
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if len(seen) > _CHAIN_LIMIT:
+            return False
+        todo.extend(link for link in (current.__cause__, current.__context__) if link is not None)
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions[: _CHAIN_LIMIT + 1])
+    return True
 
 
 def _require_sentry_sdk() -> None:
