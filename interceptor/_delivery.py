@@ -159,6 +159,8 @@ class _Delivery:
 
     def submit(self, job: Job) -> bool:
         """Queue ``job``; never blocks. False when it was dropped (and counted)."""
+        first_drop = False
+        ended = 0
         with self._lock:
             if self._thread is None:
                 self._start()
@@ -168,25 +170,28 @@ class _Delivery:
                 first_drop = self._burst_drops == 0
                 self._burst_drops += 1
                 job.counts.add("dropped" if job.reporter is not None else "logs_dropped")
+                queued = False
             else:
                 self._outstanding += 1
                 if job.reporter is not None:
                     job.counts.add("queued")
                 ended, self._burst_drops = self._burst_drops, 0
-                if ended:
-                    logger.warning(
-                        "interceptor report queue: %d report(s) and log line(s) were dropped "
-                        "while it was full",
-                        ended,
-                    )
-                return True
+                queued = True
+        # Logged outside the lock: a handler's I/O would hold up every other
+        # request's submit and the worker, and a handler that reports would deadlock.
+        if ended:
+            logger.warning(
+                "interceptor report queue: %d report(s) and log line(s) were dropped "
+                "while it was full",
+                ended,
+            )
         if first_drop:
             logger.warning(
                 "interceptor report queue is full (%d waiting): dropping reports and 5xx log "
                 "lines until it has room; the drops are counted",
                 QUEUE_SIZE,
             )
-        return False
+        return queued
 
     def _start(self) -> None:
         self._thread = threading.Thread(

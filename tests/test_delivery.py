@@ -626,3 +626,42 @@ def test_at_exit_the_reports_of_threads_joined_at_exit_still_go_out() -> None:
         check=True,
     )
     assert result.stdout.split() == ["delivered"], result.stderr[-2000:]
+
+
+def test_the_queue_warnings_are_logged_with_no_lock_held(gate: threading.Event) -> None:
+    # The "were dropped while it was full" warning was logged holding the
+    # delivery's lock: a handler's I/O held up every request's submit and the
+    # worker, and a handler that itself reported deadlocked.
+    counts = DeliveryCounts()
+    blocked = threading.Event()
+    free: list[bool] = []
+
+    class Reporting(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "queue" in record.getMessage():
+                # What a handler that reports would need (the lock is not reentrant).
+                acquired = delivery._lock.acquire(timeout=2)
+                if acquired:
+                    delivery._lock.release()
+                free.append(acquired)
+
+    def build() -> str:
+        blocked.set()
+        gate.wait(10)
+        return "report"
+
+    handler = Reporting()
+    logger = logging.getLogger("interceptor")
+    logger.addHandler(handler)
+    try:
+        delivery.submit(Job(run=build, counts=counts, reporter=lambda r: None))
+        assert blocked.wait(5)
+        for _ in range(QUEUE_SIZE + 1):  # fills the queue, then one is dropped
+            delivery.submit(Job(run=lambda: "r", counts=counts, reporter=lambda r: None))
+        gate.set()
+        assert wait_until(lambda: delivery.pending() < QUEUE_SIZE)
+        delivery.submit(Job(run=lambda: "r", counts=counts, reporter=lambda r: None))
+    finally:
+        logger.removeHandler(handler)
+    assert free == [True, True]  # "queue is full", then "were dropped while it was full"
+    assert delivery.flush(10)
