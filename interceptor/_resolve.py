@@ -21,7 +21,7 @@ from interceptor._callables import is_awaitable
 from interceptor._core import Interceptor
 from interceptor._render import Outcome
 from interceptor._request import RequestInfo
-from interceptor._status import is_response_status
+from interceptor._status import is_response_status, is_server_error, new_error_id
 from interceptor._values import INLINE_TYPES, Handler, HandlerValue, is_mark_of, mark_of
 from interceptor._wire import header_items, safe_headers
 
@@ -75,7 +75,8 @@ class Pending:
             result = _response_with(result)
         if is_response(result):
             status = getattr(result, "status_code", 500)
-            errors.observe(leaf, status, request, raised=self.exc)
+            error_id = _shown_error_id(result) if is_server_error(status) else None
+            errors.observe(leaf, status, request, error_id, raised=self.exc)
             return result
         answer = errors.outcome(result, leaf, request, handler=self.handler)
         if answer is not None:
@@ -102,6 +103,26 @@ class Pending:
             mark_done(self.marks, self.errors, new)
         if new is not self.exc and new.__context__ is None:
             new.__context__ = self.exc
+
+
+def _shown_error_id(response: object) -> str:
+    """The error_id of a handler's own 5xx response, in its ``X-Error-Id`` header.
+
+    The response is sent as it is but for that header, so that support finds
+    the report and the log line from what the client saw, as for every other
+    5xx. An id the handler put there itself is kept; headers that cannot take
+    one (a response type of its own) leave the id to the log and the report.
+    """
+    headers: Any = getattr(response, "headers", None)
+    try:
+        own = headers.get("X-Error-Id")
+        if isinstance(own, str) and own:
+            return own
+        error_id = new_error_id()
+        headers["X-Error-Id"] = error_id
+    except Exception:  # noqa: BLE001 - see the docstring
+        return new_error_id()
+    return error_id
 
 
 def _response_with(answer: tuple[object, ...]) -> object:

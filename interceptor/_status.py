@@ -16,6 +16,7 @@ __all__ = [
     "is_error_status",
     "is_int",
     "is_response_status",
+    "is_server_error",
     "new_error_id",
     "reason_phrase",
     "retryable_for_status",
@@ -34,6 +35,11 @@ def is_int(value: object) -> TypeGuard[int]:
 def is_error_status(value: object) -> TypeGuard[int]:
     """Whether ``value`` is an error status: an ``int`` from 400 to 599, not a bool."""
     return is_int(value) and 400 <= value <= 599
+
+
+def is_server_error(value: object) -> TypeGuard[int]:
+    """Whether ``value`` is a 5xx status: an ``int`` from 500 to 599, not a bool."""
+    return is_int(value) and 500 <= value <= 599
 
 
 def is_response_status(value: object) -> TypeGuard[int]:

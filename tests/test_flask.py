@@ -36,6 +36,7 @@ import interceptor.flask as adapter
 from examples.flask_app import DEMO_REQUESTS
 from examples.flask_app import app as example_app
 from interceptor import ApiError, Interceptor, Problem
+from interceptor._delivery import delivery
 from interceptor.flask import init_app, intercept
 from tests.conftest import TUPLE_ANSWERS, split_error_id
 
@@ -1139,6 +1140,31 @@ def test_a_5xx_tuple_answer_shows_the_error_id_the_report_gets(
     assert seen_id == event.error_id == (chosen or seen_id)
     assert reported.wait(5)
     assert reports[0].error_id == seen_id
+
+
+@pytest.mark.parametrize(("status", "chosen"), [(503, None), (500, "mine-3"), (410, None)])
+def test_a_5xx_response_a_handler_returned_shows_the_error_id_the_report_gets(
+    status: int, chosen: str | None
+) -> None:
+    reports: list[Any] = []
+    events: list[Any] = []
+
+    def handler(req: Any, exc: Exception) -> Any:
+        headers = {"X-Error-Id": chosen} if chosen else {}
+        return Response("down", status=status, headers=headers)
+
+    errors = Interceptor({KeyError: handler}, reporter=reports.append)
+    errors.add_observer(events.append)
+    response = make_app(errors, KeyError("k")).test_client().get("/bp/x")
+    assert (response.status_code, response.get_data(as_text=True)) == (status, "down")
+    (event,) = events
+    if status < 500:
+        assert "X-Error-Id" not in response.headers
+        assert event.error_id is None
+        return
+    assert response.headers["X-Error-Id"] == event.error_id == (chosen or event.error_id)
+    assert delivery.flush(5)
+    assert [report.error_id for report in reports] == [event.error_id]
 
 
 @pytest.mark.parametrize("with_init_app", [False, True])

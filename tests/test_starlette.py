@@ -28,6 +28,7 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from interceptor import ApiError, Interceptor, Problem
+from interceptor._delivery import delivery
 from interceptor.starlette import InterceptorMiddleware
 from tests.conftest import TUPLE_ANSWERS, http_scope, split_error_id
 
@@ -926,6 +927,37 @@ async def test_a_5xx_tuple_answer_shows_the_error_id_the_report_gets(
     assert seen_id == event.error_id == (chosen or seen_id)
     assert reported.wait(5)
     assert reports[0].error_id == seen_id
+
+
+@pytest.mark.parametrize(
+    ("response", "chosen"),
+    [
+        (PlainTextResponse("down", status_code=503), None),
+        (PlainTextResponse("down", status_code=500, headers={"X-Error-Id": "mine-2"}), "mine-2"),
+        (PlainTextResponse("gone", status_code=410), None),
+    ],
+)
+async def test_a_5xx_response_a_handler_returned_shows_the_error_id_the_report_gets(
+    response: Response, chosen: str | None
+) -> None:
+    # Sent as it is, but for an X-Error-Id header on a 5xx: support finds the
+    # report from what the client saw, as for every other 5xx.
+    reports: list[Any] = []
+    events: list[Any] = []
+    errors = Interceptor({KeyError: lambda request, exc: response}, reporter=reports.append)
+    errors.add_observer(events.append)
+    app = Starlette(routes=[Route("/x", raiser(KeyError("k")))], middleware=mw(errors))
+    async with client_for(app) as client:
+        sent = await client.get("/x")
+    assert (sent.status_code, sent.text) == (response.status_code, response.body.decode())
+    (event,) = events
+    if response.status_code < 500:
+        assert "x-error-id" not in sent.headers
+        assert event.error_id is None
+        return
+    assert sent.headers["x-error-id"] == event.error_id == (chosen or event.error_id)
+    assert delivery.flush(5)
+    assert [report.error_id for report in reports] == [event.error_id]
 
 
 async def test_one_interceptors_stuck_handlers_leave_the_others_running() -> None:
