@@ -773,17 +773,29 @@ def _template_of(value: object, exc: BaseException, *, foreign: bool) -> object:
 
 
 def _tuple_answer(renderer: Renderer, value: object, request: RequestInfo) -> Outcome | None:
-    """A handler's own ``(body, status[, headers])`` answer; ``None`` if ``value`` is none."""
+    """A handler's own ``(body, status[, headers])`` answer; ``None`` if ``value`` is none.
+
+    The body must be a JSON value (an object, an array, a string, a number,
+    true, false or null): anything else would go out as its ``str()``, a repr
+    nobody wrote for the client, so it is the handler's bug. (Values nested
+    in it that JSON cannot encode become strings, as in a `Problem`.)
+    """
     if not (isinstance(value, tuple) and 2 <= len(value) <= 3 and is_response_status(value[1])):
+        return None
+    if not (value[0] is None or isinstance(value[0], _JSON_VALUES)):
         return None
     status = value[1]
     headers = safe_headers(header_items(value[2])) if len(value) == 3 else []
-    body, error_id = value[0], None
+    body: object = value[0]
+    error_id = None
     if status >= 500:
         body, error_id = _with_error_id(body, headers)
     return renderer.outcome(
         status, headers, encode_json(body), request, content_type=JSON, error_id=error_id
     )
+
+
+_JSON_VALUES = (str, int, float, list, tuple, Mapping)
 
 
 def _status_of(exc: BaseException) -> int:

@@ -428,6 +428,25 @@ def test_unencodable_values_in_a_body_status_tuple_and_api_error_extensions() ->
     assert isinstance(body["thing"], str)
 
 
+@pytest.mark.parametrize(
+    "body", [object(), Problem(code="TAKEN"), {1, 2}, b"raw", Exception("internal detail")]
+)
+def test_a_tuple_whose_body_is_no_json_value_is_the_handlers_bug(
+    body: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its str() would go out as the body: a repr with an address, or whatever
+    # the object says of itself, which nobody wrote for the client.
+    def handler(request: object, exc: BaseException) -> object:
+        return body, 409
+
+    with caplog.at_level(logging.ERROR, logger="interceptor"):
+        out = render((body, 409), ValueError(), handler=handler)
+    assert out.status == 500
+    assert body_of(out)["status"] == 500
+    assert "0x" not in out.body.decode()
+    assert any("handler" in r.getMessage() and "409" in r.getMessage() for r in caplog.records)
+
+
 def test_a_message_whose_str_raises_gives_no_detail_and_a_valid_body() -> None:
     class Broken(Exception):
         def __str__(self) -> str:
