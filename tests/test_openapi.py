@@ -555,7 +555,11 @@ def test_operations_in_one_scope_share_its_answers(monkeypatch: pytest.MonkeyPat
     openapi_spec_validator.validate(document)
     assert len(rendered) < 2 * len(classes)  # once for the scope, not once per operation
     first, second = (responses_of(document, f"/items{n}/{{item_id}}") for n in (0, 3))
-    assert first == second
+    # The error answers are the scope's; FastAPI 0.115's own 200 (the lowest we support) is
+    # titled after each operation.
+    assert {s: r for s, r in first.items() if s != "200"} == {
+        s: r for s, r in second.items() if s != "200"
+    }
     # Each operation has its own copy, for a user's changes to one of them.
     first["400"]["content"][PROBLEM]["examples"]["E0"]["value"]["x"] = 1
     assert "x" not in second["400"]["content"][PROBLEM]["examples"]["E0"]["value"]
