@@ -591,7 +591,8 @@ def test_importing_the_integration_imports_no_sentry_sdk() -> None:
 # -- end to end, with Sentry's own integrations (in a subprocess) ---------------------------
 
 
-def run_scenario(name: str) -> dict[str, Any]:
+def scenario_output(name: str) -> str:
+    """What the scenario ``name`` printed, run in a fresh interpreter; it must succeed."""
     result = subprocess.run(
         [sys.executable, "-W", "error", "-m", "tests.test_sentry", name],
         cwd=ROOT,
@@ -601,7 +602,11 @@ def run_scenario(name: str) -> dict[str, Any]:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return result.stdout
+
+
+def run_scenario(name: str) -> dict[str, Any]:
+    return json.loads(scenario_output(name).strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def assert_one_event_per_5xx(outcome: dict[str, Any], app: str) -> None:
@@ -657,18 +662,9 @@ def test_flask_with_sentrys_integrations_sends_one_event_per_5xx() -> None:
 def test_a_report_in_flight_at_exit_reaches_sentry_before_it_shuts_down() -> None:
     # Sentry's atexit callback, registered by its init after the interceptor
     # was imported, closes the transport; the interceptor's flush runs first.
-    result = subprocess.run(
-        [sys.executable, "-W", "error", "-m", "tests.test_sentry", "exit"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    lines = result.stdout.split()
+    lines = scenario_output("exit").split()
     error_id = lines[0]
-    assert lines[1:] == [f"sent:{error_id}"], result.stdout
+    assert lines[1:] == [f"sent:{error_id}"], lines
 
 
 def test_events_from_the_delivery_threads_carry_no_earlier_requests_scope() -> None:
