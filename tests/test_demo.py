@@ -53,8 +53,15 @@ def test_the_demo_runs_every_example_and_shows_whole_answers() -> None:
 
 
 def test_ctrl_c_stops_the_server_that_is_running() -> None:
+    # Unbuffered, so the first answer's line arrives as the demo prints it:
+    # a pipe would hold it back until the demo, perhaps, had finished.
     demo = subprocess.Popen(
-        DEMO, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        DEMO,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         assert demo.stdout is not None
