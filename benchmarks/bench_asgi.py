@@ -6,8 +6,8 @@
 - a declarative ``int`` mapping / Starlette's sync handler (run in a thread)
 - for reference, Starlette's own async handler reached through one more
   await (the least a layer between Starlette's lookup and the handler costs),
-  and the same handler put in the route table by a start-tracking middleware
-  on the Mount (the least answering at the route costs: the floor of every
+  and the same handler put in the route table by a middleware on the Mount
+  (the least answering at the route costs: the floor of every
   error row); the same handler after as many Python calls that do nothing as
   the interceptor makes to resolve an error with a callable handler (what
   those calls cost, whatever they do); and a sync handler within a timeout
@@ -18,8 +18,11 @@
 - for reference, what any middleware on the Mount costs a request that
   raises nothing: one that only awaits the app, and one that also tracks
   whether the response started (what an error handler needs, so that it
-  never starts a response twice), each / the bare Mount; and the
-  start-tracking one at app level / the bare app
+  never starts a response twice), each / the bare Mount, and the
+  start-tracking one at app level / the bare app; and one that only sets the
+  table Starlette's routes consult, asking Starlette's own record of the
+  start on an error (the least an interceptor under Starlette does: the
+  floor of the no-error rows), on the Mount and at app level
 - an app-level interceptor / the bare app, on a request that raises nothing
 - a mapped error answered by an async callable handler / Starlette's async
   handler returning the same response; the same for sync handlers (both run
@@ -31,8 +34,8 @@
   that raises nothing, and on an error answered by the outermost interceptor
   after the 15 inner ones matched nothing / the same error answered by
   Starlette's own handler under 16 bare Mounts; for reference, the same two
-  with the least each level's layer does instead (a start-tracking middleware
-  that sets the route table, the outermost one also claiming the error)
+  with the least each level's layer does instead (a middleware that sets the
+  route table, the outermost one also claiming the error)
 - for reference, FastAPI: a route class that answers the error itself, behind
   one await, as ``intercepted_route`` does / FastAPI's async exception handler
 """
@@ -49,6 +52,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -59,6 +63,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import interleaved_ratio
 
 from interceptor import Interceptor
+from interceptor.starlette import _STARLETTE_SENDER as STARLETTE_SENDER
+from interceptor.starlette import _STARTED_CELL as STARTED_CELL
 from interceptor.starlette import InterceptorMiddleware
 
 REQUESTS_PER_ROUND = 4000
@@ -101,12 +107,36 @@ class PassThrough:
 
 
 class TracksStart(PassThrough):
-    """The least an error-handling middleware can do: also know if the response started.
+    """The least an error-handling middleware can do where no layer above it records
+    whether the response started: track that itself, so it never starts one twice."""
 
-    With ``claim`` set (`ClaimsAtRoute`), it also puts that handler in the
-    table Starlette's routes consult for the ``claimed`` types, built once per
-    incoming table, as the interceptor does; without, that costs one
-    attribute read.
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        def tracked(message: Message) -> Awaitable[None]:
+            nonlocal started
+            started = True
+            return send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            if started:
+                raise
+            await answer_500(send)
+
+
+async def answer_500(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 500, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+class SetsTable(PassThrough):
+    """The least an interceptor's middleware under Starlette can do: set the table
+    Starlette's routes consult, claiming ``claimed`` for ``claim`` (built once per
+    incoming table, as the interceptor does; with no ``claim``, that costs one
+    attribute read), and on an error from outside a route, ask the send
+    Starlette's exception handling handed down whether the response started.
     """
 
     claim: Any = None
@@ -124,35 +154,39 @@ class TracksStart(PassThrough):
                 table = {**above[0], **dict.fromkeys(self.claimed, self.claim)}
                 under = self.under = (above[0], (table, above[1]))
             scope["starlette.exception_handlers"] = under[1]
-        started = False
-
-        def tracked(message: Message) -> Awaitable[None]:
-            nonlocal started
-            started = True
-            return send(message)
-
+        if getattr(send, "__code__", None) is not STARLETTE_SENDER:
+            raise RuntimeError("the reference runs under Starlette's exception handling")
         try:
-            await self.app(scope, receive, tracked)
+            await self.app(scope, receive, send)
         except Exception:
-            if started:
+            if send.__closure__[STARTED_CELL].cell_contents:  # type: ignore[index]
                 raise
-            await send({"type": "http.response.start", "status": 500, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
+            await answer_500(send)
 
 
-class Registers(TracksStart):
-    """`TracksStart` that also sets the table Starlette's routes consult, claiming
-    nothing, as an interceptor in an inner scope that matches nothing does."""
+class Registers(SetsTable):
+    """`SetsTable` claiming nothing, as an interceptor in an inner scope that
+    matches nothing does."""
 
     claim = staticmethod(behind_one_await)
     claimed = ()
 
 
-class ClaimsAtRoute(TracksStart):
-    """The least an interceptor answering at the route can do: know if the response
-    started, and put its handler in the table Starlette's routes consult."""
+class ClaimsAtRoute(SetsTable):
+    """The least an interceptor answering at the route can do: put its handler in
+    the table Starlette's routes consult."""
 
     claim = staticmethod(behind_one_await)
+
+
+def inside_exception_middleware(app: Starlette, middleware: type[PassThrough]) -> Starlette:
+    """``app`` with ``middleware`` just inside Starlette's ExceptionMiddleware, where an
+    app-level interceptor places itself."""
+    stack = app.middleware_stack = app.build_middleware_stack()
+    while not isinstance(stack, ExceptionMiddleware):
+        stack = stack.app  # type: ignore[attr-defined]
+    stack.app = middleware(stack.app)
+    return app
 
 
 # The Python calls an error answered by an async callable handler makes beyond
@@ -177,7 +211,7 @@ async def behind_calls(request: Request, exc: Exception) -> Response:
     return await async_handler(request, exc)
 
 
-class ClaimsWithCalls(TracksStart):
+class ClaimsWithCalls(SetsTable):
     """`ClaimsAtRoute` whose handler first makes the resolution's number of calls."""
 
     claim = staticmethod(behind_calls)
@@ -226,7 +260,7 @@ def nested(
 
     The innermost interceptors match nothing; the outermost maps the error.
     With ``floor``, each Mount has instead the least such a layer does: a
-    start-tracking middleware that sets the route table (`Registers`), the
+    middleware that sets the route table (`Registers`), the
     outermost one also claiming the error (`ClaimsAtRoute`).
     """
     routes: list[Any] = [Route("/ok", ok), Route("/fail", fail)]
@@ -453,7 +487,17 @@ def ratios(rounds: int = 31) -> dict[str, float]:
                 rounds=rounds,
             ),
             "ASGI reference: start-tracking app middleware / bare app": interleaved_ratio(
-                runner(loop, app_level(middleware=[Middleware(TracksStart)]), "/ok"),
+                runner(loop, inside_exception_middleware(app_level(), TracksStart), "/ok"),
+                runner(loop, app_level(), "/ok"),
+                rounds=rounds,
+            ),
+            "ASGI reference: table-setting middleware / bare Mount": interleaved_ratio(
+                runner(loop, app(middleware=[Middleware(Registers)]), "/api/ok"),
+                runner(loop, bare, "/api/ok"),
+                rounds=rounds,
+            ),
+            "ASGI reference: table-setting middleware at app level / bare app": interleaved_ratio(
+                runner(loop, inside_exception_middleware(app_level(), Registers), "/ok"),
                 runner(loop, app_level(), "/ok"),
                 rounds=rounds,
             ),

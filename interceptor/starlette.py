@@ -22,7 +22,7 @@ import functools
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from types import MappingProxyType
+from types import CodeType, MappingProxyType
 from typing import Any, TypeGuard
 
 try:
@@ -56,6 +56,10 @@ from interceptor._request import RequestInfo
 from interceptor._resolve import Pending, first
 from interceptor._values import is_mark_of, mark_of
 
+try:  # the exception handling that records whether a response started
+    from starlette._exception_handler import wrap_app_handling_exceptions
+except ImportError:  # pragma: no cover - a Starlette without it: the middleware keeps its own
+    wrap_app_handling_exceptions = None  # type: ignore[assignment]
 try:  # how Starlette decides to await its own handlers, at the installed version
     from starlette._utils import is_async_callable as _starlette_is_async
 except ImportError:  # pragma: no cover - a Starlette without it: the same rule, ours
@@ -85,6 +89,31 @@ _NO_TABLES: tuple[Mapping[Any, Any], Mapping[int, Any]] = (
 _TRIED_KEY = "interceptor.tried"
 # Starlette's words when a handled exception comes after the response started.
 _LATE_AT_ROUTE = ("Caught handled exception, but response already started.",)
+
+
+def _starlette_sender() -> tuple[CodeType | None, int]:
+    """The code of the send Starlette's exception handling hands the app under it.
+
+    Starlette's ExceptionMiddleware (like each route) gives the app a
+    ``sender`` that records in a closure cell whether the response started.
+    Returned with that cell's place; ``None`` if the installed Starlette
+    keeps no such record, and then the middleware keeps its own.
+    """
+    wrapped = getattr(wrap_app_handling_exceptions, "__code__", None)
+    for outer in wrapped.co_consts if wrapped is not None else ():
+        for code in outer.co_consts if isinstance(outer, CodeType) else ():
+            if isinstance(code, CodeType) and "response_started" in code.co_freevars:
+                return code, code.co_freevars.index("response_started")
+    return None, 0
+
+
+_STARLETTE_SENDER, _STARTED_CELL = _starlette_sender()
+_NO_CODE = object()  # what a send that is no function has for code: never Starlette's
+
+
+def _started_by(sender: Any) -> bool:
+    """What Starlette's ``sender`` recorded: whether the response started."""
+    return bool(sender.__closure__[_STARTED_CELL].cell_contents)
 
 
 class _Claims(Mapping[Any, Any]):
@@ -284,7 +313,11 @@ class InterceptorMiddleware:
     get the route's own ``Request`` or ``WebSocket`` and its answer passes out
     through every middleware in between. The middleware itself answers only
     what does not come out of a Starlette route (a plain ASGI app, a
-    middleware inside the scope, a routing 404 or 405).
+    middleware inside the scope, a routing 404 or 405). The app under it
+    gets the very ``send`` it would get without it: whether the response
+    started, Starlette's own exception handling records already, so the
+    middleware asks that record when an error comes, and tracks the start
+    itself only under a server or middleware that keeps none.
 
     At app level (``Starlette(middleware=[Middleware(InterceptorMiddleware,
     interceptor=errors)])``) the interceptor places itself just inside
@@ -332,7 +365,7 @@ class InterceptorMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind != "http" and kind != "websocket":  # noqa: PLR1714 - the cheapest test
+        if kind not in ("http", "websocket"):
             if kind == "lifespan":
                 send = flush_at_shutdown(send)
             await self.app(scope, receive, send)
@@ -347,17 +380,23 @@ class InterceptorMiddleware:
             await self._websocket(scope, receive, send)
             return
         # Knowing whether the response has started, so that an error from
-        # outside a route never starts it twice.
-        started = False
+        # outside a route never starts it twice. Under Starlette its own
+        # exception handling keeps that record in the send it hands down.
+        started: bool | None = None  # None: ask Starlette's sender
+        if getattr(send, "__code__", _NO_CODE) is _STARLETTE_SENDER:
+            inner_send = send
+        else:
+            started = False
 
-        def tracked_send(message: Message) -> Awaitable[None]:
-            # A plain function handing back send's awaitable: no extra coroutine per message.
-            nonlocal started
-            started = True
-            return send(message)
+            def tracked_send(message: Message) -> Awaitable[None]:
+                # A plain function handing back send's awaitable: no extra coroutine per message.
+                nonlocal started
+                started = True
+                return send(message)
 
+            inner_send = tracked_send
         try:
-            await self.app(scope, receive, tracked_send)
+            await self.app(scope, receive, inner_send)
         except Exception as exc:
             unanswered = await self._answer_http(exc, started, scope, receive, send)
             if unanswered is None:
@@ -373,15 +412,21 @@ class InterceptorMiddleware:
             del unanswered  # its traceback holds this frame
 
     async def _answer_http(
-        self, exc: Exception, started: bool, scope: Scope, receive: Receive, send: Send
+        self, exc: Exception, started: bool | None, scope: Scope, receive: Receive, send: Send
     ) -> BaseException | None:
-        """What to raise for ``exc`` (itself, or what it stands for), or ``None``: answered."""
+        """What to raise for ``exc`` (itself, or what it stands for), or ``None``: answered.
+
+        ``started`` is whether the response started, or ``None`` if ``send``
+        is Starlette's sender, which knows.
+        """
         # Not inlined in __call__: the exception's traceback holds __call__'s
         # frame, so an answer (which refers to the exception) held among its
         # locals would make a reference cycle per error, left to the collector.
         tried = is_mark_of(scope.get(_TRIED_KEY), exc)  # every interceptor in scope tried it
         if tried:
             return exc
+        if started is None:
+            started = _started_by(send)
         if started:  # e.g. a streaming body or a background task failed
             return observe_after_start(self.interceptor, exc, scope)
         answer = await resolve(self.interceptor, exc, scope, lambda: Request(scope, receive, send))

@@ -17,7 +17,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import httpx
@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from interceptor import Interceptor, Problem
+from interceptor import starlette as interceptor_starlette
 from interceptor._delivery import delivery
 from interceptor.starlette import InterceptorMiddleware
 from tests.conftest import http_scope
@@ -596,6 +597,100 @@ async def test_nested_catch_alls_never_start_a_failing_stream_twice() -> None:
     with pytest.raises(Exception):  # noqa: B017, PT011 - Starlette's RuntimeError or Boom
         await app(http_scope("/m/x"), recorder.receive, recorder.send)
     assert [m["type"] for m in recorder.sent].count("http.response.start") == 1
+
+
+# -- the send an app under the interceptor gets -----------------------------------------
+
+
+def mounted_raw(place: str, raw: ASGIApp, errors: Interceptor | None = None) -> Starlette:
+    """A plain ASGI app mounted at ``/m/raw``, with ``errors`` (or one matching nothing)
+    at ``place``: the app, the Mount, or (``spied``) the Mount under `Spy`."""
+    interceptor = mw(errors) if errors is not None else noop_mw()
+    mount_mw = {"mount": [interceptor], "spied": [Middleware(Spy), interceptor]}.get(place, [])
+    return Starlette(
+        routes=[Mount("/m", routes=[Mount("/raw", app=raw)], middleware=mount_mw)],
+        middleware=[interceptor] if place == "app" else [],
+    )
+
+
+class Spy:
+    """A middleware that hands the app the very send it got, and keeps it."""
+
+    sends: ClassVar[list[Send]] = []
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        Spy.sends.append(send)
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize("place", ["bare", "app", "mount"])
+async def test_an_app_under_the_interceptor_gets_the_send_it_gets_without_one(place: str) -> None:
+    # Under Starlette the response's start is already known to Starlette's own
+    # exception handling, so the interceptor wraps nothing on the way in.
+    sends: list[Send] = []
+
+    async def raw(scope: Scope, receive: Receive, send: Send) -> None:
+        sends.append(send)
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    async with client_for(mounted_raw(place, raw)) as client:
+        response = await client.get("/m/raw/")
+    assert (response.status_code, response.text) == (200, "ok")
+    [send] = sends
+    assert send.__qualname__ == "wrap_app_handling_exceptions.<locals>.wrapped_app.<locals>.sender"
+
+
+async def test_an_interceptor_under_starlette_passes_on_the_very_send_it_got() -> None:
+    sends: list[Send] = []
+
+    async def raw(scope: Scope, receive: Receive, send: Send) -> None:
+        sends.append(send)
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    Spy.sends.clear()
+    async with client_for(mounted_raw("spied", raw)) as client:
+        assert (await client.get("/m/raw/")).status_code == 200
+    assert sends == Spy.sends
+    assert sends[0] is Spy.sends[0]
+
+
+def failing_after_start(error: Exception) -> ASGIApp:
+    """A plain ASGI app that starts its response, sends a chunk, then raises ``error``."""
+
+    async def raw(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        raise error
+
+    return raw
+
+
+@pytest.mark.parametrize("record", ["starlettes", "none"])
+@pytest.mark.parametrize("keys", ["catchall", "boom"])
+@pytest.mark.parametrize("place", ["app", "mount", "spied"])
+async def test_a_mounted_app_failing_after_its_start_is_logged_once_and_never_started_twice(
+    place: str,
+    keys: str,
+    record: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Not a route: Starlette does not claim it, so the interceptor itself
+    # must know the response started, from what Starlette knows of it, or
+    # (under a Starlette that keeps no record it can read) from its own.
+    if record == "none":
+        monkeypatch.setattr(interceptor_starlette, "_STARLETTE_SENDER", None)
+    error = Boom("mid-stream")
+    errors = Interceptor({Exception: 500} if keys == "catchall" else {Boom: 409})
+    app = mounted_raw(place, failing_after_start(error), errors)
+    with caplog.at_level(logging.ERROR, logger="interceptor"):
+        assert_as_raised(await raised_late(app, "/m/raw/"), error)
+        assert errors.flush(5)
+    [record] = [r for r in caplog.records if "started" in r.getMessage()]
+    assert record.error_id in record.getMessage()  # type: ignore[attr-defined]
 
 
 # -- helpers ---------------------------------------------------------------------------
