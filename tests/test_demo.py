@@ -52,9 +52,15 @@ def test_the_demo_runs_every_example_and_shows_whole_answers() -> None:
     assert " ..." not in done.stdout
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_server_that_is_running() -> None:
     # Unbuffered, so the first answer's line arrives as the demo prints it:
-    # a pipe would hold it back until the demo, perhaps, had finished.
+    # a pipe would hold it back until the demo, perhaps, had finished. And
+    # with SIGINT's default action, as in a terminal: a suite started in the
+    # background of a shell inherits it ignored, and so would the demo.
     demo = subprocess.Popen(
         DEMO,
         cwd=ROOT,
@@ -62,6 +68,7 @@ def test_ctrl_c_stops_the_server_that_is_running() -> None:
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_default_sigint,  # noqa: PLW1509 - only resets one signal's action
     )
     try:
         assert demo.stdout is not None
