@@ -34,17 +34,16 @@ The OpenAPI document can say which errors each operation answers: call
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 from interceptor import _openapi
 from interceptor._core import Interceptor
 from interceptor._errors import ApiError
 from interceptor._openapi import declare_answers
-from interceptor._resolve import mark_done
 
 try:
-    from fastapi import FastAPI, HTTPException, Request, Response
+    from fastapi import FastAPI, HTTPException
     from fastapi.exceptions import RequestValidationError
     from fastapi.routing import APIRoute
     from starlette.types import Receive, Scope, Send
@@ -54,8 +53,6 @@ try:
         ScopeTable,
         claimed_after_start,
         observe_after_start,
-        outcome_response,
-        resolve,
     )
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     # Our Starlette adapter too: FastAPI's users install the fastapi extra.
@@ -65,31 +62,23 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 __all__ = ["declare_answers", "error_responses", "install_openapi", "intercepted_route"]
 
-RouteHandler = Callable[[Request], Coroutine[Any, Any, Response]]
-
-
 class _InterceptedRoute(APIRoute):
     """A route answering as a route-scoped `InterceptorMiddleware` does, at less cost.
 
-    What the endpoint and its dependencies raise is answered in the route's
-    handler, with no layer between FastAPI and its handler. What fails after
-    the endpoint returned (a function-scoped dependency's teardown, a
-    response that fails before it starts) comes out of FastAPI's handler, so
-    the route also puts its interceptors in the table Starlette consults
-    around it, innermost, as the middleware does; an exception the handler
-    already tried is marked done, so no handler is asked twice. What fails
-    after the response started is logged and reported once, as there.
+    The route puts its interceptors in the table Starlette consults around
+    FastAPI's handler, innermost, as the middleware does, with no layer
+    between FastAPI and its handler. That table is asked outside the
+    dependencies' exit stacks, so what the endpoint raises is answered only
+    once its yield dependencies have seen it (a session's rollback, an
+    exception one turns into another), as without the interceptor; so is
+    what fails after the endpoint returned (a function-scoped dependency's
+    teardown, a response that fails before it starts). What fails after the
+    response started is logged and reported once, as there.
     """
 
     # Innermost first: the router the route was declared on, then outwards.
     interceptors: ClassVar[tuple[Interceptor, ...]] = ()
     table: ClassVar[ScopeTable] = ScopeTable(())
-
-    def get_route_handler(self) -> RouteHandler:
-        handler = super().get_route_handler()
-        for interceptor in self.interceptors:
-            handler = _intercepting(handler, interceptor)
-        return handler
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.table.enter(scope)
@@ -109,21 +98,6 @@ class _InterceptedRoute(APIRoute):
             raise cause
         finally:
             del cause
-
-
-def _intercepting(handler: RouteHandler, interceptor: Interceptor) -> RouteHandler:
-    async def intercepted(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except Exception as exc:
-            scope = request.scope
-            answer = await resolve(interceptor, exc, scope, lambda: request)
-            if answer is None:
-                mark_done(scope, interceptor, exc)  # not again in the route's table
-                raise
-            return answer if isinstance(answer, Response) else outcome_response(answer)
-
-    return intercepted
 
 
 def intercepted_route(

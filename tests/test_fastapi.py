@@ -295,3 +295,39 @@ def test_an_exception_the_route_class_declined_is_not_tried_again_at_the_route()
     app.include_router(router)
     assert _answers(app, ["/gone"]) == [(410, b'{"fastapi":"gone"}')]
     assert calls == ["Gone"]
+
+
+@pytest.mark.parametrize("dependency_scope", ["function", "request"])
+@pytest.mark.parametrize("at", ["route", "app"])
+def test_a_yield_dependency_sees_the_endpoints_exception_before_the_interceptor(
+    at: str, dependency_scope: str
+) -> None:
+    # FastAPI throws the endpoint's exception into its yield dependencies (a
+    # session's rollback, an exception they turn into another): a catch-all
+    # answers what comes out of them, as an app-level one does.
+    seen: list[str] = []
+
+    def session() -> Any:
+        try:
+            yield "session"
+        except Gone as exc:
+            seen.append("rolled back")
+            raise HTTPException(status_code=409, detail="from the dependency") from exc
+
+    errors = Interceptor({Exception: 500})
+    router = APIRouter(route_class=intercepted_route(errors) if at == "route" else APIRoute)
+
+    scoped = {"scope": dependency_scope} if _FUNCTION_SCOPED else {}  # older: request-scoped
+
+    @router.get("/gone")
+    async def gone(db: str = Depends(session, **scoped)) -> None:
+        raise Gone("endpoint")
+
+    app_mw = [Middleware(InterceptorMiddleware, interceptor=errors)] if at == "app" else []
+    app = FastAPI(middleware=app_mw)
+    app.include_router(router)
+    [answer] = _answers(app, ["/gone"])
+    assert isinstance(answer, tuple), answer
+    assert answer[0] == 409, answer
+    assert json.loads(answer[1])["detail"] == "from the dependency"
+    assert seen == ["rolled back"]
