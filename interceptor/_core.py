@@ -26,6 +26,7 @@ from interceptor._http import (
     http_status,
     is_framework_unwind,
     is_http_exception_type,
+    is_websocket_close_type,
     kind_of_type,
     module_name,
 )
@@ -720,16 +721,28 @@ def _mro_values(tp: type[BaseException], tables: _Tables) -> tuple[HandlerValue,
     # no status (Exception, LookupError, KeyError) keeps its own status:
     # a plain value there gives the default body at that status. A
     # callable still receives it and decides.
+    # A WebSocketException matched only through such a base is left to
+    # Starlette, which closes with the code it carries.
     keeps_status = is_http_exception_type(tp)
+    keeps_close = is_websocket_close_type(tp)
     for cls in tp.__mro__:
         value = tables.by_class.get(cls)
-        if value is None:
-            continue
-        if keeps_status and isinstance(value, INLINE_TYPES) and not is_http_exception_type(cls):
-            value = _API_ERROR_DEFAULT
-        if not any(value is s for s in seen):
+        if isinstance(value, INLINE_TYPES):
+            value = _inline_along(value, cls, keeps_status=keeps_status, keeps_close=keeps_close)
+        if value is not None and not any(value is s for s in seen):
             seen.append(value)
     return tuple(seen)
+
+
+def _inline_along(
+    value: HandlerValue, cls: type, *, keeps_status: bool, keeps_close: bool
+) -> HandlerValue | None:
+    """What a plain ``value`` registered on ``cls`` gives an exception with ``cls`` in its MRO."""
+    if keeps_status and not is_http_exception_type(cls):
+        return _API_ERROR_DEFAULT
+    if keeps_close and not is_websocket_close_type(cls):
+        return None
+    return value
 
 
 def _by_http_kind(

@@ -26,6 +26,7 @@ __all__ = [
     "is_framework_unwind",
     "is_http_exception_type",
     "is_plain",
+    "is_websocket_close_type",
     "kind_of_type",
     "module_name",
 ]
@@ -50,6 +51,7 @@ _STARLETTE_HTTP = ("starlette.exceptions", "HTTPException")
 _WERKZEUG_HTTP = ("werkzeug.exceptions", "HTTPException")
 _WERKZEUG_ROUTING = ("werkzeug.routing.exceptions", "RoutingException")
 _STARLETTE_DISCONNECT = ("starlette.requests", "ClientDisconnect")
+_STARLETTE_WEBSOCKET_CLOSE = ("starlette.exceptions", "WebSocketException")
 # Starlette's request body limiter (1.6 on), once it has sent its 413 itself:
 # how it unwinds the app it wraps, caught again where it was raised.
 _STARLETTE_SENT = ("starlette.middleware.body_limit", "_RequestBodyLimitResponseSent")
@@ -127,6 +129,17 @@ def is_http_exception_type(tp: type) -> bool:
     """
     kind = kind_of_type(tp)
     return kind is not HttpKind.PLAIN and kind is not HttpKind.PASSTHROUGH
+
+
+def is_websocket_close_type(tp: type) -> bool:
+    """Whether ``tp`` is Starlette's ``WebSocketException``, or a subclass.
+
+    An endpoint raises it to close the socket with a code of its own: like an
+    HTTP exception's status, one matched only through a base class that is
+    none of these (``Exception``) keeps that close, where a plain value is
+    registered.
+    """
+    return _STARLETTE_WEBSOCKET_CLOSE in _names(tp)
 
 
 def module_name(cls: type) -> str:

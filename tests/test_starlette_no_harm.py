@@ -25,7 +25,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
+from starlette.exceptions import HTTPException, WebSocketException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -85,17 +85,19 @@ def build(
     *,
     websocket: bool = False,
     methods: list[str] | None = None,
+    errors: Interceptor | None = None,
 ) -> Starlette:
-    route_mw = [noop_mw()] if place == "route" else []
+    placed = noop_mw() if errors is None else mw(errors)
+    route_mw = [placed] if place == "route" else []
     route: Route | WebSocketRoute
     if websocket:
         route = WebSocketRoute("/x", endpoint, middleware=route_mw)
     else:
         route = Route("/x", endpoint, methods=methods, middleware=route_mw)
-    mount_mw = [Middleware(Tag)] + ([noop_mw()] if place == "mount" else [])
+    mount_mw = [Middleware(Tag)] + ([placed] if place == "mount" else [])
     return Starlette(
         routes=[Mount("/m", routes=[route], middleware=mount_mw)],
-        middleware=[noop_mw()] if place == "app" else [],
+        middleware=[placed] if place == "app" else [],
         exception_handlers=handlers,
     )
 
@@ -199,6 +201,39 @@ async def test_a_websocket_handler_uses_the_accepted_socket(place: str) -> None:
     sent = await run_ws(app)
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
     assert sent[-1]["code"] == 4321
+
+
+@pytest.mark.parametrize("accepted", [False, True])
+@pytest.mark.parametrize("place", PLACES)
+async def test_a_catch_all_leaves_a_websocket_exceptions_close_to_starlette(
+    place: str, accepted: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # WebSocketException is how an endpoint closes with a code of its own
+    # choosing: like an HTTPException's status, {Exception: 500} keeps it.
+    async def endpoint(websocket: WebSocket) -> None:
+        if accepted:
+            await websocket.accept()
+        raise WebSocketException(code=1008, reason="policy")
+
+    reports: list[Any] = []
+    errors = Interceptor({Exception: 500}, reporter=reports.append)
+    app = build(place, endpoint, {}, websocket=True, errors=errors)
+    with caplog.at_level(logging.INFO, logger="interceptor"):
+        sent = await run_ws(app)
+        assert errors.flush(5)
+    assert sent[-1] == {"type": "websocket.close", "code": 1008, "reason": "policy"}
+    assert reports == []
+    assert caplog.records == []
+
+
+async def test_a_websocket_exception_named_by_a_registration_is_answered() -> None:
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        raise WebSocketException(code=1008, reason="policy")
+
+    errors = Interceptor({WebSocketException: 403})
+    sent = await run_ws(build("mount", endpoint, {}, websocket=True, errors=errors))
+    assert sent[-1]["code"] == 4403
 
 
 @pytest.mark.parametrize("place", PLACES)
