@@ -38,9 +38,10 @@ class HttpKind(enum.Enum):
     STARLETTE = enum.auto()
     WERKZEUG = enum.auto()
     # Werkzeug redirects and exceptions carrying a ready `.response`,
-    # Starlette's ClientDisconnect (no one is left to answer) and a framework
-    # unwinding after it sent its own response (`is_framework_unwind`): never
-    # turned into error bodies, and never claimed, whatever is registered.
+    # Starlette's ClientDisconnect and WebSocketDisconnect (no one is left to
+    # answer) and a framework unwinding after it sent its own response
+    # (`is_framework_unwind`): never turned into error bodies, and never
+    # claimed, whatever is registered.
     PASSTHROUGH = enum.auto()
     # FastAPI's and pydantic's validation errors: the client's input was
     # wrong, 422, rendered with an ``errors`` array (`interceptor._validation`).
@@ -52,9 +53,14 @@ _WERKZEUG_HTTP = ("werkzeug.exceptions", "HTTPException")
 _WERKZEUG_ROUTING = ("werkzeug.routing.exceptions", "RoutingException")
 _STARLETTE_DISCONNECT = ("starlette.requests", "ClientDisconnect")
 _STARLETTE_WEBSOCKET_CLOSE = ("starlette.exceptions", "WebSocketException")
+_STARLETTE_WEBSOCKET_GONE = ("starlette.websockets", "WebSocketDisconnect")
 # Starlette's request body limiter (1.6 on), once it has sent its 413 itself:
 # how it unwinds the app it wraps, caught again where it was raised.
 _STARLETTE_SENT = ("starlette.middleware.body_limit", "_RequestBodyLimitResponseSent")
+# What passes through: a redirect, a client that left (HTTP or websocket), an unwind.
+_PASSING_THROUGH = frozenset(
+    {_WERKZEUG_ROUTING, _STARLETTE_DISCONNECT, _STARLETTE_WEBSOCKET_GONE, _STARLETTE_SENT}
+)
 
 # http_kind's cache: the kind of each exception type seen, before a Werkzeug
 # exception's own ``.response`` makes one instance pass through. Bounded to
@@ -91,7 +97,7 @@ def kind_of_type(tp: type) -> HttpKind:
     if issubclass(tp, ApiError):
         return HttpKind.API_ERROR
     names = _names(tp)
-    if _WERKZEUG_ROUTING in names or _STARLETTE_DISCONNECT in names or _STARLETTE_SENT in names:
+    if not _PASSING_THROUGH.isdisjoint(names):
         return HttpKind.PASSTHROUGH
     if _WERKZEUG_HTTP in names:
         return HttpKind.WERKZEUG

@@ -31,7 +31,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from interceptor import Interceptor, Problem
 from interceptor import starlette as interceptor_starlette
@@ -224,6 +224,44 @@ async def test_a_catch_all_leaves_a_websocket_exceptions_close_to_starlette(
     assert sent[-1] == {"type": "websocket.close", "code": 1008, "reason": "policy"}
     assert reports == []
     assert caplog.records == []
+
+
+@pytest.mark.parametrize("place", PLACES)
+async def test_a_catch_all_leaves_a_websocket_client_that_left_to_the_server(
+    place: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Like ClientDisconnect: nobody is left to answer. A close sent to the
+    # client that left fails (servers raise), and was answered again.
+    left: list[WebSocketDisconnect] = []
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            await websocket.receive_text()
+        except WebSocketDisconnect as exc:
+            left.append(exc)
+            raise
+
+    class Gone(Recorder):
+        async def send(self, message: Message) -> None:
+            if message["type"] == "websocket.close":
+                raise OSError("the client left")
+            await super().send(message)
+
+    reports: list[Any] = []
+    errors = Interceptor({Exception: 500}, reporter=reports.append)
+    app = build(place, endpoint, {}, websocket=True, errors=errors)
+    scope = http_scope("/m/x")
+    del scope["method"]
+    scope.update(type="websocket", scheme="ws", subprotocols=[], extensions={})
+    client = Gone([{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1001}])
+    with caplog.at_level(logging.INFO, logger="interceptor"), anyio.fail_after(5):
+        with pytest.raises(WebSocketDisconnect) as raised:
+            await app(scope, client.receive, client.send)
+        assert errors.flush(5)
+    assert raised.value is left[0]
+    assert [m["type"] for m in client.sent] == ["websocket.accept"]
+    assert (reports, caplog.records) == ([], [])
 
 
 async def test_a_websocket_exception_named_by_a_registration_is_answered() -> None:
