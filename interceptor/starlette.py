@@ -275,7 +275,13 @@ class _Claims(Mapping[Any, Any]):
 
 
 class _StatusClaims(Mapping[int, Any]):
-    """The status-handler half of `_Claims`: claims the statuses interceptors key on."""
+    """The status-handler half of `_Claims`: claims the statuses interceptors key on.
+
+    Starlette asks it before the exception table, so where Starlette has a
+    status handler of its own, an interceptor that answers the exception
+    being handled (Starlette asks in its ``except`` clause) claims it too:
+    the interceptors come before Starlette's handlers, status or class.
+    """
 
     __slots__ = ("claims",)
 
@@ -287,7 +293,13 @@ class _StatusClaims(Mapping[int, Any]):
         for errors in claims.chain:
             if errors.has_status_key(status):
                 return claims.dispatch
-        return claims.statuses.get(status, default)
+        handler = claims.statuses.get(status)
+        if handler is None:
+            return default
+        exc = sys.exception()
+        if isinstance(exc, HTTPException) and exc.status_code == status and claims.answers(exc):
+            return claims.dispatch
+        return handler
 
     def __getitem__(self, status: int) -> Any:
         handler = self.get(status)

@@ -177,6 +177,48 @@ async def test_app_level_interceptor_beats_starlettes_default_http_handler() -> 
     }
 
 
+@pytest.mark.parametrize("place", ["app", "mount", "route"])
+@pytest.mark.parametrize("keys", [{HTTPException: Problem(code="NEAR")}, {Exception: 500}])
+async def test_a_nearer_interceptor_beats_starlettes_status_handler(
+    place: str, keys: dict[Any, Any]
+) -> None:
+    # Starlette asks its status handlers before its class handlers: its
+    # status handler must lose to an interceptor, as a class handler does.
+    def app_404(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("app's own 404", status_code=404)
+
+    near = mw(Interceptor(keys))
+    at_route = near if place == "route" else []
+    route = Route("/x", raiser(HTTPException(404, "nope")), middleware=at_route)
+    app = Starlette(
+        routes=[Mount("/m", routes=[route], middleware=near if place == "mount" else [])],
+        middleware=near if place == "app" else [],
+        exception_handlers={404: app_404},
+    )
+    async with client_for(app) as client:
+        response = await client.get("/m/x")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "nope"
+
+
+async def test_starlettes_status_handler_answers_what_the_interceptor_declines() -> None:
+    def app_404(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("app's own 404", status_code=404)
+
+    def declines(request: Request, exc: Exception) -> None:
+        return None
+
+    near = mw(Interceptor({HTTPException: declines}))
+    app = Starlette(
+        routes=[Mount("/m", routes=[Route("/x", raiser(HTTPException(404)))], middleware=near)],
+        exception_handlers={404: app_404},
+    )
+    async with client_for(app) as client:
+        response = await client.get("/m/x")
+    assert (response.status_code, response.text) == (404, "app's own 404")
+
+
 async def test_http_exception_without_a_handler_keeps_starlettes_behaviour() -> None:
     app = Starlette(
         routes=[Route("/x", raiser(HTTPException(401, "who?", headers={"WWW-Authenticate": "B"})))],
