@@ -402,8 +402,10 @@ class InterceptorMiddleware:
 
             def tracked_send(message: Message) -> Awaitable[None]:
                 # A plain function handing back send's awaitable: no extra coroutine per message.
+                # Only the start starts it, as in Starlette's record (not http.response.debug).
                 nonlocal started
-                started = True
+                if message["type"] == "http.response.start":
+                    started = True
                 return send(message)
 
             inner_send = tracked_send

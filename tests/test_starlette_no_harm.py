@@ -766,6 +766,29 @@ async def test_a_mounted_app_failing_after_its_start_is_logged_once_and_never_st
     assert record.error_id in record.getMessage()  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("record", ["starlettes", "none"])
+@pytest.mark.parametrize("place", ["app", "mount", "spied"])
+async def test_a_debug_message_before_the_start_leaves_the_response_unstarted(
+    place: str, record: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Starlette's TemplateResponse sends http.response.debug (TestClient's
+    # extension) before its start. That is no start: Starlette's record
+    # and the interceptor's own tracking must agree.
+    if record == "none":
+        monkeypatch.setattr(interceptor_starlette, "_STARLETTE_SENDER", None)
+
+    async def raw(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.debug", "info": {"template": "page.html"}})
+        raise Boom("before the start")
+
+    app = mounted_raw(place, raw, Interceptor({Exception: 500}))
+    scope = {**http_scope("/m/raw/"), "extensions": {"http.response.debug": {}}}
+    recorder = Recorder()
+    await app(scope, recorder.receive, recorder.send)
+    starts = [m for m in recorder.sent if m["type"] == "http.response.start"]
+    assert [m["status"] for m in starts] == [500]
+
+
 # -- helpers ---------------------------------------------------------------------------
 
 
