@@ -36,15 +36,16 @@
   Starlette's own handler under 16 bare Mounts; for reference, the same two
   with the least each level's layer does instead (a middleware that sets the
   route table, the outermost one also claiming the error)
-- for reference, FastAPI: a route class that answers the error itself, behind
-  one await, as ``intercepted_route`` does / FastAPI's async exception handler
+- for reference, FastAPI: a route class that puts the handler, behind one
+  await, in the table Starlette consults around the route, as
+  ``intercepted_route`` does / FastAPI's async exception handler
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -282,24 +283,25 @@ def fastapi_app(*, intercepted: bool, handler: bool, floor: bool = False) -> Any
 
     from interceptor.fastapi import intercepted_route  # noqa: PLC0415
 
-    class AnsweringRoute(APIRoute):
-        """The least a route class answering errors itself does, as
-        ``intercepted_route`` sits: catch, then await the handler (`behind_one_await`)."""
+    class ClaimingRoute(APIRoute):
+        """The least a route class answering through Starlette's table does, as
+        ``intercepted_route`` sits: claim the error there for `behind_one_await`,
+        the table built once per incoming table."""
 
-        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
+        under: tuple[object, tuple[dict[Any, Any], object]] = (None, ({}, {}))
 
-            async def answering(request: Request) -> Response:
-                try:
-                    return await handler(request)
-                except Exception as exc:  # noqa: BLE001 - the reference answers every error
-                    return await behind_one_await(request, exc)
-
-            return answering
+        async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+            above = scope["starlette.exception_handlers"]
+            under = ClaimingRoute.under
+            if under[0] is not above[0]:
+                table = {**above[0], KeyError: behind_one_await}
+                under = ClaimingRoute.under = (above[0], (table, above[1]))
+            scope["starlette.exception_handlers"] = under[1]
+            await super().handle(scope, receive, send)
 
     route_class: type[APIRoute] = APIRoute
     if floor:
-        route_class = AnsweringRoute
+        route_class = ClaimingRoute
     elif intercepted:
         route_class = intercepted_route(Interceptor({KeyError: async_handler}))
     router = APIRouter(route_class=route_class)
@@ -438,7 +440,7 @@ def ratios(rounds: int = 31) -> dict[str, float]:
                     rounds=rounds,
                 )
             ),
-            "FastAPI reference: route class answering behind one await / FastAPI handler": (
+            "FastAPI reference: route class claiming in the route table / FastAPI handler": (
                 interleaved_ratio(
                     runner(loop, fastapi_app(intercepted=False, handler=False, floor=True), path),
                     runner(loop, fastapi_app(intercepted=False, handler=True), path),
