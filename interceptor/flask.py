@@ -81,8 +81,9 @@ class _AppState:
     prefixes: list[tuple[str, str]] = field(default_factory=list)
     # The subdomain each registered blueprint was given (None: the map's default).
     subdomains: dict[str, str | None] = field(default_factory=dict)
-    # By registered blueprint name, the domains of its URL space, matched as the
-    # app's url_map matches them; worked out at the first routing error.
+    # By registered blueprint name, its URL space (the paths under its prefix on
+    # its domains), matched as the app's url_map matches them; worked out at
+    # the first routing error.
     domains: dict[str, Map] = field(default_factory=dict)
     # The scopes of a request by its blueprint's name, worked out once each.
     by_blueprint: dict[str | None, tuple[Interceptor, ...]] = field(default_factory=dict)
@@ -139,22 +140,20 @@ class _AppState:
         binds the app's url_map: none when the request has no adapter (an
         untrusted host, say).
         """
-        names = [
-            name
-            for prefix, name in self.prefixes
-            if path == prefix or path.startswith(prefix + "/")
-        ]
+        names = [(prefix, name) for prefix, name in self.prefixes if _may_be_under(path, prefix)]
         adapter = _url_adapter() if names else None
         app = self.app()
         if adapter is None or app is None:
             return []
         domains = self.domains
         owners = []
-        for name in names:
+        for prefix, name in names:
             matcher = domains.get(name)
             if matcher is None:
-                matcher = domains[name] = _domains(app.url_map, name, self.subdomains.get(name))
-            if matcher.bind(adapter.server_name, subdomain=adapter.subdomain).test("/"):
+                matcher = domains[name] = _url_space(
+                    app.url_map, name, prefix, self.subdomains.get(name)
+                )
+            if matcher.bind(adapter.server_name, subdomain=adapter.subdomain).test(path):
                 owners.append(name)
         return owners
 
@@ -169,11 +168,20 @@ class _AppState:
         return tuple(scopes)
 
 
-def _domains(url_map: Map, name: str, subdomain: str | None) -> Map:
-    """A map whose path ``/`` matches on the domains of blueprint ``name``'s URL space.
+def _may_be_under(path: str, prefix: str) -> bool:
+    """Whether ``path`` can be under ``prefix``: not if a literal prefix does not start it.
 
-    They are its subdomain and those of its rules (nested blueprints' too),
-    or with ``host_matching`` the hosts of its rules, converters and all.
+    A prefix with variable parts (``/<lang>``) is left to its blueprint's map.
+    """
+    return "<" in prefix or path == prefix or path.startswith(prefix + "/")
+
+
+def _url_space(url_map: Map, name: str, prefix: str, subdomain: str | None) -> Map:
+    """A map matching the paths under ``prefix`` on the domains of blueprint ``name``.
+
+    The domains are its subdomain and those of its rules (nested blueprints'
+    too), or with ``host_matching`` the hosts of its rules; the prefix is
+    matched as its rules match it, variable parts and converters and all.
     """
     hosts = url_map.host_matching
     own = [
@@ -185,12 +193,15 @@ def _domains(url_map: Map, name: str, subdomain: str | None) -> Map:
     patterns = {rule.host if hosts else rule.subdomain for rule in own}
     if not hosts:
         patterns.add(subdomain)  # None: the map's default subdomain, as for a rule
+    # The prefix itself, with a slash, and anything under it.
+    paths = (prefix, prefix + "/", prefix + "/<path:interceptor_rest>")
     return Map(
         [
-            Rule("/", endpoint=name, host=p)
+            Rule(path, endpoint=name, host=p)
             if hosts
-            else Rule("/", endpoint=name, subdomain=p)
+            else Rule(path, endpoint=name, subdomain=p)
             for p in patterns
+            for path in paths
         ],
         default_subdomain=url_map.default_subdomain,
         converters=url_map.converters,

@@ -1377,6 +1377,19 @@ def host_app(errors: Interceptor) -> Flask:
     return app
 
 
+def variable_prefix_app(errors: Interceptor) -> Flask:
+    """Blueprints whose url_prefix has variable parts, as Flask's URL processors do."""
+    app = Flask(__name__)
+    docs = Blueprint("docs", __name__, url_prefix="/<lang>/docs")
+    archive = Blueprint("archive", __name__, url_prefix="/archive/<int:year>")
+    for blueprint in (docs, archive):
+        init_app(blueprint, errors)
+        blueprint.add_url_rule("/here", "here", lambda **kwargs: "here")
+        app.register_blueprint(blueprint)
+    app.register_error_handler(404, lambda exc: ("flask", 404))
+    return app
+
+
 # url: whether the URL is in the blueprint's URL space
 ROUTING_ERRORS = {
     "subdomain": (
@@ -1399,6 +1412,18 @@ ROUTING_ERRORS = {
             "http://api.test/v1/nothere": True,
             "http://www.test/v1/nothere": False,
             "http://other.test/v1/nothere": False,
+        },
+    ),
+    "variable-prefix": (
+        variable_prefix_app,
+        {
+            "/fr/docs/here": None,
+            "/fr/docs/nothere": True,
+            "/fr/docs": True,
+            "/fr/blog/nothere": False,
+            "/archive/2024/here": None,
+            "/archive/2024/nothere": True,
+            "/archive/latest/nothere": False,  # not an int: not the archive's
         },
     ),
 }
