@@ -191,7 +191,7 @@ class _Body:
     before handlers run); the error response is then what ``close()`` closes.
     """
 
-    __slots__ = ("_inner", "_inner_open", "_stream")
+    __slots__ = ("_close_error", "_inner", "_inner_open", "_stream")
 
     def __init__(
         self,
@@ -203,6 +203,8 @@ class _Body:
     ) -> None:
         self._inner = inner
         self._inner_open = True
+        # What the inner iterable's close() raised when it was closed early.
+        self._close_error: Exception | None = None
         self._stream = self._run(middleware, environ, start_response, deferred)
 
     def __iter__(self) -> Iterator[bytes]:
@@ -213,11 +215,25 @@ class _Body:
             self._stream.close()  # a stream stopped at a `yield` ends there
         finally:
             self._close_inner()
+            error, self._close_error = self._close_error, None
+            if error is not None:
+                raise error
 
     def _close_inner(self) -> None:
         if self._inner_open:
             self._inner_open = False
             _close(self._inner)
+
+    def _close_inner_early(self) -> None:
+        """Close the inner iterable before the handlers run; what that raises waits for close().
+
+        The server gets it from its close() call, where it would have come
+        without the middleware, and the error being handled goes on.
+        """
+        try:
+            self._close_inner()
+        except Exception as error:  # noqa: BLE001 - kept, raised from close()
+            self._close_error = error
 
     def _run(
         self,
@@ -242,7 +258,7 @@ class _Body:
             if deferred.committed:
                 _abort_started(middleware.interceptor, environ, start_response)
                 raise
-            self._close_inner()  # the app is done; close it before handlers run
+            self._close_inner_early()  # the app is done; close it before handlers run
             response = middleware._error_response(environ, start_response)
             if response is None:
                 raise

@@ -134,6 +134,52 @@ def test_the_close_that_raises_is_the_servers_call() -> None:
     assert stage_of_the_error(no_harm(streamed_cleanup_fails)) == plain
 
 
+class FailsThenCleanupFails:
+    """A body that raises before its first chunk, and whose ``close()`` raises too."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        raise LookupError("row missing")
+
+    def close(self) -> None:
+        raise RuntimeError("cleanup failed")
+
+
+@pytest.mark.parametrize("matching", [False, True], ids=["matching-nothing", "matching"])
+def test_a_close_that_raises_after_an_early_error_is_still_the_servers_call(
+    matching: bool,
+) -> None:
+    """The body is closed before the handlers run: what its close() raises
+    waits for the server's close(), so iterating raises the body's own error
+    (or gives the answer to it), as without the middleware."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return FailsThenCleanupFails()
+
+    def stages(app: Callable[..., Any]) -> list[str]:
+        result = app(create_environ("/"), lambda status, headers, exc_info=None: None)
+        seen = []
+        try:
+            seen.append(f"body: {b''.join(result)!r}")
+        except Exception as error:
+            seen.append(f"iterating: {error!r}")
+        try:
+            result.close()
+        except RuntimeError as error:
+            seen.append(f"close: {error}")
+        return seen
+
+    plain = stages(app)
+    assert plain == ["iterating: LookupError('row missing')", "close: cleanup failed"]
+    if not matching:
+        assert stages(no_harm(app)) == plain
+        return
+    answered = stages(InterceptorMiddleware(app, interceptor=Interceptor({LookupError: 404})))
+    assert answered[0].startswith("body: b'{")
+    assert '"status":404' in answered[0]
+    assert answered[1:] == ["close: cleanup failed"]
+
+
 def test_a_flask_call_on_close_that_raises_under_the_test_client() -> None:
     def make(wrapped: bool) -> Flask:
         app = Flask(__name__)
