@@ -247,16 +247,33 @@ def init_app(app_or_blueprint: Flask | Blueprint, errors: Interceptor) -> None:
                 f"app.register_blueprint({blueprint.name}): Flask lets a blueprint record "
                 "nothing more once it is registered"
             )
-        _check_once(blueprint, _BLUEPRINT_SCOPES.get(blueprint), errors)
-        if blueprint not in _BLUEPRINT_SCOPES:
-            _BLUEPRINT_SCOPES[blueprint] = errors
+        current = _blueprint_scope(blueprint)
+        _check_once(blueprint, current, errors)
+        if current is None:
+            key = id(blueprint)
+            gone = functools.partial(_forget_blueprint, key)
+            _BLUEPRINT_SCOPES[key] = (weakref.ref(blueprint, gone), errors)
             blueprint.record(functools.partial(_on_blueprint_registered, errors))
     else:
         raise TypeError(f"init_app() takes a Flask app or a Blueprint, got {app_or_blueprint!r}")
 
 
-# The interceptor each blueprint was given, held no longer than the blueprint.
-_BLUEPRINT_SCOPES: weakref.WeakKeyDictionary[Blueprint, Interceptor] = weakref.WeakKeyDictionary()
+# The interceptor each blueprint was given, by id(): a blueprint need not be
+# hashable (Flask keeps them in lists and by name). Held no longer than the
+# blueprint: the weak reference's callback forgets it as it goes, before its
+# id can be given to another object.
+_BLUEPRINT_SCOPES: dict[int, tuple[weakref.ref[Blueprint], Interceptor]] = {}
+
+
+def _blueprint_scope(blueprint: Blueprint) -> Interceptor | None:
+    entry = _BLUEPRINT_SCOPES.get(id(blueprint))
+    return entry[1] if entry is not None and entry[0]() is blueprint else None
+
+
+def _forget_blueprint(key: int, gone: weakref.ref[Blueprint]) -> None:
+    entry = _BLUEPRINT_SCOPES.get(key)
+    if entry is not None and entry[0] is gone:  # not an entry for a newer blueprint of that id
+        del _BLUEPRINT_SCOPES[key]
 
 
 def _check_once(target: Flask | Blueprint, current: Interceptor | None, new: Interceptor) -> None:

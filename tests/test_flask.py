@@ -1231,6 +1231,31 @@ def test_an_unhashable_app_is_served_whether_or_not_a_view_is_intercepted(
         assert "handle_user_exception" not in vars(app)
 
 
+class UnhashableBlueprint(Blueprint):  # noqa: PLW1641 - unhashable on purpose
+    """A blueprint that defines ``__eq__``, so it is not hashable (``__hash__`` is None)."""
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+@pytest.mark.usefixtures("gc_disabled")
+def test_an_unhashable_blueprint_takes_an_interceptor_and_is_still_freed_at_once() -> None:
+    # Flask keeps blueprints in lists and by name: they need not be hashable.
+    errors = Interceptor({ZeroDivisionError: 418})
+    blueprint = UnhashableBlueprint("api", __name__, url_prefix="/api")
+    blueprint.add_url_rule("/x", "x", lambda: 1 // 0)
+    init_app(blueprint, errors)
+    init_app(blueprint, errors)  # the same one again: nothing changes
+    with pytest.raises(ValueError, match="takes one Interceptor"):
+        init_app(blueprint, Interceptor({KeyError: 404}))
+    app = Flask(__name__)
+    app.register_blueprint(blueprint)
+    assert app.test_client().get("/api/x").status_code == 418
+    gone = weakref.ref(blueprint)
+    del app, blueprint
+    assert gone() is None
+
+
 @pytest.mark.usefixtures("gc_disabled")
 @pytest.mark.parametrize("app_class", [Flask, UnhashableFlask])
 @pytest.mark.parametrize("intercepted", [False, True], ids=["plain-flask", "intercept"])
