@@ -31,15 +31,18 @@ from interceptor._callables import is_awaitable
 from interceptor._core import Interceptor
 from interceptor._delivery import EXIT_FLUSH_SECONDS, DeliveryCounts, delivery
 from interceptor._render import Outcome
-from interceptor._resolve import Pending
-from interceptor._values import HANDLER_SKIPPED, HANDLER_TIMED_OUT, Handler
+from interceptor._request import RequestInfo
+from interceptor._resolve import DONE_KEY, NOT_CALLED, Pending, advance, is_done
+from interceptor._values import HANDLER_SKIPPED, HANDLER_TIMED_OUT, INLINE_TYPES, Handler
 
 __all__ = [
     "MAX_STUCK_HANDLERS",
     "WebSocketProgress",
     "answer_websocket",
     "call_handlers",
+    "call_started",
     "can_deny",
+    "first_called",
     "flush_at_shutdown",
     "send_outcome",
     "stuck_handlers",
@@ -150,7 +153,7 @@ async def call_handlers(
 ) -> Outcome | R | None:
     """`finish_async` as Starlette calls handlers: ``handler(conn, exc)``, within a timeout.
 
-    ``answer`` is what `first` gave.
+    ``answer`` is what `first` (or `first_called`) gave.
 
     Async handlers run on the loop; sync ones in a worker thread, as Starlette
     runs sync endpoints and handlers, abandoned (not killed: Python cannot)
@@ -158,32 +161,82 @@ async def call_handlers(
     its answer; while `MAX_STUCK_HANDLERS` abandoned ones still run, a sync
     handler is not started (`stuck_handlers`). A timeout scope costs about as
     much as a whole request, so an async handler's first step runs outside
-    one: most answer without ever waiting, and their result is taken as it
-    is. Only one that waits goes on inside the scope.
+    one (`call_started`): most answer without ever waiting, and their result
+    is taken as it is. Only one that waits goes on inside the scope.
     """
     while isinstance(answer, Pending):
-        errors, handler, leaf = answer.errors, answer.handler, answer.leaf
-        seconds = errors.handler_timeout
+        errors, handler, leaf, result = answer.errors, answer.handler, answer.leaf, answer.result
         try:
-            if not errors.is_async(handler):
+            if result is NOT_CALLED and not errors.is_async(handler):
                 call = _ThreadCall(handler, conn, leaf)
-                result = await _in_thread(seconds, call, errors)
+                result = await _in_thread(errors.handler_timeout, call, errors)
             else:
-                result = handler(conn, leaf)
-                if type(result) is types.CoroutineType:
-                    try:
-                        waiting_on = result.send(None)
-                    except StopIteration as done:  # answered without waiting
-                        result = done.value
-                    else:
-                        result = await _within(seconds, _Resumed(result, waiting_on))
+                if result is NOT_CALLED:
+                    result = call_started(handler, conn, leaf)
                 if not is_response(result) and is_awaitable(result):  # (a response: at once)
-                    result = await _within(seconds, result)
+                    result = await _within(errors.handler_timeout, result)
         except Exception as new:
             answer.raised(new)
             raise
         answer = answer.settle(result, is_response)
     return answer  # type: ignore[return-value]
+
+
+def first_called(
+    errors: Interceptor,
+    exc: BaseException,
+    conn: Any,
+    is_response: Callable[[object], bool],
+) -> object:
+    """`first` for Starlette's handler table, an async handler's first step taken at
+    once: the answer, ``None`` or a `Pending` for `call_handlers`.
+
+    The common answer comes straight: an async handler that answers without
+    waiting, with a 4xx response that nothing but the count notes. Anything
+    else goes on with the resolution from the handler's result (the
+    `Pending`'s ``result``). What the handler raises is raised, marked as
+    `Pending.raised` marks it.
+    """
+    leaf, values = errors.candidates(exc)
+    if not values:
+        return None
+    scope = conn.scope
+    if DONE_KEY in scope and is_done(scope, errors, exc, leaf):
+        return None
+    value = values[0]
+    request = RequestInfo.from_scope(scope)  # before any handler: it may rewrite the scope
+    if isinstance(value, INLINE_TYPES):
+        return advance(errors, exc, leaf, values, 0, request, scope)
+    result = NOT_CALLED
+    if errors.is_async(value):
+        try:
+            result = call_started(value, conn, leaf)
+        except Exception as new:
+            Pending(errors, exc, leaf, values, 0, request, scope).raised(new)
+            raise
+        if (
+            is_response(result)
+            and type(status := getattr(result, "status_code", None)) is int
+            and errors.counted_alone(leaf, status)
+        ):
+            return result
+    pending = Pending(errors, exc, leaf, values, 0, request, scope)
+    pending.result = result
+    return pending
+
+
+def call_started(handler: Handler, conn: object, leaf: BaseException) -> object:
+    """``handler(conn, leaf)`` for an async handler, its first step taken outside any
+    timeout scope: its result if it answered without waiting, else what is left to
+    await (within the timeout)."""
+    result = handler(conn, leaf)
+    if type(result) is types.CoroutineType:
+        try:
+            waiting_on = result.send(None)
+        except StopIteration as done:  # answered without waiting
+            return done.value
+        return _Resumed(result, waiting_on)
+    return result
 
 
 async def _in_thread(seconds: float | None, call: _ThreadCall, errors: Interceptor) -> object:

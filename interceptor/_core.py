@@ -294,17 +294,11 @@ class Interceptor:
         ``slo``, then the classification (5xx), then ``slo_categories``, then
         the status decide.
         """
-        if slo is None and issubclass(type(exc), ApiError):
-            slo = type(exc).slo  # type: ignore[attr-defined]
-        if (
-            status < 500
-            and slo is None
-            and not self._every_4xx_described
-            and not logger.isEnabledFor(logging.INFO)
-        ):
-            # A 4xx that nothing logs, observes or reports: counting it is all.
-            self.counts.add_status(status, self.name)
-            return
+        if slo is None:
+            if self.counted_alone(exc, status):
+                return
+            if issubclass(type(exc), ApiError):
+                slo = type(exc).slo  # type: ignore[attr-defined]
         event = describe(
             exc,
             status,
@@ -321,6 +315,22 @@ class Interceptor:
         self._notify(event)
         if status >= 500 and self.reporter is not None:
             self._report(event, raised if raised is not None else exc)
+
+    def counted_alone(self, exc: BaseException, status: int) -> bool:
+        """Whether ``status``, the answer to ``exc``, is a 4xx that nothing logs,
+        observes or reports; if so, it is counted here, which is all `observe`
+        (with no ``slo`` said) would do with it. The common error answer: its
+        check comes first, and needs nothing built.
+        """
+        if (
+            status < 500
+            and not self._every_4xx_described
+            and not logger.isEnabledFor(logging.INFO)
+            and (not issubclass(type(exc), ApiError) or type(exc).slo is None)  # type: ignore[attr-defined]
+        ):
+            self.counts.add_status(status, self.name)
+            return True
+        return False
 
     def observe_late(
         self, exc: BaseException, request: RequestInfo, per_request: MutableMapping[str, Any]

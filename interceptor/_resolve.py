@@ -25,7 +25,18 @@ from interceptor._status import is_response_status, is_server_error, new_error_i
 from interceptor._values import INLINE_TYPES, Handler, HandlerValue, is_mark_of, mark_of
 from interceptor._wire import header_items, safe_headers
 
-__all__ = ["Marks", "Pending", "finish_async", "first", "handle_sync", "mark_done"]
+__all__ = [
+    "DONE_KEY",
+    "NOT_CALLED",
+    "Marks",
+    "Pending",
+    "advance",
+    "finish_async",
+    "first",
+    "handle_sync",
+    "is_done",
+    "mark_done",
+]
 
 R = TypeVar("R")
 
@@ -35,13 +46,31 @@ R = TypeVar("R")
 # request. Kept there, not on the exception: an application may raise one
 # exception object on every request, and a mark on it would outlive the request.
 Marks = MutableMapping[str, Any]
-_DONE_KEY = "interceptor.done"
+DONE_KEY = "interceptor.done"
+
+
+NOT_CALLED: Any = object()  # `Pending.result` before the handler is called
 
 
 class Pending:
-    """A resolution waiting on a handler: call ``handler(request, leaf)``, then `settle`."""
+    """A resolution waiting on a handler: call ``handler(request, leaf)``, then `settle`.
 
-    __slots__ = ("errors", "exc", "handler", "index", "leaf", "marks", "request", "values")
+    ``result`` is what the handler gave already, where an adapter called it
+    before making this (its straight path for the common answer), else
+    `NOT_CALLED`.
+    """
+
+    __slots__ = (
+        "errors",
+        "exc",
+        "handler",
+        "index",
+        "leaf",
+        "marks",
+        "request",
+        "result",
+        "values",
+    )
 
     def __init__(  # noqa: PLR0917 - positional: made on every error that calls a handler
         self,
@@ -61,6 +90,7 @@ class Pending:
         self.handler: Handler = values[index]  # type: ignore[assignment]
         self.request = request
         self.marks = marks
+        self.result: object = NOT_CALLED
 
     def settle(self, result: object, is_response: Callable[[object], bool]) -> object:
         """What the handler's ``result`` gives: the answer, ``None``, or the next `Pending`.
@@ -84,7 +114,7 @@ class Pending:
                 leaf, answer.status, request, answer.error_id, raised=self.exc, slo=answer.slo
             )
             return answer
-        return _advance(errors, self.exc, leaf, self.values, self.index + 1, request, self.marks)
+        return advance(errors, self.exc, leaf, self.values, self.index + 1, request, self.marks)
 
     def call(self, call: Callable[[Handler, BaseException], object]) -> object:
         """``call(handler, leaf)``'s result; what it raises is marked `raised` and goes on."""
@@ -158,11 +188,11 @@ def first(
     leaf, values = errors.candidates(exc)
     if not values:
         return None
-    if marks is not None and _DONE_KEY in marks and _done_with(marks, errors, exc, leaf):
+    if marks is not None and DONE_KEY in marks and is_done(marks, errors, exc, leaf):
         return None
-    if not isinstance(values[0], INLINE_TYPES):  # `_advance`'s first step, the common one
+    if not isinstance(values[0], INLINE_TYPES):  # `advance`'s first step, the common one
         return Pending(errors, exc, leaf, values, 0, info(), marks)
-    return _advance(errors, exc, leaf, values, 0, info(), marks)
+    return advance(errors, exc, leaf, values, 0, info(), marks)
 
 
 def mark_done(marks: Marks, errors: Interceptor, exc: BaseException) -> None:
@@ -173,17 +203,19 @@ def mark_done(marks: Marks, errors: Interceptor, exc: BaseException) -> None:
     request would offer it to ``errors`` again. From then on `first` gives
     ``None`` for ``exc``, and for the leaf of a group so marked.
     """
-    marks[_DONE_KEY] = (*marks.get(_DONE_KEY, ()), (mark_of(exc), errors))
+    marks[DONE_KEY] = (*marks.get(DONE_KEY, ()), (mark_of(exc), errors))
 
 
-def _done_with(marks: Marks, errors: Interceptor, exc: BaseException, leaf: BaseException) -> bool:
+def is_done(marks: Marks, errors: Interceptor, exc: BaseException, leaf: BaseException) -> bool:
+    """Whether ``marks``, holding `DONE_KEY`, say ``errors`` is done with ``exc`` (or
+    ``leaf``, its group's leaf) in this request: `first` then gives ``None`` for it."""
     return any(
         by is errors and (is_mark_of(mark, leaf) or is_mark_of(mark, exc))
-        for mark, by in marks[_DONE_KEY]
+        for mark, by in marks[DONE_KEY]
     )
 
 
-def _advance(  # noqa: PLR0917 - positional: on the error path of every request
+def advance(  # noqa: PLR0917 - positional: on the error path of every request
     errors: Interceptor,
     exc: BaseException,
     leaf: BaseException,
@@ -192,8 +224,11 @@ def _advance(  # noqa: PLR0917 - positional: on the error path of every request
     request: RequestInfo,
     marks: Marks | None,
 ) -> object:
-    # Values the core renders itself answer at once (they never decline); the
-    # first callable stops the walk, since the driver must call it.
+    """Resolution from ``values[start]`` on: the answer, ``None`` or a `Pending`.
+
+    Values the core renders itself answer at once (they never decline); the
+    first callable stops the walk, since the driver must call it.
+    """
     for index in range(start, len(values)):
         value = values[index]
         if not isinstance(value, INLINE_TYPES):

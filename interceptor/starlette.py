@@ -46,6 +46,7 @@ from interceptor._asgi import (
     answer_websocket,
     call_handlers,
     can_deny,
+    first_called,
     flush_at_shutdown,
     send_outcome,
 )
@@ -204,15 +205,14 @@ class _Claims(Mapping[Any, Any]):
         scope = conn.scope
         if scope["type"] == "websocket":  # not isinstance(): connections are ABCs, slow to test
             return await self._dispatch_websocket(conn, exc)  # type: ignore[arg-type]
-        info = functools.partial(RequestInfo.from_scope, scope)
         for errors in self.chain:
-            answer = first(errors, exc, info, scope)
-            if isinstance(answer, Pending):
-                try:
+            try:
+                answer = first_called(errors, exc, conn, _is_response)
+                if isinstance(answer, Pending):
                     answer = await call_handlers(answer, conn, _is_response)
-                except Exception as new:  # noqa: BLE001 - a handler's error goes to the next scope
-                    exc = new
-                    continue
+            except Exception as new:  # noqa: BLE001 - a handler's error goes to the next scope
+                exc = new
+                continue
             if answer is not None:
                 if isinstance(answer, Response):
                     return answer

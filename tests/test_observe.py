@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from interceptor import Category, Interceptor, Problem
+from interceptor import ApiError, Category, Interceptor, Problem
 from interceptor._observe import ErrorCounts, ErrorEvent, Report
 from interceptor._request import RequestInfo
 from interceptor.integrations.otel import otel_observer
@@ -638,3 +638,58 @@ def test_what_a_flask_handler_does_to_the_environ_is_not_what_the_report_says() 
 
     assert app.test_client().get("/orig").status_code == 500
     assert [(e.status, e.request.path) for e in events] == [(500, "/orig")]
+
+
+class Throttled(ApiError):
+    status = 429
+    code = "THROTTLED"
+    slo = True  # counts against the SLO: described, never counted alone
+
+
+class Gone(ApiError):
+    status = 410
+    code = "GONE"
+
+
+@pytest.mark.parametrize("raised", [KeyError("k"), Throttled(), Gone()], ids=type)
+@pytest.mark.parametrize("status", [404, 503])
+@pytest.mark.parametrize("level", [logging.WARNING, logging.INFO], ids=logging.getLevelName)
+async def test_an_async_handler_answering_at_once_is_observed_as_a_sync_one(
+    caplog: pytest.LogCaptureFixture, raised: Exception, status: int, level: int
+) -> None:
+    # An async handler that answers without waiting takes a straight path
+    # (most of the time, a 4xx response nothing but the count notes); a sync
+    # handler goes through the resolution's general path. What the request
+    # gets, and what is counted, logged and reported, are the same.
+    async def async_answer(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"answered": True}, status_code=status)
+
+    def sync_answer(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"answered": True}, status_code=status)
+
+    async def fails(request: Request) -> Response:
+        raise raised
+
+    seen = {}
+    for handler in (async_answer, sync_answer):
+        reports: list[Report] = []
+        errors = Interceptor({type(raised): handler}, reporter=reports.append)
+        app = Starlette(routes=[Route("/x", fails)], middleware=mw(errors))
+        caplog.clear()
+        with caplog.at_level(level, logger="interceptor"):
+            async with client_for(app) as client:
+                response = await client.get("/x")
+                await settle()
+            assert errors.flush(5)
+        seen[handler] = (
+            response.status_code,
+            response.json(),
+            "x-error-id" in response.headers,
+            errors.counts.snapshot(),
+            [(r.levelno, r.status) for r in caplog.records if r.name == "interceptor"],  # type: ignore[attr-defined]
+            len(reports),
+        )
+    assert seen[async_answer] == seen[sync_answer]
+    if (type(raised), status, level) == (KeyError, 404, logging.WARNING):  # the common case
+        assert seen[async_answer][3] == {(Category.NOT_FOUND, 404, "default", False): 1}
+        assert seen[async_answer][4:] == ([], 0)  # nothing logged, nothing reported
