@@ -192,11 +192,11 @@ def inside_exception_middleware(app: Starlette, middleware: type[PassThrough]) -
 
 # The Python calls an error answered by an async callable handler makes beyond
 # `ClaimsAtRoute`'s (cProfile; the interceptor's dispatcher stands where
-# `behind_one_await` does): the table's two lookups, the resolution's first
-# step and candidates, the pending call, the driver and its async check, the
-# settling, the observing, the count, logging's level check, and Starlette's
+# `behind_one_await` does): the table's two lookups, the first step and its
+# candidates, the request data, the async check, the handler's first step,
+# the count check and the count, logging's level check, and Starlette's
 # second look at a bound method.
-RESOLUTION_CALLS = 12
+RESOLUTION_CALLS = 11
 
 
 def one_call(value: object) -> object:
