@@ -235,9 +235,9 @@ def advance(  # noqa: PLR0917 - positional: on the error path of every request
             return Pending(errors, exc, leaf, values, index, request, marks)
         answer = errors.outcome(value, leaf, request)
         if answer is not None:
-            errors.observe(
-                leaf, answer.status, request, answer.error_id, raised=exc, slo=answer.slo
-            )
+            slo = answer.slo
+            if slo is not None or not errors.counted_alone(leaf, answer.status):
+                errors.observe(leaf, answer.status, request, answer.error_id, raised=exc, slo=slo)
             return answer
     return None  # every match declined
 
