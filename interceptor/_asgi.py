@@ -204,14 +204,16 @@ def first_called(
     if DONE_KEY in scope and is_done(scope, errors, exc, leaf):
         return None
     value = values[0]
-    request = RequestInfo.from_scope(scope)  # before any handler: it may rewrite the scope
     if isinstance(value, INLINE_TYPES):
-        return advance(errors, exc, leaf, values, 0, request, scope)
+        return advance(errors, exc, leaf, values, 0, RequestInfo.from_scope(scope), scope)
+    # The request as it came in: a handler may rewrite the scope's method and path.
+    method, path = scope.get("method", "GET"), scope.get("path", "")
     result = NOT_CALLED
     if errors.is_async(value):
         try:
             result = call_started(value, conn, leaf)
         except Exception as new:
+            request = RequestInfo.from_scope(scope, method, path)
             Pending(errors, exc, leaf, values, 0, request, scope).raised(new)
             raise
         if (
@@ -220,6 +222,7 @@ def first_called(
             and errors.counted_alone(leaf, status)
         ):
             return result
+    request = RequestInfo.from_scope(scope, method, path)
     pending = Pending(errors, exc, leaf, values, 0, request, scope)
     pending.result = result
     return pending

@@ -57,11 +57,14 @@ class RequestInfo:
         self._unread: tuple[_Reader, Mapping[str, Any]] | None = None
 
     @classmethod
-    def from_scope(cls, scope: Mapping[str, Any]) -> RequestInfo:
-        """From an ASGI HTTP or websocket scope."""
+    def from_scope(
+        cls, scope: Mapping[str, Any], method: str | None = None, path: str | None = None
+    ) -> RequestInfo:
+        """From an ASGI HTTP or websocket scope; ``method`` and ``path``, where given,
+        are the scope's as they were before something rewrote them."""
         info = cls.__new__(cls)
-        info.method = scope.get("method", "GET")
-        info.path = scope.get("path", "")  # ASGI's path includes the root_path
+        info.method = scope.get("method", "GET") if method is None else method
+        info.path = scope.get("path", "") if path is None else path  # ASGI's includes the root_path
         # Starlette and FastAPI put the app in the scope; its debug flag is theirs.
         try:
             info.debug = getattr(scope.get("app"), "debug", False) is True
