@@ -193,10 +193,10 @@ def inside_exception_middleware(app: Starlette, middleware: type[PassThrough]) -
 # The Python calls an error answered by an async callable handler makes beyond
 # `ClaimsAtRoute`'s (cProfile; the interceptor's dispatcher stands where
 # `behind_one_await` does): the table's two lookups, the first step and its
-# candidates, the request data, the async check, the handler's first step,
-# the count check and the count, logging's level check, and Starlette's
-# second look at a bound method.
-RESOLUTION_CALLS = 11
+# candidates, the async check, the handler's first step, the count check
+# and the count, logging's level check, and Starlette's second look at a
+# bound method.
+RESOLUTION_CALLS = 10
 
 
 def one_call(value: object) -> object:
