@@ -589,7 +589,7 @@ async def test_a_handlers_response_gives_observers_and_reports_the_request(
     assert [r.status for r in caplog.records if r.name == "interceptor"] == [404, 500]  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("answer", ["response", "value"])
+@pytest.mark.parametrize("answer", ["response", "value", "sync response"])
 async def test_what_a_handler_does_to_the_scope_is_not_what_the_report_says(
     caplog: pytest.LogCaptureFixture, answer: str
 ) -> None:
@@ -598,13 +598,20 @@ async def test_what_a_handler_does_to_the_scope_is_not_what_the_report_says(
     reports: list[Report] = []
     events: list[ErrorEvent] = []
 
-    async def rewrites(request: Request, exc: Exception) -> object:
+    def answers(request: Request) -> object:
         request.scope["path"], request.scope["method"] = "/index.html", "PUT"
-        if answer == "response":
-            return PlainTextResponse("index", status_code=500)
-        return {"page": "index"}, 500
+        if answer == "value":
+            return {"page": "index"}, 500
+        return PlainTextResponse("index", status_code=500)
 
-    errors = Interceptor({KeyError: rewrites}, reporter=reports.append, observers=[events.append])
+    async def rewrites(request: Request, exc: Exception) -> object:
+        return answers(request)
+
+    def rewrites_in_a_thread(request: Request, exc: Exception) -> object:
+        return answers(request)
+
+    handler = rewrites_in_a_thread if answer.startswith("sync") else rewrites
+    errors = Interceptor({KeyError: handler}, reporter=reports.append, observers=[events.append])
     with caplog.at_level(logging.INFO, logger="interceptor"):
         async with client_for(app_with(errors)) as client:
             assert (await client.get("/missing")).status_code == 500
