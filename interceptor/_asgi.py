@@ -33,7 +33,13 @@ from interceptor._delivery import EXIT_FLUSH_SECONDS, DeliveryCounts, delivery
 from interceptor._render import Outcome
 from interceptor._request import RequestInfo
 from interceptor._resolve import DONE_KEY, NOT_CALLED, Pending, advance, is_done
-from interceptor._values import HANDLER_SKIPPED, HANDLER_TIMED_OUT, INLINE_TYPES, Handler
+from interceptor._values import (
+    HANDLER_SKIPPED,
+    HANDLER_TIMED_OUT,
+    INLINE_TYPES,
+    Handler,
+    HandlerValue,
+)
 
 __all__ = [
     "MAX_STUCK_HANDLERS",
@@ -185,21 +191,22 @@ async def call_handlers(
 def first_called(
     errors: Interceptor,
     exc: BaseException,
+    found: tuple[BaseException, tuple[HandlerValue, ...]],
     conn: Any,
     is_response: Callable[[object], bool],
 ) -> object:
     """`first` for Starlette's handler table, an async handler's first step taken at
     once: the answer, ``None`` or a `Pending` for `call_handlers`.
 
-    The common answer comes straight: an async handler that answers without
-    waiting, with a 4xx response that nothing but the count notes. Anything
-    else goes on with the resolution from the handler's result (the
-    `Pending`'s ``result``). What the handler raises is raised, marked as
+    ``found`` is what ``errors.candidates(exc)`` gave, with values to try: the
+    caller passes over an interceptor with none without a call, the common case
+    in nested scopes. The common answer comes straight: an async handler that
+    answers without waiting, with a 4xx response that nothing but the count
+    notes. Anything else goes on with the resolution from the handler's result
+    (the `Pending`'s ``result``). What the handler raises is raised, marked as
     `Pending.raised` marks it.
     """
-    leaf, values = errors.candidates(exc)
-    if not values:
-        return None
+    leaf, values = found
     scope = conn.scope
     if DONE_KEY in scope and is_done(scope, errors, exc, leaf):
         return None

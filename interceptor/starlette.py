@@ -205,9 +205,13 @@ class _Claims(Mapping[Any, Any]):
         scope = conn.scope
         if scope["type"] == "websocket":  # not isinstance(): connections are ABCs, slow to test
             return await self._dispatch_websocket(conn, exc)  # type: ignore[arg-type]
+        found = None  # the leaf (`exc`, or its group's) and the values to try
         for errors in self.chain:
+            found = errors.candidates(exc)
+            if not found[1]:
+                continue  # nothing to try, the common case in nested scopes
             try:
-                answer = first_called(errors, exc, conn, _is_response)
+                answer = first_called(errors, exc, found, conn, _is_response)
                 if isinstance(answer, Pending):
                     answer = await call_handlers(answer, conn, _is_response)
             except Exception as new:  # noqa: BLE001 - a handler's error goes to the next scope
@@ -220,7 +224,7 @@ class _Claims(Mapping[Any, Any]):
         try:
             return await self._starlette_answer(conn, exc)
         finally:
-            del exc  # raised again: see `_starlette_answer`
+            del exc, found  # raised again: see `_starlette_answer`
 
     async def _dispatch_websocket(self, websocket: WebSocket, exc: Exception) -> Any:
         for errors in self.chain:
