@@ -220,7 +220,7 @@ def first_called(
         try:
             result = call_started(value, conn, leaf)
         except Exception as new:
-            request = RequestInfo.from_scope(scope, method, path)
+            request = RequestInfo.from_scope(scope, method=method, path=path)
             Pending(errors, exc, leaf, values, 0, request, scope).raised(new)
             raise
         if (
@@ -229,7 +229,7 @@ def first_called(
             and errors.counted_alone(leaf, status)
         ):
             return result
-    request = RequestInfo.from_scope(scope, method, path)
+    request = RequestInfo.from_scope(scope, method=method, path=path)
     pending = Pending(errors, exc, leaf, values, 0, request, scope)
     pending.result = result
     return pending

@@ -58,10 +58,10 @@ class RequestInfo:
 
     @classmethod
     def from_scope(
-        cls, scope: Mapping[str, Any], method: str | None = None, path: str | None = None
+        cls, scope: Mapping[str, Any], *, method: str | None = None, path: str | None = None
     ) -> RequestInfo:
         """From an ASGI HTTP or websocket scope; ``method`` and ``path``, where given,
-        are the scope's as they were before something rewrote them."""
+        are the scope's as they were before something (a handler) rewrote them."""
         info = cls.__new__(cls)
         info.method = scope.get("method", "GET") if method is None else method
         info.path = scope.get("path", "") if path is None else path  # ASGI's includes the root_path

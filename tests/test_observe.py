@@ -589,6 +589,24 @@ async def test_a_handlers_response_gives_observers_and_reports_the_request(
     assert [r.status for r in caplog.records if r.name == "interceptor"] == [404, 500]  # type: ignore[attr-defined]
 
 
+def test_request_data_from_a_scope_takes_the_method_and_path_it_is_given() -> None:
+    scope = {
+        "type": "http",
+        "method": "PUT",
+        "path": "/index.html",
+        "query_string": b"token=secret&q=1",
+        "headers": [],
+    }
+    kept = RequestInfo.from_scope(scope, method="GET", path="/missing")
+    assert (kept.method, kept.path) == ("GET", "/missing")
+    assert "secret" not in kept.query_string  # the rest still read from the scope, scrubbed
+    assert kept.query_string.endswith("&q=1")
+    read = RequestInfo.from_scope(scope)
+    assert (read.method, read.path) == ("PUT", "/index.html")
+    with pytest.raises(TypeError):
+        RequestInfo.from_scope(scope, "GET", "/missing")  # type: ignore[misc]
+
+
 @pytest.mark.parametrize("answer", ["response", "value", "sync response"])
 async def test_what_a_handler_does_to_the_scope_is_not_what_the_report_says(
     caplog: pytest.LogCaptureFixture, answer: str
