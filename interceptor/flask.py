@@ -33,7 +33,7 @@ import functools
 import inspect
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard, TypeVar, cast
 
@@ -41,7 +41,7 @@ try:
     import flask.globals
     from flask import Blueprint, Flask, current_app, request, request_started
     from flask.sansio.blueprints import BlueprintSetupState
-    from werkzeug.routing import Map, MapAdapter, Rule
+    from werkzeug.routing import BaseConverter, Map, MapAdapter, Rule
     from werkzeug.wrappers import Response as WerkzeugResponse
 except ImportError as error:
     raise ImportError(
@@ -181,7 +181,8 @@ def _url_space(url_map: Map, name: str, prefix: str, subdomain: str | None) -> M
 
     The domains are its subdomain and those of its rules (nested blueprints'
     too), or with ``host_matching`` the hosts of its rules; the prefix is
-    matched as its rules match it, variable parts and converters and all.
+    matched as its rules match it, variable parts and all, by the patterns of
+    the app's converters (`_patterns_only`).
     """
     hosts = url_map.host_matching
     own = [
@@ -204,9 +205,28 @@ def _url_space(url_map: Map, name: str, prefix: str, subdomain: str | None) -> M
             for path in paths
         ],
         default_subdomain=url_map.default_subdomain,
-        converters=url_map.converters,
+        converters=_patterns_only(url_map.converters),
         host_matching=hosts,
     )
+
+
+def _patterns_only(
+    converters: Mapping[str, type[BaseConverter]],
+) -> dict[str, type[BaseConverter]]:
+    """``converters`` as the URL space matches with them: the app's by their patterns alone.
+
+    The app's converters are the app's code (a lookup in a database, an
+    exception of its own for what it does not know), and Flask calls one only
+    for a rule it matched: working out whose URL space a routing error is in
+    must not call them. Werkzeug's own are kept whole: they only parse, and a
+    value they refuse (an int past its ``max``) is outside the space.
+    """
+    return {
+        name: converter
+        if converter.__module__.startswith("werkzeug.")
+        else type(converter.__name__, (converter,), {"to_python": BaseConverter.to_python})
+        for name, converter in converters.items()
+    }
 
 
 def init_app(app_or_blueprint: Flask | Blueprint, errors: Interceptor) -> None:

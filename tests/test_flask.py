@@ -1470,6 +1470,58 @@ def test_a_routing_error_belongs_to_the_blueprint_on_its_subdomain_or_host(
     assert got == expected
 
 
+def org_prefix_app(errors: Interceptor | None, looked_up: list[str]) -> Flask:
+    """A blueprint under ``/<org:org>``, whose converter looks the org up (a query, say)
+    and raises KeyError for one it does not know, as the app chose."""
+    from werkzeug.routing import BaseConverter  # noqa: PLC0415
+
+    class OrgConverter(BaseConverter):
+        def to_python(self, value: str) -> str:
+            looked_up.append(value)
+            return {"acme": "Acme Inc."}[value]
+
+    app = Flask(__name__)
+    app.url_map.converters["org"] = OrgConverter
+    bp = Blueprint("org", __name__, url_prefix="/<org:org>")
+    bp.add_url_rule("/dashboard", "dashboard", lambda org: f"dashboard of {org}")
+    if errors is not None:
+        init_app(bp, errors)
+    app.register_blueprint(bp)
+    return app
+
+
+ORG_URLS = ("/acme/dashboard", "/acme/nope", "/ghost/nope", "/favicon.ico/x", "/nope")
+
+
+def test_a_blueprint_interceptor_calls_no_converter_the_app_would_not() -> None:
+    """Working out whose URL space a routing error is in calls none of the app's
+    converters: they are the app's code (a query, an exception of the app's own), and
+    Flask calls them only for the rules it matches."""
+    answers = {}
+    for errors in (None, Interceptor({ZeroDivisionError: 500})):
+        looked_up: list[str] = []
+        http = org_prefix_app(errors, looked_up).test_client()
+        answers[errors is None] = [(http.get(url).status_code, looked_up[:]) for url in ORG_URLS]
+    assert answers[False] == answers[True]
+    assert [status for status, _ in answers[True]] == [200, 404, 404, 404, 404]
+
+
+def test_a_variable_prefix_owns_its_urls_by_its_converters_patterns() -> None:
+    """Under a prefix with a converter of the app's, the URL space is what the
+    converter's pattern matches, as Flask matches it before calling the converter."""
+    looked_up: list[str] = []
+    http = org_prefix_app(Interceptor({404: 410}), looked_up).test_client()
+    got = {url: http.get(url).status_code for url in ORG_URLS}
+    assert got == {
+        "/acme/dashboard": 200,
+        "/acme/nope": 410,
+        "/ghost/nope": 410,
+        "/favicon.ico/x": 410,
+        "/nope": 410,  # the prefix itself, as "/fr/docs" above
+    }
+    assert looked_up == ["acme"]  # Flask's own match of /acme/dashboard
+
+
 @pytest.mark.parametrize("interceptor", [None, "noop"])
 def test_a_rule_without_an_endpoint_leaves_routing_errors_as_they_were(
     interceptor: str | None,
