@@ -70,11 +70,10 @@ class _AppState:
     """
 
     app: weakref.ref[Flask]
-    # Flask's handle_user_exception as found before ours was installed: what
-    # was in the app's __dict__ (another extension's, called as is) or else
-    # the class's attribute (``bind``: bound to the app at each call).
+    # What was in the app's __dict__ before ours was installed: another
+    # extension's handle_user_exception, called as is; None: the class's, as
+    # it is at each call (a tracer may wrap it on the class later).
     original: Any
-    bind: bool
     app_errors: Interceptor | None = None
     blueprints: dict[str, Interceptor] = field(default_factory=dict)
     # (url_prefix without its trailing slash, registered blueprint name), longest first.
@@ -91,12 +90,16 @@ class _AppState:
     def original_of(self, app: Flask) -> Callable[..., Any]:
         """Flask's handle_user_exception for ``app``, as ``app.handle_user_exception`` was."""
         # (No typing.cast: it is a call, and this runs on every error.)
-        original: Callable[..., Any] = self.original
-        if not self.bind:
+        original: Callable[..., Any] | None = self.original
+        if original is not None:
             return original
+        for cls in type(app).__mro__:  # the class attribute, where attribute access finds it
+            original = vars(cls).get("handle_user_exception")
+            if original is not None:
+                break
         get = getattr(type(original), "__get__", None)
         if get is None:  # not a descriptor: attribute access gives it as is
-            return original
+            return original  # type: ignore[return-value] # Flask's class always has one
         bound: Callable[..., Any] = get(original, app, type(app))
         return bound
 
@@ -479,11 +482,8 @@ def _install(app: Flask) -> _AppState:
     state = app.extensions.get(_EXTENSION)
     if state is None:
         # What app.handle_user_exception gives: another extension's, in the
-        # app's __dict__, or else the class's function, not bound to the app.
-        own = vars(app).get("handle_user_exception")
-        bind = own is None
-        original = inspect.getattr_static(type(app), "handle_user_exception") if bind else own
-        state = _AppState(app=weakref.ref(app), original=original, bind=bind)
+        # app's __dict__, or else the class's function, looked up at each call.
+        state = _AppState(app=weakref.ref(app), original=vars(app).get("handle_user_exception"))
         app.extensions[_EXTENSION] = state
         # An instance attribute, so Flask's own method (and whatever another
         # extension put in front of it) stays available as `state.original`.
@@ -514,13 +514,12 @@ def _handle_user_exception(state: _AppState, *args: Any, **kwargs: Any) -> Any:
     app = state.app()
     if app is None:
         raise ReferenceError("the Flask app this interceptor was installed on is gone")
-    original = state.original_of(app)
     if http_kind(exc) is HttpKind.PASSTHROUGH:
-        return original(*args, **kwargs)
+        return state.original_of(app)(*args, **kwargs)
     head = args[:-1]
 
     def fallback(unmatched: Exception) -> Any:
-        return original(*head, unmatched, **kwargs)
+        return state.original_of(app)(*head, unmatched, **kwargs)
 
     req = _current_request()
     scopes = state.scopes(exc, req)

@@ -1052,6 +1052,36 @@ def test_what_stood_in_front_of_flask_s_method_stays_there(where: str) -> None:
     assert seen == [error]
 
 
+@pytest.mark.parametrize("interceptor", [None, "noop", "matching"])
+def test_a_wrapper_put_on_the_class_after_init_app_is_called_as_without_it(
+    interceptor: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tracer (or a test's monkeypatch) wraps Flask's handle_user_exception on the
+    class once the app exists: what the interceptor does not answer reaches it, as
+    without the interceptor."""
+
+    class App(Flask):
+        pass
+
+    app = App(__name__)
+    app.add_url_rule("/conflict", "conflict", lambda: abort(409))
+    app.add_url_rule("/key", "key", lambda: {}[0])
+    if interceptor:
+        init_app(app, Interceptor({KeyError: 404} if interceptor == "matching" else {}))
+    seen: list[str] = []
+    wrapped = Flask.handle_user_exception
+
+    def traced(self: Flask, e: Exception) -> Any:
+        seen.append(type(e).__name__)
+        return wrapped(self, e)
+
+    monkeypatch.setattr(Flask, "handle_user_exception", traced)
+    http = app.test_client()
+    assert http.get("/conflict").status_code == 409
+    assert http.get("/key").status_code == (404 if interceptor == "matching" else 500)
+    assert seen == (["Conflict"] if interceptor == "matching" else ["Conflict", "KeyError"])
+
+
 def test_dispatcher_needs_the_exception_and_the_app() -> None:
     app = Flask(__name__)
     init_app(app, Interceptor({KeyError: 404}))
