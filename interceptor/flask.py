@@ -318,8 +318,10 @@ def intercept(errors: Interceptor) -> Callable[[F], F]:
     Above it, the route registered the view itself, so at the app's first
     request the endpoints that function is registered under get the wrapper
     this returns, as the route would have registered below. The scope is the
-    registration decorated: a function also registered as is elsewhere in
-    the app (next to the wrapper) is not intercepted there.
+    registration decorated: a function also registered as is elsewhere (next
+    to the wrapper in the app, or in another app, by a factory that
+    decorates the module's function for some apps only) is not intercepted
+    there.
     Unmatched exceptions are re-raised unchanged,
     so the blueprint and app scopes and Flask's own handlers still see them.
     Raises ``TypeError`` if ``errors`` is not an `Interceptor`.
@@ -456,8 +458,15 @@ def _decorated_after_registering(
     A function registered both as is and decorated (one of the wrappers made
     for it is in ``registered``, the ids of the app's views) is meant to be
     undecorated where it is registered as is (a wrapper gone is None, never a
-    view). A wrapper no longer referred to is made again.
+    view). So is a function its module still has under its own name: above
+    the route decorator, that name is the wrapper's; a function decorated by
+    a call (``intercept(errors)(view)``, in an app factory, say) is meant to
+    be decorated only where the wrapper is registered, not in every app that
+    registers the function itself. A wrapper no longer referred to is made
+    again.
     """
+    if _module_keeps(view):
+        return view
     current = view
     while True:  # each wrapper is newer than what it wraps: no cycle
         try:
@@ -468,6 +477,13 @@ def _decorated_after_registering(
             return current
         errors, wrapper = decorations[-1]
         current = wrapper() or _wrap(current, errors)
+
+
+def _module_keeps(view: Callable[..., Any]) -> bool:
+    """Whether ``view``'s module has it under its own name, as it is."""
+    names = getattr(view, "__globals__", None)
+    name = getattr(view, "__name__", None)
+    return isinstance(names, dict) and isinstance(name, str) and names.get(name) is view
 
 
 def _forget_app(key: int, checked: weakref.ref[Flask]) -> None:

@@ -1225,6 +1225,44 @@ def test_intercept_above_the_route_decorator_works_too(with_init_app: bool) -> N
     assert http.get("/plain").status_code == (418 if with_init_app else 500)
 
 
+def shared_health() -> str:
+    """A module's view that an app factory registers in every app it makes."""
+    raise LookupError("db down")
+
+
+ABOVE_AT_MODULE_LEVEL = Flask(__name__)
+
+
+@intercept(Interceptor({LookupError: 404}))
+@ABOVE_AT_MODULE_LEVEL.get("/health")
+def health_above() -> str:
+    raise LookupError("db down")
+
+
+@pytest.mark.parametrize("first", ["undecorated-app-first", "decorated-app-first"])
+def test_a_view_decorated_by_a_call_for_one_app_stays_as_it_is_in_another(first: str) -> None:
+    """An app factory that intercepts a shared view for some apps: the apps that
+    register the view itself never get the wrapper, whichever serves first."""
+
+    def create_app(intercepted: bool) -> Flask:
+        app = Flask(__name__)
+        view = intercept(Interceptor({LookupError: 404}))(shared_health)
+        app.add_url_rule("/health", view_func=view if intercepted else shared_health)
+        return app
+
+    plain, decorated = create_app(intercepted=False), create_app(intercepted=True)
+    order = [plain, decorated] if first == "undecorated-app-first" else [decorated, plain]
+    got = {app is plain: app.test_client().get("/health").status_code for app in order}
+    assert got == {True: 500, False: 404}
+    assert plain.view_functions["shared_health"] is shared_health
+
+
+def test_a_view_decorated_above_its_route_at_module_level_is_intercepted() -> None:
+    """The module has the wrapper under the view's name: the registered function is
+    the one the decorator meant."""
+    assert ABOVE_AT_MODULE_LEVEL.test_client().get("/health").status_code == 404
+
+
 # -- apps that never opted in ---------------------------------------------------------------
 
 
