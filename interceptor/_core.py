@@ -22,6 +22,7 @@ from interceptor._errors import ApiError
 from interceptor._http import (
     KINDS_BY_TYPE,
     HttpKind,
+    declares_no_error_status,
     http_kind,
     http_status,
     is_framework_unwind,
@@ -763,9 +764,22 @@ def _by_http_kind(
     kind = http_kind(leaf)
     if kind is HttpKind.PASSTHROUGH:
         return ()
-    if tables.by_status and kind is not HttpKind.PLAIN:
+    if kind is HttpKind.PLAIN:
+        return values
+    if declares_no_error_status(leaf, kind):
+        # A redirect, a 2xx, a code that is no status: a value that renders
+        # at the exception's own status (a plain value on a base it merely
+        # inherits from, a Problem with no status) has none to render at, so
+        # it is the framework's to answer, as without us.
+        values = tuple(value for value in values if not _at_own_status(value))
+    if tables.by_status:
         return _status_key_first(tables, http_status(leaf, kind), values)
     return values
+
+
+def _at_own_status(value: HandlerValue) -> bool:
+    """Whether ``value`` renders at the status of the exception it answers."""
+    return value is _API_ERROR_DEFAULT or (isinstance(value, Problem) and value.status is None)
 
 
 def _status_key_first(

@@ -11,13 +11,14 @@ import enum
 from typing import Any
 
 from interceptor._errors import ApiError
-from interceptor._status import is_int
+from interceptor._status import is_error_status, is_int
 from interceptor._typecache import remember
 from interceptor._validation import VALIDATION_DETAIL, is_validation_names
 
 __all__ = [
     "KINDS_BY_TYPE",
     "HttpKind",
+    "declares_no_error_status",
     "http_detail",
     "http_detail_value",
     "http_headers",
@@ -164,19 +165,32 @@ def module_name(cls: type) -> str:
 def http_status(exc: BaseException, kind: HttpKind) -> int | None:
     """The HTTP status an exception declares, or ``None``."""
     try:
-        if kind is HttpKind.API_ERROR:
-            status: Any = type(exc).status  # type: ignore[attr-defined]
-        elif kind is HttpKind.STARLETTE:
-            status = getattr(exc, "status_code", None)
-        elif kind is HttpKind.WERKZEUG:
-            status = getattr(exc, "code", None)
-        elif kind is HttpKind.VALIDATION:
-            return 422
-        else:
-            return None
+        status = _declared_status(exc, kind)
     except Exception:  # noqa: BLE001 - a subclass's broken property declares no status
         return None
     return status if is_int(status) else None
+
+
+def declares_no_error_status(exc: BaseException, kind: HttpKind) -> bool:
+    """Whether ``exc`` declares, readably, what is no error status: a redirect, a 2xx,
+    ``None`` (Werkzeug's code for an exception standing for another answer)."""
+    try:
+        return not is_error_status(_declared_status(exc, kind))
+    except Exception:  # noqa: BLE001 - a subclass's broken property: a broken class, no say
+        return False
+
+
+def _declared_status(exc: BaseException, kind: HttpKind) -> Any:
+    """What ``exc`` gives for its status, as it is; raises what reading it raises."""
+    if kind is HttpKind.API_ERROR:
+        return type(exc).status  # type: ignore[attr-defined]
+    if kind is HttpKind.STARLETTE:
+        return getattr(exc, "status_code", None)
+    if kind is HttpKind.WERKZEUG:
+        return getattr(exc, "code", None)
+    if kind is HttpKind.VALIDATION:
+        return 422
+    return None
 
 
 def http_detail(exc: BaseException, kind: HttpKind) -> str:

@@ -293,7 +293,7 @@ class Renderer:
         """Fill `template` in from `exc` and build the response."""
         kind = http_kind(exc)
         status = status or template.status or http_status(exc, kind) or 500
-        if not is_error_status(status):  # e.g. a Werkzeug exception with code 3xx/None
+        if not is_error_status(status):  # a 3xx Werkzeug exception whose class is named, say
             status = 500
         info = self.error_info(
             template=template, exc=exc, kind=kind, status=status, retryable=retryable

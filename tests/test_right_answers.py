@@ -325,6 +325,112 @@ def test_a_catch_all_keeps_flask_abort_at_its_status(caplog: pytest.LogCaptureFi
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+class LoginRedirect(WerkzeugHTTPException):
+    code = 302
+    description = "Log in first."
+
+
+class OddCode(WerkzeugHTTPException):
+    code = 299
+
+
+class TextCode(WerkzeugHTTPException):
+    code = "404"  # type: ignore[assignment] # as a careless subclass has it
+
+
+class NoCode(WerkzeugHTTPException):  # a proxy for another answer: code None
+    description = "proxied"
+
+
+NOT_ERROR_STATUSES = {
+    "/redirect": LoginRedirect(response=None),
+    "/odd": OddCode(),
+    "/text": TextCode(),
+    "/none": NoCode(),
+}
+
+
+@pytest.mark.parametrize(
+    "registered",
+    [{Exception: 500}, {Exception: Problem(code="CRASH")}, {WerkzeugHTTPException: Problem()}],
+    ids=["catch-all-int", "catch-all-problem", "every-http-error-one-liner"],
+)
+def test_a_catch_all_leaves_a_werkzeug_exception_without_an_error_status_to_flask(
+    registered: dict[Any, Any],
+) -> None:
+    """An HTTPException whose code is no error status (a redirect, 299, a str, None),
+    matched only through Exception or by a Problem that renders at its own status,
+    gets Flask's answer, as without the interceptor."""
+
+    def app(errors: Interceptor | None) -> Flask:
+        app = Flask(__name__)
+        for path, exc in NOT_ERROR_STATUSES.items():
+            app.add_url_rule(path, path, lambda exc=exc: raise_(exc))
+        if errors is not None:
+            init_app(app, errors)
+        return app
+
+    def answers(errors: Interceptor | None) -> dict[str, tuple[str, bytes]]:
+        http = app(errors).test_client()
+        return {path: (http.get(path).status, http.get(path).data) for path in NOT_ERROR_STATUSES}
+
+    without = answers(None)
+    assert answers(Interceptor(registered)) == without
+    assert without["/redirect"][0] == "302 FOUND"
+
+
+def test_an_http_exception_without_an_error_status_still_reaches_a_callable_or_its_class() -> None:
+    """What the catch-all leaves to Flask, a callable on a base still receives, and
+    a registration naming the class decides."""
+    seen: list[Exception] = []
+
+    def handler(request: Any, exc: Exception) -> Any:
+        seen.append(exc)
+        return {"seen": True}, 418
+
+    app = Flask(__name__)
+    app.add_url_rule("/redirect", "redirect", lambda: raise_(LoginRedirect()))
+    app.add_url_rule("/odd", "odd", lambda: raise_(OddCode()))
+    init_app(app, Interceptor({Exception: handler, OddCode: 404}))
+    http = app.test_client()
+    assert http.get("/redirect").status_code == 418
+    assert [type(exc) for exc in seen] == [LoginRedirect]
+    assert http.get("/odd").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "registered",
+    [{Exception: 500}, {StarletteHTTPException: Problem()}],
+    ids=["catch-all", "every-http-error-one-liner"],
+)
+async def test_a_catch_all_leaves_a_starlette_http_exception_without_an_error_status_to_it(
+    registered: dict[Any, Any],
+) -> None:
+    async def redirect(request: Request) -> Response:
+        raise StarletteHTTPException(303, headers={"Location": "/login"})
+
+    async def no_content(request: Request) -> Response:
+        raise StarletteHTTPException(204)
+
+    def app(errors: Interceptor | None) -> Starlette:
+        middleware = [Middleware(InterceptorMiddleware, interceptor=errors)] if errors else []
+        routes = [Route("/redirect", redirect), Route("/empty", no_content)]
+        return Starlette(routes=[Mount("/m", routes=routes, middleware=middleware)])
+
+    async def answers(errors: Interceptor | None) -> list[tuple[int, Any, bytes]]:
+        async with client_for(app(errors)) as client:
+            got = [await client.get(path) for path in ("/m/redirect", "/m/empty")]
+        return [(r.status_code, r.headers.get("location"), r.content) for r in got]
+
+    without = await answers(None)
+    assert without[0][:2] == (303, "/login")
+    assert await answers(Interceptor(registered)) == without
+
+
+def raise_(exc: Exception) -> Any:
+    raise exc
+
+
 def test_a_missing_form_field_is_a_400_not_the_keyerror_mapping() -> None:
     app = flask_app(Interceptor({KeyError: Problem(status=404, code="NO_SUCH_ITEM")}))
     response = app.test_client().post("/form", data={"name": "x"})
