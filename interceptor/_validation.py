@@ -35,6 +35,7 @@ document, which a placeholder would not; the value there is never shown.
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -47,6 +48,7 @@ __all__ = [
     "is_missing_field",
     "is_validation_names",
     "is_validation_type",
+    "note_missing_key",
     "validation_errors",
     "validation_problem",
     "validation_problem_for",
@@ -124,7 +126,10 @@ _NAMED_PARTS = {
 def _names(tp: type) -> set[tuple[str, str]]:
     names = set()
     for cls in type.mro(tp):
-        module, name = getattr(cls, "__module__", None), getattr(cls, "__qualname__", None)
+        try:
+            module, name = getattr(cls, "__module__", None), getattr(cls, "__qualname__", None)
+        except Exception:  # noqa: BLE001, S112 - a metaclass's broken property: no name of ours
+            continue
         if isinstance(module, str) and isinstance(name, str):
             names.add((module, name))
     return names
@@ -150,6 +155,45 @@ def is_validation_names(names: set[tuple[str, str]]) -> bool:
 def is_missing_field(exc: BaseException) -> bool:
     """Whether ``exc`` is Werkzeug's ``BadRequestKeyError``: a form field or query value missing."""
     return _MISSING_FIELD in _names(type(exc))
+
+
+# Where a BadRequestKeyError looked its key up, by the exception: noted by the
+# WSGI adapters, which have the request (`note_missing_key`); held no longer
+# than the exception.
+_MISSING_KEY_PLACES: weakref.WeakKeyDictionary[BaseException, str] = (
+    weakref.WeakKeyDictionary()
+)
+# A Werkzeug request's parts, in its __dict__ once read, and where each is. (A
+# missing header is a plain KeyError from Werkzeug, a crash as without us.)
+_REQUEST_PARTS = (
+    ("args", "parameter"),
+    ("cookies", "parameter"),
+    ("form", "pointer"),
+    ("files", "pointer"),
+)
+
+
+def note_missing_key(exc: BaseException, environ: Mapping[str, Any]) -> None:
+    """Note where ``exc``, if it is Werkzeug's ``BadRequestKeyError``, looked its key up.
+
+    The exception names only the key: the part of the request (the
+    ``werkzeug.request`` of ``environ``) whose mapping raised it says whether
+    it is a query or cookie parameter or a place in the body.
+    """
+    if not isinstance(exc, KeyError):  # as BadRequestKeyError is: most errors stop here
+        return
+    request = environ.get("werkzeug.request")
+    tb = exc.__traceback__
+    if request is None or tb is None or not is_missing_field(exc):
+        return
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    raised_by = tb.tb_frame.f_locals.get("self")  # the mapping's __getitem__ raised it
+    parts = getattr(request, "__dict__", {})
+    for name, place in _REQUEST_PARTS:
+        if raised_by is not None and parts.get(name) is raised_by:
+            _MISSING_KEY_PLACES[exc] = place
+            return
 
 
 def validation_problem_for(exc: BaseException, template: Problem | None = None) -> Problem:
@@ -191,8 +235,8 @@ def validation_errors(exc: BaseException) -> tuple[list[dict[str, str]], int]:
     try:
         names = _names(type(exc))
         if _MISSING_FIELD in names:
-            key = exc.args[0] if exc.args else ""
-            return [{"detail": "This field is required.", "pointer": _pointer([str(key)])}], 1
+            key = str(exc.args[0]) if exc.args else ""
+            return [_missing_key_item(key, _MISSING_KEY_PLACES.get(exc))], 1
         errors = getattr(exc, "errors", None)
         raw = errors() if callable(errors) else None
         if not isinstance(raw, Iterable):
@@ -300,6 +344,13 @@ def _place(parts: list[str], *, from_request: bool) -> tuple[str, str]:
         if member is not None and rest:
             return member, rest[0]
     return "pointer", _pointer(parts)
+
+
+def _missing_key_item(key: str, place: str | None) -> dict[str, str]:
+    """The ``errors`` item for a missing key, by where it was looked up (the body if unknown)."""
+    if place == "parameter":
+        return {"detail": "This parameter is required.", "parameter": key}
+    return {"detail": "This field is required.", "pointer": _pointer([key])}
 
 
 def _pointer(parts: list[str]) -> str:

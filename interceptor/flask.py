@@ -53,6 +53,7 @@ from interceptor._http import HttpKind, http_kind
 from interceptor._render import Outcome
 from interceptor._request import RequestInfo
 from interceptor._resolve import Marks, finish_async, first, handle_sync
+from interceptor._validation import note_missing_key
 from interceptor._values import Handler
 
 __all__ = ["init_app", "intercept"]
@@ -384,13 +385,16 @@ def _wrap(view: F, errors: Interceptor) -> F:
 def _view_response(errors: Interceptor, exc: Exception) -> WerkzeugResponse | None:
     app = _current_app()
     marks = _current_request().environ
+    note_missing_key(exc, marks)
     result = handle_sync(errors, exc, _request_info, _sync_call(app), _is_response, marks=marks)
     return None if result is None else _to_response(app, result)
 
 
 async def _async_view_response(errors: Interceptor, exc: Exception) -> WerkzeugResponse | None:
     app = _current_app()
-    answer = first(errors, exc, _request_info, _current_request().environ)
+    marks = _current_request().environ
+    note_missing_key(exc, marks)
+    answer = first(errors, exc, _request_info, marks)
     result = await finish_async(answer, _direct_call(), _is_response)
     return None if result is None else _to_response(app, result)
 
@@ -538,6 +542,7 @@ def _handle_user_exception(state: _AppState, *args: Any, **kwargs: Any) -> Any:
         return state.original_of(app)(*head, unmatched, **kwargs)
 
     req = _current_request()
+    note_missing_key(exc, req.environ)
     scopes = state.scopes(exc, req)
     return _resolve(
         app,

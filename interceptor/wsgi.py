@@ -31,6 +31,7 @@ from interceptor._render import Outcome
 from interceptor._request import RequestInfo
 from interceptor._resolve import handle_sync
 from interceptor._status import reason_phrase
+from interceptor._validation import note_missing_key
 from interceptor._values import Handler
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ class InterceptorMiddleware:
         """Start the error response for the exception being handled, or ``None``."""
         exc = sys.exc_info()[1]
         assert exc is not None  # noqa: S101 - only called inside `except`
+        note_missing_key(exc, environ)
         caller = _HandlerCaller(environ)
         result = handle_sync(
             self.interceptor,

@@ -28,8 +28,9 @@ from starlette.routing import Mount, Route
 from werkzeug.exceptions import HTTPException as WerkzeugHTTPException
 
 from interceptor import Interceptor, Problem, classified, validation_problem
-from interceptor.flask import init_app
+from interceptor.flask import init_app, intercept
 from interceptor.starlette import InterceptorMiddleware
+from interceptor.wsgi import InterceptorMiddleware as WsgiInterceptorMiddleware
 
 PROBLEM = "application/problem+json"
 
@@ -438,6 +439,52 @@ def test_a_missing_form_field_is_a_400_not_the_keyerror_mapping() -> None:
     body = response.get_json()
     assert "code" not in body
     assert body["errors"] == [{"detail": "This field is required.", "pointer": "/email"}]
+
+
+MISSING_KEYS = {
+    "/query": ({"parameter": "q"}, lambda: request.args["q"]),
+    "/cookie": ({"parameter": "sid"}, lambda: request.cookies["sid"]),
+    "/form": ({"pointer": "/email"}, lambda: request.form["email"]),
+    "/file": ({"pointer": "/upload"}, lambda: request.files["upload"]),
+}
+
+
+@pytest.mark.parametrize("scope", ["app", "view"])
+def test_a_missing_query_or_cookie_value_points_where_it_was_looked_for(
+    scope: str,
+) -> None:
+    """Werkzeug's BadRequestKeyError says only the key: the errors item says where the
+    view looked for it, a parameter or a place in the body, as a FastAPI validation
+    error does."""
+    errors = Interceptor({WerkzeugHTTPException: Problem()})
+    app = Flask(__name__)
+    if scope == "app":
+        init_app(app, errors)
+    for path, (_, view) in MISSING_KEYS.items():
+        app.add_url_rule(path, path, view if scope == "app" else intercept(errors)(view),
+                         methods=["POST"])
+    http = app.test_client()
+    for path, (where, _) in MISSING_KEYS.items():
+        response = http.post(path, data={"name": "x"})
+        assert response.status_code == 400, path
+        (item,) = response.get_json()["errors"]
+        assert {k: v for k, v in item.items() if k != "detail"} == where, path
+
+
+def test_a_missing_query_value_points_at_the_parameter_under_the_wsgi_middleware() -> None:
+    from werkzeug.test import Client  # noqa: PLC0415
+    from werkzeug.wrappers import Request as WerkzeugRequest  # noqa: PLC0415
+    from werkzeug.wrappers import Response as WerkzeugResponse  # noqa: PLC0415
+
+    def app(environ: Any, start_response: Any) -> Any:
+        page = WerkzeugRequest(environ).args["page"]
+        return WerkzeugResponse(page)(environ, start_response)
+
+    wrapped = WsgiInterceptorMiddleware(app, interceptor=Interceptor({LookupError: 404}))
+    response = Client(wrapped).get("/")
+    assert response.status_code == 400
+    assert [{k: v for k, v in item.items() if k != "detail"}
+            for item in response.get_json()["errors"]] == [{"parameter": "page"}]
 
 
 def test_the_one_liner_renders_every_werkzeug_http_error_as_problem_json() -> None:
