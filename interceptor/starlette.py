@@ -447,9 +447,19 @@ class InterceptorMiddleware:
             started = _started_by(send)
         if started:  # e.g. a streaming body or a background task failed
             return observe_after_start(self.interceptor, exc, scope)
-        answer = await resolve(self.interceptor, exc, scope, lambda: Request(scope, receive, send))
+        failed: BaseException = exc
+        ours = False
+        if claimed_after_start(exc):
+            # Started at the route, not here: a middleware in between held the
+            # start back (GZip waits for the first chunk). Nothing reached the
+            # server, so what failed can still be answered; Starlette's error
+            # for its claim is no error of the application's.
+            failed, ours = _late(exc, scope)
+        answer = await resolve(
+            self.interceptor, failed, scope, lambda: Request(scope, receive, send)
+        )
         if answer is None:
-            return exc
+            return failed if ours else exc
         if isinstance(answer, Outcome):
             await send_outcome(answer, scope, receive, send)
         else:
@@ -525,9 +535,23 @@ class ScopeTable:
 
 
 def observe_after_start(interceptor: Interceptor, exc: Exception, scope: Scope) -> BaseException:
-    """``exc`` escaped after the response started: observed once, and what to raise for it."""
+    """``exc`` escaped ``interceptor``'s scope after the response started: observed once,
+    by the innermost interceptor in scope that matches it, and what to raise for it.
+
+    What none of them matches passes untouched, as without them: an interceptor
+    that matches nothing never logs or reports it, nor keeps it from an outer
+    one (`Interceptor({Exception: 500})` at app level sees every such failure).
+    """
     late, ours = _late(exc, scope)
-    interceptor.observe_late(late, RequestInfo.from_scope(scope), scope)
+    table = scope.get(_HANDLERS_KEY, _NO_TABLES)[0]
+    chain = table.chain if isinstance(table, _Claims) else ()
+    # From this one outwards: those inside it saw the exception first, or
+    # never had it in their scope (a middleware between them raised it).
+    start = next((at for at, errors in enumerate(chain) if errors is interceptor), None)
+    for errors in (interceptor,) if start is None else chain[start:]:
+        if errors.candidates(late)[1]:
+            errors.observe_late(late, RequestInfo.from_scope(scope), scope)
+            break
     return late if ours else exc
 
 

@@ -316,13 +316,16 @@ def _abort_started(
 ) -> None:
     """Hand the exception being handled to the server after the response started.
 
-    It is logged and reported as a 500 with an ``error_id``. PEP 3333: the
-    server re-raises ``exc_info`` once the headers are out, and whatever it
-    raises goes up untouched. If it returns, the caller re-raises.
+    If ``interceptor`` matches it, it is logged and reported as a 500 with an
+    ``error_id`` (once per request: an outer one passes it on); what it does
+    not match is left to an outer one, or to the server, untouched. PEP 3333:
+    the server re-raises ``exc_info`` once the headers are out, and whatever
+    it raises goes up untouched. If it returns, the caller re-raises.
     """
     exc_info = sys.exc_info()
     try:
-        if exc_info[1] is not None:
+        # (No local for the exception: start_response raises it from this frame.)
+        if exc_info[1] is not None and interceptor.candidates(exc_info[1])[1]:
             interceptor.observe_late(exc_info[1], RequestInfo.from_environ(environ), environ)
         start_response("500 Internal Server Error", [("Content-Type", "text/plain")], exc_info)
     finally:

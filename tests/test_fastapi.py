@@ -24,7 +24,7 @@ from fastapi import (  # noqa: E402
     Response,
 )
 from fastapi.exceptions import RequestValidationError  # noqa: E402
-from fastapi.responses import JSONResponse  # noqa: E402
+from fastapi.responses import JSONResponse, StreamingResponse  # noqa: E402
 from fastapi.routing import APIRoute  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 from starlette.types import Receive, Scope, Send  # noqa: E402
@@ -272,6 +272,38 @@ def test_a_failure_after_the_response_started_is_reported_once_by_the_route_clas
     assert [type(r.exception) for r in reports] == [Gone]
     lines = [r for r in caplog.records if reports[0].error_id in r.getMessage()]
     assert len(lines) == 1
+
+
+@pytest.mark.parametrize("route_class", ["bare", "matching-nothing"])
+def test_a_late_failure_a_route_class_does_not_match_is_the_app_level_interceptors(
+    route_class: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failures after the response started, an HTTPException (FastAPI's own handler's)
+    and an exception of the app's: a route class that matches neither leaves both to
+    the app-level interceptor, which reports each once."""
+    reports: list[Any] = []
+    scoped = intercepted_route(Interceptor({Unrelated: 400}))
+    router = APIRouter(route_class=scoped if route_class != "bare" else APIRoute)
+
+    def stream(error: Exception) -> StreamingResponse:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first"
+            raise error
+
+        return StreamingResponse(chunks())
+
+    router.add_api_route("/http", lambda: stream(HTTPException(400, "late")))
+    router.add_api_route("/gone", lambda: stream(Gone("late")))
+    everything = Interceptor({Exception: 500}, reporter=reports.append, name="app")
+    app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=everything)])
+    app.include_router(router)
+    with caplog.at_level(logging.ERROR, logger="interceptor"):
+        answers = _answers(app, ["/http", "/gone"])
+        assert delivery.flush(5)
+    # Starlette's error for what is claimed at the route (the catch-all claims both).
+    assert answers == ["RuntimeError", "RuntimeError"]
+    assert [type(r.exception) for r in reports] == [HTTPException, Gone]
+    assert {r.scope for r in caplog.records if "started" in r.getMessage()} == {"app"}
 
 
 def test_an_exception_the_route_class_declined_is_not_tried_again_at_the_route() -> None:

@@ -867,6 +867,87 @@ async def test_a_claimed_exception_after_the_response_started_is_reported_once()
     assert reports[0].error_id
 
 
+async def late_reports(app: ASGIApp, path: str, reports: list[Any]) -> list[type[BaseException]]:
+    """The types reported for one request of ``app`` whose response fails once started."""
+    await raised_late(app, path)
+    assert delivery.flush(5)
+    return [type(report.exception) for report in reports]
+
+
+@pytest.mark.parametrize("kind", ["stream", "background"])
+@pytest.mark.parametrize("inner", [None, "mount", "route"])
+async def test_an_inner_interceptor_matching_nothing_leaves_a_late_failure_to_the_app_level_one(
+    inner: str | None, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failure after the response started is observed by the innermost interceptor
+    that matches it: one inside that matches nothing neither logs it nor keeps it
+    from the app-level reporter."""
+    reports: list[Any] = []
+    noop = [mw(Interceptor({NeverRaised: 404}))]
+    endpoint = late_endpoint(kind, Boom("late"))
+    route = Route("/x", endpoint, middleware=noop if inner == "route" else [])
+    app = Starlette(
+        routes=[Mount("/m", routes=[route], middleware=noop if inner == "mount" else [])],
+        middleware=[mw(Interceptor({Exception: 500}, reporter=reports.append, name="app"))],
+    )
+    with caplog.at_level(logging.ERROR, logger="interceptor"):
+        assert await late_reports(app, "/m/x", reports) == [Boom]
+    [record] = [r for r in caplog.records if "started" in r.getMessage()]
+    assert record.scope == "app"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", ["stream", "background"])
+@pytest.mark.parametrize("place", PLACES)
+async def test_a_late_failure_no_interceptor_matches_is_neither_logged_nor_reported(
+    place: str, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reports: list[Any] = []
+    error = Boom("late")
+    errors = Interceptor({NeverRaised: 500}, reporter=reports.append)
+    app = build(place, late_endpoint(kind, error), {}, errors=errors)
+    with caplog.at_level(logging.DEBUG, logger="interceptor"):
+        assert_as_raised(await raised_late(app, "/m/x"), error)
+        assert errors.flush(5)
+    assert reports == []
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+@pytest.mark.parametrize("keys", ["boom", "catchall"])
+async def test_a_stream_failing_behind_a_middleware_holding_the_start_back_is_answered(
+    keys: str,
+) -> None:
+    """GZip holds the response start back until the first chunk: a stream failing
+    before it has started at the route, not at the app. Starlette's error for the
+    claim is no error to answer: the stream's own is answered, logged and reported."""
+    from starlette.middleware.gzip import GZipMiddleware  # noqa: PLC0415
+
+    async def chunks() -> Any:
+        raise Boom("before the first chunk")
+        yield b"never"  # pragma: no cover - a generator that fails first
+
+    def endpoint(request: Request) -> Response:
+        return StreamingResponse(chunks())
+
+    reports: list[Any] = []
+    errors = Interceptor({Boom: 404} if keys == "boom" else {Exception: 500},
+                         reporter=reports.append)
+    gzip = [Middleware(GZipMiddleware, minimum_size=1)]
+    app = Starlette(
+        routes=[Mount("/m", routes=[Route("/x", endpoint)], middleware=gzip)],
+        middleware=[mw(errors)],
+    )
+    async with client_for(app) as client:
+        response = await client.get("/m/x")
+    assert errors.flush(5)
+    assert response.headers["content-type"] == "application/problem+json"
+    if keys == "boom":
+        assert (response.status_code, reports) == (404, [])
+        return
+    assert response.status_code == 500
+    [report] = reports
+    assert (type(report.exception), report.error_id) == (Boom, response.json()["error_id"])
+
+
 async def test_the_table_cache_of_a_middleware_is_bounded() -> None:
     # One middleware instance called under ever new outer tables keeps one.
     errors = Interceptor({Boom: 409})
@@ -968,7 +1049,7 @@ async def test_an_error_after_the_response_started_leaves_no_reference_cycle() -
         raise Boom("mid-body")
 
     seen: list[tuple[int, type[BaseException]]] = []
-    errors = Interceptor({NeverRaised: 500})
+    errors = Interceptor({Boom: 409})
     errors.add_observer(lambda event: seen.append((event.status, type(event.exception))))
     wrapped = InterceptorMiddleware(
         InterceptorMiddleware(streams_then_fails, interceptor=errors), interceptor=errors

@@ -8,6 +8,7 @@ import contextvars
 import functools
 import io
 import json
+import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +33,10 @@ from tests.conftest import TUPLE_ANSWERS, split_error_id
 
 
 class Boom(Exception):
+    pass
+
+
+class NeverRaised(Exception):
     pass
 
 
@@ -551,6 +556,30 @@ def test_wsgiref_validated_error_before_first_chunk() -> None:
     assert json.loads(body)["status"] == 404
     assert errors == ""
     assert made[0].closed == 1
+
+
+@pytest.mark.parametrize("outer", [None, "matching"])
+def test_an_error_after_the_first_chunk_is_observed_only_where_it_is_matched(
+    outer: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An inner middleware that matches nothing neither logs nor reports a late error,
+    nor keeps it from an outer one that matches it."""
+    reports: list[Any] = []
+    error = Boom("mid-stream")
+    app, _ = streaming_app(b"first", error)
+    noop = Interceptor({NeverRaised: 500}, reporter=reports.append, name="inner")
+    wrapped: Any = InterceptorMiddleware(app, interceptor=noop)
+    if outer:
+        everything = Interceptor({Exception: 500}, reporter=reports.append, name="outer")
+        wrapped = InterceptorMiddleware(wrapped, interceptor=everything)
+    with caplog.at_level(logging.DEBUG, logger="interceptor"), pytest.raises(Boom) as caught:
+        Server().run(wrapped)
+    assert caught.value is error
+    assert noop.flush(5)
+    assert [(r.scope, type(r.exception)) for r in reports] == (
+        [("outer", Boom)] if outer else []
+    )
+    assert len(caplog.records) == (1 if outer else 0)
 
 
 def test_wsgiref_validated_error_after_first_chunk_aborts() -> None:

@@ -262,7 +262,7 @@ def test_a_mid_body_error_leaves_no_reference_cycle(nested: bool) -> None:
     # The late error is logged and reported once per request, but the environ
     # must not keep it: its traceback's frames refer to the environ.
     seen: list[tuple[int, type[BaseException]]] = []
-    errors = Interceptor({NeverRaised: 500})
+    errors = Interceptor({RuntimeError: 500})
     errors.add_observer(lambda event: seen.append((event.status, type(event.exception))))
     wrapped: Callable[..., Any] = InterceptorMiddleware(mid_body_error, interceptor=errors)
     if nested:
