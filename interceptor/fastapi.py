@@ -108,6 +108,8 @@ def intercepted_route(
     Pass it as ``APIRouter(route_class=...)``. ``base`` is the route class to
     extend: another intercepted class nests scopes (``interceptor`` is tried
     before the base's), any other ``APIRoute`` subclass keeps its behaviour.
+    It covers the router's HTTP routes: FastAPI makes websocket routes with
+    its own ``APIWebSocketRoute``, whatever the route class.
     Raises ``TypeError`` for a non-`Interceptor` or a base that is not an
     ``APIRoute`` subclass.
 

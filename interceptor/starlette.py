@@ -86,7 +86,8 @@ _NO_TABLES: tuple[Mapping[Any, Any], Mapping[int, Any]] = (
     MappingProxyType({}),
 )
 # The exception the route-level dispatcher tried with every interceptor in
-# scope and left unanswered; the middleware fallbacks pass it on untouched.
+# scope and left unanswered, with those interceptors: the middleware fallbacks
+# among them pass it on untouched.
 _TRIED_KEY = "interceptor.tried"
 # Starlette's words when a handled exception comes after the response started.
 _LATE_AT_ROUTE = ("Caught handled exception, but response already started.",)
@@ -257,7 +258,7 @@ class _Claims(Mapping[Any, Any]):
             # Raised for Starlette to raise again, as without us. Neither the
             # scope nor a frame of ours keeps it: its traceback holds both, and
             # the request's data would wait for the cyclic collector.
-            conn.scope[_TRIED_KEY] = mark_of(exc)
+            conn.scope[_TRIED_KEY] = (mark_of(exc), self.chain)
             try:
                 raise exc
             finally:
@@ -440,8 +441,7 @@ class InterceptorMiddleware:
         # Not inlined in __call__: the exception's traceback holds __call__'s
         # frame, so an answer (which refers to the exception) held among its
         # locals would make a reference cycle per error, left to the collector.
-        tried = is_mark_of(scope.get(_TRIED_KEY), exc)  # every interceptor in scope tried it
-        if tried:
+        if _tried(scope, exc, self.interceptor):
             return exc
         if started is None:
             started = _started_by(send)
@@ -483,7 +483,7 @@ class InterceptorMiddleware:
         try:
             await self.app(scope, receive, tracked_send)
         except Exception as exc:
-            if is_mark_of(scope.get(_TRIED_KEY), exc):
+            if _tried(scope, exc, self.interceptor):
                 raise
             before = progress.sent
             answer = await resolve(self.interceptor, exc, scope, connection)
@@ -492,6 +492,18 @@ class InterceptorMiddleware:
                     return  # a handler closed the socket itself
                 raise
             await _answer_on_websocket(answer, scope, receive, progress, tracked_send)
+
+
+def _tried(scope: Scope, exc: BaseException, interceptor: Interceptor) -> bool:
+    """Whether the route's dispatcher tried ``exc`` with ``interceptor`` and every other
+    in its table, and left it unanswered: not the table of a mounted app's own routes,
+    which holds none of the interceptors around that app."""
+    tried = scope.get(_TRIED_KEY)
+    return (
+        tried is not None
+        and is_mark_of(tried[0], exc)
+        and any(errors is interceptor for errors in tried[1])
+    )
 
 
 _ScopeTables = tuple[object, tuple[_Claims, _StatusClaims]]

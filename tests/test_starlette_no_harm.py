@@ -948,6 +948,34 @@ async def test_a_stream_failing_behind_a_middleware_holding_the_start_back_is_an
     assert (type(report.exception), report.error_id) == (Boom, response.json()["error_id"])
 
 
+@pytest.mark.parametrize("inner", [None, "declining", "matching-nothing"])
+async def test_a_mounted_apps_interceptor_leaves_what_it_tried_to_the_apps_around_it(
+    inner: str | None,
+) -> None:
+    """A Starlette app mounted in another has a table of its own: what its interceptor
+    tried and left, the outer app's interceptor, which was not in that table, still
+    sees (after the mounted app's own 500, as without the inner interceptor)."""
+    reports: list[Any] = []
+
+    async def endpoint(request: Request) -> Response:
+        raise Boom("in the mounted app")
+
+    registered: dict[Any, Any] = {Boom: lambda request, exc: None, NeverRaised: 404}
+    inner_errors = {"declining": Interceptor(registered), "matching-nothing": Interceptor()}
+    sub = Starlette(
+        routes=[Route("/x", endpoint)],
+        middleware=[mw(inner_errors[inner])] if inner else [],
+    )
+    app = Starlette(
+        routes=[Mount("/sub", app=sub)],
+        middleware=[mw(Interceptor({Exception: 500}, reporter=reports.append))],
+    )
+    raised = await raised_late(app, "/sub/x")
+    assert isinstance(raised, Boom)
+    assert delivery.flush(5)
+    assert [type(report.exception) for report in reports] == [Boom]
+
+
 async def test_the_table_cache_of_a_middleware_is_bounded() -> None:
     # One middleware instance called under ever new outer tables keeps one.
     errors = Interceptor({Boom: 409})
