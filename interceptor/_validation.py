@@ -40,6 +40,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from interceptor._problem import Problem, replaced
+from interceptor._typecache import remember
 from interceptor._values import InlineHandler
 
 __all__ = [
@@ -163,6 +164,7 @@ def is_missing_field(exc: BaseException) -> bool:
 _MISSING_KEY_PLACES: weakref.WeakKeyDictionary[BaseException, str] = (
     weakref.WeakKeyDictionary()
 )
+_MISSING_BY_TYPE: dict[type, bool] = {}  # is_missing_field, by KeyError type
 # A Werkzeug request's parts, in its __dict__ once read, and where each is. (A
 # missing header is a plain KeyError from Werkzeug, a crash as without us.)
 _REQUEST_PARTS = (
@@ -182,9 +184,12 @@ def note_missing_key(exc: BaseException, environ: Mapping[str, Any]) -> None:
     """
     if not isinstance(exc, KeyError):  # as BadRequestKeyError is: most errors stop here
         return
-    request = environ.get("werkzeug.request")
+    missing = _MISSING_BY_TYPE.get(type(exc))
+    if missing is None:  # a KeyError of the app's, on every error of its type: once
+        missing = remember(_MISSING_BY_TYPE, type(exc), is_missing_field(exc), "missing_key")
+    request = environ.get("werkzeug.request") if missing else None
     tb = exc.__traceback__
-    if request is None or tb is None or not is_missing_field(exc):
+    if request is None or tb is None:
         return
     while tb.tb_next is not None:
         tb = tb.tb_next
