@@ -4,11 +4,12 @@ Four caches remember what was worked out for an exception type, so that the
 next error of that type costs one dict lookup: each interceptor's handler
 values (`Interceptor.candidates`), `http_kind`'s framework kinds,
 `classify`'s rules, and which ``KeyError`` types are Werkzeug's missing key
-(`interceptor._validation.note_missing_key`). Each holds at most `MAX_TYPES` classes, then starts over.
-An application raises tens of exception types, but one that makes classes at
-run time (``type(name, (ValueError,), {})`` per request, a class factory, a
-mocking library) must not keep every class it ever raised alive: 100,000 of
-them held about 160 MiB before this bound.
+(`interceptor._validation.note_missing_key`). Each holds at most
+`MAX_TYPES` classes, then starts over. An application raises tens of
+exception types, but one that makes classes at run time (``type(name,
+(ValueError,), {})`` per request, a class factory, a mocking library) must
+not keep every class it ever raised alive: 100,000 of them held about
+160 MiB before this bound.
 
 A bound, not ``weakref.WeakKeyDictionary``: a hit costs ~29 ns in a dict and
 ~105 ns in a WeakKeyDictionary (a weak reference made per lookup), and an
