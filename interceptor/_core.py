@@ -338,9 +338,10 @@ class Interceptor:
     ) -> None:
         """An exception that escaped after the response started: nothing can be sent.
 
-        Logged, counted and reported as a 500 (matched by a handler or not: a
-        failing background task is a crash too), once per request however
-        many scopes it passes on its way to the server. ``per_request`` is a
+        Logged, counted and reported as a 500, once per request however many
+        scopes it passes on its way to the server. The adapters call it for
+        what the interceptor matches (the innermost such one in scope: what
+        none matches reaches the server untouched). ``per_request`` is a
         mapping that lives as long as the request (the ASGI scope, the WSGI
         environ), where a mark of the exception already observed is kept: an
         exception object raised again in a later request is observed there
