@@ -225,12 +225,17 @@ def _patterns_only(
     must not call them. Werkzeug's own are kept whole: they only parse, and a
     value they refuse (an int past its ``max``) is outside the space.
     """
-    return {
-        name: converter
-        if converter.__module__.startswith("werkzeug.")
-        else type(converter.__name__, (converter,), {"to_python": BaseConverter.to_python})
-        for name, converter in converters.items()
-    }
+    return {name: _pattern_only(converter) for name, converter in converters.items()}
+
+
+def _pattern_only(converter: type[BaseConverter]) -> type[BaseConverter]:
+    """One of `_patterns_only`: the app's converter, whose values are taken as they are."""
+    if getattr(converter, "__module__", "").startswith("werkzeug."):
+        return converter
+    try:
+        return type(converter.__name__, (converter,), {"to_python": BaseConverter.to_python})
+    except Exception:  # noqa: BLE001 - a class that refuses subclasses: matched as it is
+        return converter
 
 
 def init_app(app_or_blueprint: Flask | Blueprint, errors: Interceptor) -> None:

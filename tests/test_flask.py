@@ -1574,6 +1574,25 @@ def test_a_blueprint_interceptor_calls_no_converter_the_app_would_not() -> None:
     assert [status for status, _ in answers[True]] == [200, 404, 404, 404, 404]
 
 
+def test_a_converter_that_refuses_subclasses_is_matched_as_it_is() -> None:
+    """A converter class whose __init_subclass__ raises: the URL space is matched with
+    it as it is, and the routing error still gets its answer."""
+    from werkzeug.routing import BaseConverter  # noqa: PLC0415
+
+    class Final(BaseConverter):
+        def __init_subclass__(cls, **kwargs: Any) -> None:
+            raise TypeError("Final is final")
+
+    app = Flask(__name__)
+    app.url_map.converters["final"] = Final
+    bp = Blueprint("fin", __name__, url_prefix="/<final:key>")
+    bp.add_url_rule("/here", "here", lambda key: key)
+    init_app(bp, Interceptor({404: 410}))
+    app.register_blueprint(bp)
+    http = app.test_client()
+    assert (http.get("/k/here").status_code, http.get("/k/nothere").status_code) == (200, 410)
+
+
 def test_a_variable_prefix_owns_its_urls_by_its_converters_patterns() -> None:
     """Under a prefix with a converter of the app's, the URL space is what the
     converter's pattern matches, as Flask matches it before calling the converter."""
