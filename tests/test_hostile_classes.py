@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from interceptor import ApiError, Category, Interceptor, Problem, classified, classify
 from interceptor import _classify as classify_module
+from interceptor import _validation as validation_module
 from interceptor._classify import register_classifier
 from interceptor._http import KINDS_BY_TYPE, HttpKind, http_kind, http_status
 from interceptor._render import Outcome
@@ -492,3 +493,27 @@ def test_classes_made_at_run_time_are_not_kept_alive() -> None:
         assert len(cache) <= MAX_TYPES
     for name in ("candidates", "http_kind", "classify"):
         assert CLEARS[name] > clears.get(name, 0)
+
+
+def test_the_missing_key_cache_of_keyerror_types_is_bounded() -> None:
+    """Under Flask, each KeyError type is asked once whether it is Werkzeug's missing
+    key: an app making KeyError classes at run time does not grow that cache."""
+    app = Flask(__name__)
+    init_app(app, Interceptor({KeyError: 404}))
+    made: list[type[KeyError]] = []
+
+    def view() -> str:
+        made.append(type(f"MadeKey{len(made)}", (KeyError,), {}))
+        raise made[-1]("k")
+
+    app.add_url_rule("/k", "k", view)
+    clears = CLEARS["missing_key"]
+    http = app.test_client()
+    statuses = Counter(http.get("/k").status_code for _ in range(3 * MAX_TYPES))
+    assert statuses == {404: 3 * MAX_TYPES}
+    sample = [weakref.ref(cls) for cls in made[:: MAX_TYPES // 8]]
+    made.clear()
+    gc.collect()
+    assert len(validation_module._MISSING_BY_TYPE) <= MAX_TYPES
+    assert CLEARS["missing_key"] > clears
+    assert sum(ref() is None for ref in sample) >= len(sample) // 2  # the older ones freed
