@@ -56,7 +56,7 @@ from interceptor._render import (
 from interceptor._request import RequestInfo
 from interceptor._status import is_error_status, is_int, is_response_status, new_error_id
 from interceptor._typecache import remember
-from interceptor._validation import is_missing_field, validation_problem_for
+from interceptor._validation import is_missing_request_key, validation_problem_for
 from interceptor._values import (
     HANDLER_SKIPPED,
     HANDLER_TIMED_OUT,
@@ -694,7 +694,9 @@ def _with_library_detail(value: Problem | int, exc: BaseException) -> Problem | 
 
 def _is_validation(exc: BaseException) -> bool:
     kind = http_kind(exc)
-    return kind is HttpKind.VALIDATION or (kind is HttpKind.WERKZEUG and is_missing_field(exc))
+    if kind is HttpKind.WERKZEUG:
+        return is_missing_request_key(exc)
+    return kind is HttpKind.VALIDATION
 
 
 def _with_error_id(body: object, headers: list[tuple[str, str]]) -> tuple[object, str]:

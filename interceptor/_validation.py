@@ -47,6 +47,7 @@ __all__ = [
     "MAX_ERRORS",
     "VALIDATION_DETAIL",
     "is_missing_field",
+    "is_missing_request_key",
     "is_validation_names",
     "is_validation_type",
     "note_missing_key",
@@ -158,6 +159,18 @@ def is_missing_field(exc: BaseException) -> bool:
     return _MISSING_FIELD in _names(type(exc))
 
 
+def is_missing_request_key(exc: BaseException) -> bool:
+    """Whether ``exc`` is a `is_missing_field` whose key the request lacks (`note_missing_key`).
+
+    Any other Werkzeug mapping raises it too: the app's own settings, an
+    outbound call's headers. Their keys are the app's, never the client's.
+    """
+    try:
+        return exc in _MISSING_KEY_PLACES
+    except TypeError:  # an exception class that refuses weak references or hashing
+        return False
+
+
 # Where a BadRequestKeyError looked its key up, by the exception: noted by the
 # WSGI adapters, which have the request (`note_missing_key`); held no longer
 # than the exception.
@@ -169,6 +182,7 @@ _MISSING_BY_TYPE: dict[type, bool] = {}  # is_missing_field, by KeyError type
 # missing header is a plain KeyError from Werkzeug, a crash as without us.)
 _REQUEST_PARTS = (
     ("args", "parameter"),
+    ("values", "parameter"),  # the query's values, and the form's but for a GET
     ("cookies", "parameter"),
     ("form", "pointer"),
     ("files", "pointer"),
@@ -240,8 +254,7 @@ def validation_errors(exc: BaseException) -> tuple[list[dict[str, str]], int]:
     try:
         names = _names(type(exc))
         if _MISSING_FIELD in names:
-            key = str(exc.args[0]) if exc.args else ""
-            return [_missing_key_item(key, _MISSING_KEY_PLACES.get(exc))], 1
+            return _missing_key_items(exc)
         errors = getattr(exc, "errors", None)
         raw = errors() if callable(errors) else None
         if not isinstance(raw, Iterable):
@@ -351,8 +364,17 @@ def _place(parts: list[str], *, from_request: bool) -> tuple[str, str]:
     return "pointer", _pointer(parts)
 
 
-def _missing_key_item(key: str, place: str | None) -> dict[str, str]:
-    """The ``errors`` item for a missing key, by where it was looked up (the body if unknown)."""
+def _missing_key_items(exc: BaseException) -> tuple[list[dict[str, str]], int]:
+    """`validation_errors` for a ``BadRequestKeyError``: none for a key not the request's."""
+    place = _MISSING_KEY_PLACES.get(exc)
+    if place is None:  # the app's own key, never named
+        return [], 0
+    key = str(exc.args[0]) if exc.args else ""
+    return [_missing_key_item(key, place)], 1
+
+
+def _missing_key_item(key: str, place: str) -> dict[str, str]:
+    """The ``errors`` item for a key the request lacks, by where it was looked up."""
     if place == "parameter":
         return {"detail": "This parameter is required.", "parameter": key}
     return {"detail": "This field is required.", "pointer": _pointer([key])}

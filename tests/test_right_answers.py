@@ -471,6 +471,49 @@ def test_a_missing_query_or_cookie_value_points_where_it_was_looked_for(
         assert {k: v for k, v in item.items() if k != "detail"} == where, path
 
 
+def test_a_missing_value_of_request_values_names_the_parameter() -> None:
+    errors = Interceptor({WerkzeugHTTPException: Problem()})
+    app = Flask(__name__)
+    init_app(app, errors)
+    app.add_url_rule("/values", "values", lambda: request.values["q"], methods=["GET", "POST"])
+    http = app.test_client()
+    for response in (http.get("/values"), http.post("/values", data={"name": "x"})):
+        assert response.status_code == 400
+        (item,) = response.get_json()["errors"]
+        assert {k: v for k, v in item.items() if k != "detail"} == {"parameter": "q"}
+
+
+def test_a_missing_key_of_the_apps_own_werkzeug_mapping_is_never_named_in_the_body() -> None:
+    """A BadRequestKeyError from a MultiDict or Headers that is no part of the request
+    (the app's settings, an outbound call's headers) names the app's key, not one the
+    client sent: answered as Werkzeug's own 400, with its description, as without us."""
+    from werkzeug.datastructures import Headers, MultiDict  # noqa: PLC0415
+    from werkzeug.exceptions import BadRequest  # noqa: PLC0415
+
+    def app_for(errors: Interceptor | None) -> Flask:
+        app = Flask(__name__)
+        app.add_url_rule("/settings", "settings",
+                         lambda: MultiDict({"region": "eu"})["payroll_db_password"])
+        app.add_url_rule("/outbound", "outbound",
+                         lambda: Headers([("Content-Type", "x")])["X-Internal-Signature"])
+        if errors is not None:
+            init_app(app, errors)
+        return app
+
+    bare = app_for(None).test_client()
+    for errors in (Interceptor({Exception: 500}), Interceptor({WerkzeugHTTPException: Problem()}),
+                   Interceptor({KeyError: 404})):
+        http = app_for(errors).test_client()
+        for path in ("/settings", "/outbound"):
+            response, without = http.get(path), bare.get(path)
+            assert response.status_code == without.status_code == 400, path
+            body = response.get_json()
+            assert "errors" not in body, body
+            assert "payroll" not in response.text
+            assert "Internal-Signature" not in response.text
+            assert body["detail"] == BadRequest.description  # Werkzeug's own text
+
+
 def test_a_missing_query_value_points_at_the_parameter_under_the_wsgi_middleware() -> None:
     from werkzeug.test import Client  # noqa: PLC0415
     from werkzeug.wrappers import Request as WerkzeugRequest  # noqa: PLC0415
