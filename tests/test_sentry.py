@@ -325,6 +325,29 @@ def failure_in_a_request() -> BaseException:
     raise AssertionError("unreachable")
 
 
+@pytest.mark.parametrize("shape", ["plain", "chained", "group"])
+def test_the_exception_messages_in_the_event_are_scrubbed_as_the_report_is(
+    sentry: MemoryTransport, shape: str
+) -> None:
+    # A client library's error quotes the URL it called, credentials and all;
+    # the report's traceback text is scrubbed, and so is the event built from it.
+    url = "https://svc:hunter2@billing.internal/v1/charge?access_token=SECRETTOK&n=5"
+    exc: BaseException = RuntimeError(f"connection refused: {url}")
+    if shape == "chained":
+        exc.__cause__ = OSError(f"while calling {url}")
+    elif shape == "group":
+        exc = ExceptionGroup(f"calls to {url}", [exc, ValueError(url)])
+    SentryReporter()(report_of(raised(exc)))
+    [event] = sentry.events()
+    sent = sentry.serialized()
+    assert "hunter2" not in sent
+    assert "SECRETTOK" not in sent
+    values = [value["value"] for value in event["exception"]["values"]]
+    assert any("https://svc:[Filtered]@billing.internal/v1/charge?access_token=[Filtered]&n=5"
+               in value for value in values)
+    assert len(values) == {"plain": 1, "chained": 2, "group": 3}[shape]
+
+
 def test_frames_are_sent_without_their_local_variables(sentry: MemoryTransport) -> None:
     SentryReporter()(report_of(failure_in_a_request()))
     [event] = sentry.events()

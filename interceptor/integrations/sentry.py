@@ -61,6 +61,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from interceptor._observe import Report
+from interceptor._scrub import scrub_text
 
 if TYPE_CHECKING:
     from sentry_sdk._types import Event, Hint
@@ -167,6 +168,7 @@ class SentryReporter:
         event, hint = _event(
             exc, tb, options, {"type": "interceptor", "handled": not report.fatal}
         )
+        _scrub_messages(event)
         if tb is None:
             event["extra"] = {"traceback": report.traceback}
         if _EVENT_ID.fullmatch(report.error_id):
@@ -224,6 +226,18 @@ def _event(
         tb = link.__traceback__ if link is not None else None
     values.reverse()
     return {"level": "error", "exception": {"values": values}}, event_hint_with_exc_info(exc_info)
+
+
+def _scrub_messages(event: Event) -> None:
+    """The messages of ``event``'s exceptions scrubbed as the report's traceback text is.
+
+    A client library's error quotes the URL it called: its password and
+    sensitive query values never go to Sentry, as they never go to the log.
+    """
+    for value in event.get("exception", {}).get("values", ()):
+        message = value.get("value")
+        if isinstance(message, str):
+            value["value"] = scrub_text(message)
 
 
 def _few(group: BaseExceptionGroup[BaseException]) -> bool:
