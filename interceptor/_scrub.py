@@ -176,11 +176,15 @@ def scrub_query(query: str) -> str:
 # A URL's userinfo, "://user:password@": the name ends at ":", the password at
 # the last "@" before what ends an authority (a raw "@" in it is common) or a
 # quoted string (a URL with a port and, later in the same JSON or repr, an
-# email address are no password). Each "://" is matched in one pass, bounded
-# by the next "/", so the whole is linear.
-_USERINFO = re.compile(r"://([^\s/?#@:\"'`<>\\]*):[^\s/?#\"'`<>\\]*@")
-# A URL's query string in text: from "?" to what ends a URL in prose or a repr.
-_QUERY_IN_TEXT = re.compile(r"\?([^\s#'\"<>`]*)")
+# email address are no password). A userinfo with no ":" ("://token@", as
+# GitHub and GitLab take a token) is filtered whole. Each "://" is matched in
+# one pass, bounded by the next "/", so the whole is linear.
+_USERINFO = re.compile(
+    r"://(?:([^\s/?#@:\"'`<>\\]*):[^\s/?#\"'`<>\\]*|[^\s/?#@:\"'`<>\\]+)@"
+)
+# A URL's query string in text, from "?" to what ends a URL in prose or a
+# repr, and its fragment, from "#" (OAuth's implicit flow puts tokens there).
+_QUERY_IN_TEXT = re.compile(r"([?#])([^\s#'\"<>`]*)")
 
 
 def scrub_text(text: str) -> str:
@@ -188,8 +192,9 @@ def scrub_text(text: str) -> str:
     replaced by ``[Filtered]``.
 
     For an exception's message and traceback, which may quote a URL a client
-    library was called with: ``scheme://user:password@`` keeps its user, and
-    a query string is scrubbed as `scrub_query` does it, by the same names.
+    library was called with: ``scheme://user:password@`` keeps its user,
+    ``scheme://token@`` (no ``:``) loses it whole, and a query string or a
+    fragment is scrubbed as `scrub_query` does it, by the same names.
     The rest of the text is kept as it is.
 
     Example::
@@ -199,17 +204,19 @@ def scrub_text(text: str) -> str:
     """
     if "://" in text:
         text = _USERINFO.sub(_without_password, text)
-    if "?" in text:
+    if "?" in text or "#" in text:
         text = _QUERY_IN_TEXT.sub(_scrubbed_query, text)
     return text
 
 
 def _without_password(match: re.Match[str]) -> str:
+    if match[1] is None:  # no ":": the whole userinfo may be the token
+        return f"://{FILTERED}@"
     return f"://{match[1]}:{FILTERED}@"
 
 
 def _scrubbed_query(match: re.Match[str]) -> str:
-    return f"?{scrub_query(match[1])}"
+    return f"{match[1]}{scrub_query(match[2])}"
 
 
 # What would break a log line or mislead whoever reads it: C0 controls (CR,
