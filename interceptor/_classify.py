@@ -999,14 +999,15 @@ def _delay(exc: BaseException) -> float | None:
 
 
 def _seconds(value: object) -> float | None:
-    """A usable delay from a number or ``timedelta``: finite and not negative; else ``None``."""
+    """A usable delay from a number or ``timedelta``: finite and not negative, at most
+    `MAX_RETRY_AFTER` as a header's value is; else ``None``."""
     if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
         return None
     try:
         seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
     except OverflowError:  # an int beyond float range is no delay anyone can wait
         return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return min(seconds, MAX_RETRY_AFTER) if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _attr(exc: object, name: str) -> object:

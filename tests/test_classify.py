@@ -18,6 +18,7 @@ import pytest
 from interceptor import ApiError, Interceptor, Problem
 from interceptor import _classify as classify_module
 from interceptor._classify import (
+    MAX_RETRY_AFTER,
     Category,
     Classification,
     classified,
@@ -351,6 +352,17 @@ def test_retry_after_number_or_timedelta() -> None:
     # nonsense delays are ignored
     for bad in (-1, float("nan"), float("inf"), "7", True):
         assert classify(Ducky(temporary=True, retry_after=bad)).retry_after is None
+
+
+def test_an_upstreams_delay_given_as_a_number_is_capped_as_its_header_is() -> None:
+    # The SDK's retry_after comes from the upstream's answer: relayed as our own
+    # Retry-After, it is held to MAX_RETRY_AFTER as the header's value is.
+    for huge in (1e30, 10**40, timedelta.max, MAX_RETRY_AFTER + 1):
+        assert classify(Ducky(temporary=True, retry_after=huge)).retry_after == MAX_RETRY_AFTER
+        assert classify_status(503, retry_after=huge).retry_after == MAX_RETRY_AFTER
+    assert classify_status(503, retry_after=str(10**30)).retry_after == MAX_RETRY_AFTER
+    at_the_cap = Ducky(temporary=True, retry_after=MAX_RETRY_AFTER)
+    assert classify(at_the_cap).retry_after == MAX_RETRY_AFTER
 
 
 def test_retry_after_attribute_fills_in_a_builtin_answer() -> None:
