@@ -56,7 +56,11 @@ from interceptor._render import (
 from interceptor._request import RequestInfo
 from interceptor._status import is_error_status, is_int, is_response_status, new_error_id
 from interceptor._typecache import remember
-from interceptor._validation import is_missing_request_key, validation_problem_for
+from interceptor._validation import (
+    is_missing_request_key,
+    is_validation_type,
+    validation_problem_for,
+)
 from interceptor._values import (
     HANDLER_SKIPPED,
     HANDLER_TIMED_OUT,
@@ -737,25 +741,33 @@ def _mro_values(tp: type[BaseException], tables: _Tables) -> tuple[HandlerValue,
     # callable still receives it and decides.
     # A WebSocketException matched only through such a base is left to
     # Starlette, which closes with the code it carries.
+    # pydantic's own ValidationError matched only through such a base is
+    # the app's crash as any other: a Problem without a status there gives
+    # 500, never the validation rendering's 422.
     keeps_status = is_http_exception_type(tp)
     keeps_close = is_websocket_close_type(tp)
+    crashes = not keeps_status and is_validation_type(tp)
     for cls in tp.__mro__:
         value = tables.by_class.get(cls)
         if isinstance(value, INLINE_TYPES):
-            value = _inline_along(value, cls, keeps_status=keeps_status, keeps_close=keeps_close)
+            value = _inline_along(
+                value, cls, keeps_status=keeps_status, keeps_close=keeps_close, crashes=crashes
+            )
         if value is not None and not any(value is s for s in seen):
             seen.append(value)
     return tuple(seen)
 
 
 def _inline_along(
-    value: HandlerValue, cls: type, *, keeps_status: bool, keeps_close: bool
+    value: HandlerValue, cls: type, *, keeps_status: bool, keeps_close: bool, crashes: bool
 ) -> HandlerValue | None:
     """What a plain ``value`` registered on ``cls`` gives an exception with ``cls`` in its MRO."""
     if keeps_status and not is_http_exception_type(cls):
         return _API_ERROR_DEFAULT
     if keeps_close and not is_websocket_close_type(cls):
         return None
+    if crashes and isinstance(value, Problem) and value.status is None:
+        return value if is_validation_type(cls) else replaced(value, status=500)
     return value
 
 
@@ -806,9 +818,11 @@ def _template_of(value: object, exc: BaseException, *, foreign: bool) -> object:
     if foreign:
         value = _with_library_detail(value, exc)
     if _is_validation(exc):
-        # The errors array, and never the exception's text (a repr of the input).
+        # The errors array, and never the exception's text (a repr of the input);
+        # a 5xx, the server's own failure, lists no errors of the client's.
         template = value if isinstance(value, Problem) else Problem(status=value)
-        value = validation_problem_for(exc, template)
+        if template.status is None or template.status < 500:
+            value = validation_problem_for(exc, template)
     return value
 
 

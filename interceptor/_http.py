@@ -13,7 +13,11 @@ from typing import Any
 from interceptor._errors import ApiError
 from interceptor._status import is_error_status, is_int
 from interceptor._typecache import remember
-from interceptor._validation import VALIDATION_DETAIL, is_validation_names
+from interceptor._validation import (
+    VALIDATION_DETAIL,
+    is_request_validation_type,
+    is_validation_names,
+)
 
 __all__ = [
     "KINDS_BY_TYPE",
@@ -130,11 +134,14 @@ def is_framework_unwind(exc: BaseException) -> bool:
 def is_http_exception_type(tp: type) -> bool:
     """Whether ``tp`` is a class that declares an HTTP status of its own.
 
-    A framework's HTTP exception, an `ApiError` or a validation error: one
-    matched only through a base class that is none of these (``Exception``,
-    ``KeyError``) keeps its own status, where a plain value is registered.
+    A framework's HTTP exception, an `ApiError` or a framework's error about
+    the request's data (`is_request_validation_type`): one matched only
+    through a base class that is none of these (``Exception``, ``KeyError``)
+    keeps its own status, where a plain value is registered.
     """
     kind = kind_of_type(tp)
+    if kind is HttpKind.VALIDATION:
+        return is_request_validation_type(tp)
     return kind is not HttpKind.PLAIN and kind is not HttpKind.PASSTHROUGH
 
 

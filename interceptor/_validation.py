@@ -48,6 +48,7 @@ __all__ = [
     "VALIDATION_DETAIL",
     "is_missing_field",
     "is_missing_request_key",
+    "is_request_validation_type",
     "is_validation_names",
     "is_validation_type",
     "note_missing_key",
@@ -113,6 +114,15 @@ _VALIDATION_TYPES = frozenset(
     }
 )
 _MISSING_FIELD = ("werkzeug.exceptions", "BadRequestKeyError")
+# What validates the request itself, answered 4xx by its framework: any other
+# (pydantic's own, raised by the app's code) may be about the server's own data.
+_REQUEST_VALIDATION_TYPES = frozenset(
+    {
+        ("fastapi.exceptions", "RequestValidationError"),
+        ("fastapi.exceptions", "WebSocketRequestValidationError"),
+        _MISSING_FIELD,
+    }
+)
 _RESPONSE_VALIDATION = ("fastapi.exceptions", "ResponseValidationError")
 
 # Where FastAPI's ``loc`` starts: the request part, and the item member naming the
@@ -147,6 +157,18 @@ def is_validation_type(tp: type) -> bool:
     did not fit its model), so it is not one: it stays a 500.
     """
     return is_validation_names(_names(tp))
+
+
+def is_request_validation_type(tp: type) -> bool:
+    """Whether ``tp`` is a framework's error about the request's own data.
+
+    FastAPI answers a ``RequestValidationError`` 422 and Werkzeug a missing
+    form field 400, so those keep their status as HTTP exceptions do.
+    pydantic's own ``ValidationError``, which the app's code raises, is as
+    often about the server's data (an upstream's answer, a database row): a
+    crash in FastAPI and Flask, answered as the registration says.
+    """
+    return not _REQUEST_VALIDATION_TYPES.isdisjoint(_names(tp))
 
 
 def is_validation_names(names: set[tuple[str, str]]) -> bool:

@@ -428,6 +428,76 @@ async def test_a_catch_all_leaves_a_starlette_http_exception_without_an_error_st
     assert await answers(Interceptor(registered)) == without
 
 
+class LedgerEntry(BaseModel):
+    internal_ledger_id: int
+    payroll_account_iban: str
+
+
+UPSTREAM_ROW = {"internal_ledger_id": "not-a-number"}  # the server's own data, not the client's
+
+
+def ledger_of(row: dict[str, Any]) -> dict[str, Any]:
+    return LedgerEntry.model_validate(row).model_dump()
+
+
+@pytest.mark.parametrize(
+    "registered", [{Exception: 500}, {Exception: Problem()}, {ValueError: 500}]
+)
+async def test_a_pydantic_error_about_the_servers_own_data_is_a_crash_not_the_clients_fault(
+    registered: dict[Any, Any],
+) -> None:
+    """A pydantic ValidationError the endpoint raises while validating its own data (an
+    upstream's answer, a database row) is a server bug, a 500 in FastAPI and Flask: a
+    catch-all answers it as one, reported, never a 422 listing the internal model's
+    fields. Only FastAPI's RequestValidationError, or a registration naming
+    ValidationError, renders the validation body."""
+    reports: list[Any] = []
+
+    def fastapi_for(errors: Interceptor | None) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/ledger")
+        async def ledger() -> Any:
+            return LedgerEntry.model_validate(UPSTREAM_ROW)
+
+        if errors is not None:
+            app.add_middleware(InterceptorMiddleware, interceptor=errors)
+        return app
+
+    flask = Flask(__name__)
+    flask.add_url_rule("/ledger", "ledger", lambda: ledger_of(UPSTREAM_ROW))
+    errors = Interceptor(registered, reporter=reports.append)
+    init_app(flask, errors)
+
+    bare_transport = httpx.ASGITransport(app=fastapi_for(None), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=bare_transport, base_url="http://t") as bare, client_for(
+        fastapi_for(errors)
+    ) as ours:
+        assert (await bare.get("/ledger")).status_code == 500
+        got = [await ours.get("/ledger"), flask.test_client().get("/ledger")]
+    assert errors.flush(5)
+    for response in got:
+        body = response.json() if isinstance(response, httpx.Response) else response.get_json()
+        assert response.status_code == 500, body
+        assert "errors" not in body
+        assert "internal_ledger_id" not in str(body)
+        assert "LedgerEntry" not in str(body)
+    assert [r.status for r in reports] == [500, 500]
+    assert all(isinstance(r.exception, ValidationError) for r in reports)
+    assert [r.error_id for r in reports] == [
+        got[0].json()["error_id"], got[1].get_json()["error_id"]]
+
+
+async def test_a_registration_naming_pydantics_validation_error_still_renders_it() -> None:
+    flask = Flask(__name__)
+    flask.add_url_rule("/ledger", "ledger", lambda: ledger_of(UPSTREAM_ROW))
+    init_app(flask, Interceptor({ValidationError: validation_problem, Exception: 500}))
+    response = flask.test_client().get("/ledger")
+    assert response.status_code == 422
+    assert [item.get("pointer") for item in response.get_json()["errors"]] == [
+        "/internal_ledger_id", "/payroll_account_iban"]
+
+
 def raise_(exc: Exception) -> Any:
     raise exc
 
