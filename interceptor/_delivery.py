@@ -9,8 +9,10 @@ reporter. What does not fit is dropped and counted.
 Bounds (Sentry's SDK is the model: one worker, a queue of 100, ``flush()``
 and a 2 s shutdown timeout):
 
-- the queue holds `QUEUE_SIZE` jobs; a job that finds it full is dropped,
-  counted, and logged once per burst;
+- the queue holds `QUEUE_SIZE` jobs; a job that finds it full is dropped
+  and counted, and the worker says how many, at most once every
+  `DROP_NOTICE_SECONDS` and once more when the queue empties (never the
+  request's thread: a log handler that blocks would hold up the server);
 - time: each job, building its report or log text (which runs an
   exception's ``__str__``) and calling the reporter, sync or async, runs in
   a runner thread, given ``report_timeout``; an async reporter is cancelled
@@ -32,11 +34,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import contextvars
 import functools
 import inspect
 import itertools
 import logging
+import math
 import os
 import queue
 import sys
@@ -51,6 +55,7 @@ from interceptor._tracebacks import format_bounded
 
 __all__ = [
     "CANCEL_GRACE",
+    "DROP_NOTICE_SECONDS",
     "EXIT_FLUSH_SECONDS",
     "MAX_STUCK_RUNNERS",
     "QUEUE_SIZE",
@@ -66,6 +71,7 @@ QUEUE_SIZE = 100  # jobs waiting for the worker, as Sentry's SDK
 MAX_STUCK_RUNNERS = 2  # threads left inside a sync reporter that overran
 EXIT_FLUSH_SECONDS = 2.0  # as Sentry's shutdown_timeout
 CANCEL_GRACE = 0.5  # how long a coroutine cancelled at its deadline has to end
+DROP_NOTICE_SECONDS = 10.0  # at most one warning about drops this often, under overload
 
 
 class DeliveryCounts:
@@ -153,45 +159,26 @@ class _Delivery:
         self._thread: threading.Thread | None = None
         self._runner: _Runner | None = None
         self._stuck: list[_Runner] = []
-        self._burst_drops = 0
+        self._unnoticed_drops = 0  # dropped since the worker last said so
+        self._noticed_at = -math.inf
 
     # -- the request side ----------------------------------------------------
 
     def submit(self, job: Job) -> bool:
-        """Queue ``job``; never blocks. False when it was dropped (and counted)."""
-        first_drop = False
-        ended = 0
+        """Queue ``job``; never blocks, nor logs. False when it was dropped (and counted)."""
         with self._lock:
             if self._thread is None:
                 self._start()
             try:
                 self._queue.put_nowait(job)
             except queue.Full:
-                first_drop = self._burst_drops == 0
-                self._burst_drops += 1
+                self._unnoticed_drops += 1
                 job.counts.add("dropped" if job.reporter is not None else "logs_dropped")
-                queued = False
-            else:
-                self._outstanding += 1
-                if job.reporter is not None:
-                    job.counts.add("queued")
-                ended, self._burst_drops = self._burst_drops, 0
-                queued = True
-        # Logged outside the lock: a handler's I/O would hold up every other
-        # request's submit and the worker, and a handler that reports would deadlock.
-        if ended:
-            logger.warning(
-                "interceptor report queue: %d report(s) and log line(s) were dropped "
-                "while it was full",
-                ended,
-            )
-        if first_drop:
-            logger.warning(
-                "interceptor report queue is full (%d waiting): dropping reports and 5xx log "
-                "lines until it has room; the drops are counted",
-                QUEUE_SIZE,
-            )
-        return queued
+                return False
+            self._outstanding += 1
+        if job.reporter is not None:
+            job.counts.add("queued")
+        return True
 
     def _start(self) -> None:
         self._thread = threading.Thread(
@@ -237,10 +224,29 @@ class _Delivery:
             finally:
                 # Not kept while waiting for the next job: it holds the exception.
                 del job
+                self._notice_drops()
                 with self._idle:
                     self._outstanding -= 1
                     if not self._outstanding:
                         self._idle.notify_all()
+
+    def _notice_drops(self) -> None:
+        """Say how many jobs were dropped: at most once every `DROP_NOTICE_SECONDS`,
+        and once the queue is empty (what is left of a burst)."""
+        with self._lock:
+            dropped, now = self._unnoticed_drops, time.monotonic()
+            idle = self._outstanding <= 1  # the job just done is the last
+            if not dropped or (not idle and now - self._noticed_at < DROP_NOTICE_SECONDS):
+                return
+            self._unnoticed_drops, self._noticed_at = 0, now
+        # Logged outside the lock: a handler's I/O would hold up every request's
+        # submit, and a handler that reports would deadlock.
+        logger.warning(
+            "interceptor report queue was full (%d waiting): %d report(s) and 5xx log "
+            "line(s) dropped since the last notice; the drops are counted",
+            QUEUE_SIZE,
+            dropped,
+        )
 
     def _deliver(self, job: Job) -> None:
         """Run ``job`` in the runner thread, waited on until its deadline.
@@ -276,7 +282,7 @@ class _Delivery:
         if failure is None:
             if job.reporter is not None:
                 job.counts.add("delivered")
-        elif isinstance(failure, TimeoutError):
+        elif isinstance(failure, _Overran):
             self._give_up(job, "timed_out", f"did not finish within {job.timeout}s")
         else:
             if job.reporter is not None:
@@ -294,6 +300,9 @@ class _Delivery:
         if job.record is not None:
             job.counts.add("logs_dropped")
             job.record.exc_text = f"[traceback left out: {reason}]"
+            # Nothing left for a handler that reads exc_info itself (Sentry's
+            # logging integration) to format here, on the worker's own thread.
+            job.record.exc_info = None
             logger.handle(job.record)
             return
         job.counts.add(outcome)
@@ -325,6 +334,10 @@ async def _awaited(awaitable: Any) -> object:
     return await awaitable
 
 
+class _Overran(Exception):
+    """The reporter's call ran past its deadline: told apart from a ``TimeoutError`` of its own."""
+
+
 _Call = tuple[Job, float, "concurrent.futures.Future[Any]"]
 
 
@@ -339,6 +352,7 @@ class _Runner:
 
     def __init__(self) -> None:
         self._calls: queue.Queue[_Call | None] = queue.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.thread = threading.Thread(target=self._run, name="interceptor-reporter", daemon=True)
         _start_afresh(self.thread)
 
@@ -351,8 +365,13 @@ class _Runner:
         """Let the thread end once the call it is stuck in returns."""
         self._calls.put(None)
 
+    def pending_tasks(self) -> int:
+        """Tasks left on the runner's event loop between calls: none, once a call ended."""
+        loop = self._loop
+        return len(asyncio.all_tasks(loop)) if loop is not None else 0
+
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = self._loop = asyncio.new_event_loop()
         try:
             while True:
                 item = self._calls.get()
@@ -398,8 +417,32 @@ def _hand_over(
     result = job.reporter(built)
     if inspect.isawaitable(result):
         left = max(deadline - time.monotonic(), 0.0)
-        return loop.run_until_complete(asyncio.wait_for(_awaited(result), left))
+        call = loop.create_task(_awaited(result))
+        try:
+            return loop.run_until_complete(asyncio.wait_for(call, left))
+        except TimeoutError:
+            if call.cancelled():  # wait_for's deadline, not the reporter's own error
+                raise _Overran from None
+            raise
+        finally:
+            _cancel_left(loop)
     return result
+
+
+def _cancel_left(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what a call left on the runner's ``loop``, and let it end.
+
+    A ``KeyboardInterrupt`` or ``SystemExit`` out of a reporter leaves the
+    loop at once, the tasks awaiting it still pending: resumed in the next
+    call, they raised there, and each kept its report alive.
+    """
+    left = asyncio.all_tasks(loop)
+    if not left:
+        return
+    for task in left:
+        task.cancel()
+    with contextlib.suppress(BaseException):  # whatever they end with, they end
+        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
 
 
 delivery = _Delivery()

@@ -236,7 +236,7 @@ def log(
     if not event.fatal:
         message = "non-fatal %s reported on %s %s in scope %s (error_id %s)"
         args: tuple[object, ...] = (
-            type(exc).__qualname__,
+            _type_name(exc),
             method,
             path,
             event.scope,
@@ -248,7 +248,7 @@ def log(
             method,
             path,
             event.status,
-            type(exc).__qualname__,
+            _type_name(exc),
             event.scope,
             event.error_id,
             note,
@@ -259,7 +259,7 @@ def log(
             method,
             path,
             event.status,
-            type(exc).__qualname__,
+            _type_name(exc),
             event.scope,
             extra=extra,
         )
@@ -278,6 +278,15 @@ def log(
             record=record,
         )
     )
+
+
+_MAX_TYPE_NAME = 200  # characters of an exception class's name in a log line
+
+
+def _type_name(exc: BaseException) -> str:
+    """``exc``'s class name for a log line: bounded, and with no line of its own to forge."""
+    name = escape_control(str(type(exc).__qualname__))
+    return name if len(name) <= _MAX_TYPE_NAME else name[:_MAX_TYPE_NAME] + "…"
 
 
 # Where the drops of lines logged without an interceptor's counters are counted.

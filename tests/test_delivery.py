@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import textwrap
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -114,10 +116,9 @@ async def test_a_slow_str_never_delays_the_response(gate: threading.Event) -> No
     assert "SlowStr: slow" in reports[0].traceback
 
 
-def test_a_full_queue_drops_and_counts_and_logs_once(
-    gate: threading.Event, caplog: pytest.LogCaptureFixture
-) -> None:
-    counts = DeliveryCounts()
+def overfill(gate: threading.Event, counts: DeliveryCounts, total: int) -> list[bool]:
+    """Submit ``total`` jobs: the first holds the worker until ``gate`` is set, the next
+    fill the queue, the rest are dropped. What each `submit` said."""
     blocked = threading.Event()
 
     def build() -> str:
@@ -125,21 +126,28 @@ def test_a_full_queue_drops_and_counts_and_logs_once(
         gate.wait(10)
         return "report"
 
-    # The first job holds the worker; the next fill the queue; the rest are dropped.
+    accepted = [delivery.submit(Job(run=build, counts=counts, reporter=lambda r: None))]
+    assert blocked.wait(5)
+    accepted += [
+        delivery.submit(Job(run=lambda: "r", counts=counts, reporter=lambda r: None))
+        for _ in range(total - 1)
+    ]
+    return accepted
+
+
+def test_a_full_queue_drops_and_counts_and_logs_once(
+    gate: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    counts = DeliveryCounts()
     total = QUEUE_SIZE + 50
     with caplog.at_level("WARNING", logger="interceptor"):
-        accepted = [delivery.submit(Job(run=build, counts=counts, reporter=lambda r: None))]
-        assert blocked.wait(5)
-        accepted += [
-            delivery.submit(Job(run=build, counts=counts, reporter=lambda r: None))
-            for _ in range(total - 1)
-        ]
-    dropped = accepted.count(False)
-    assert dropped >= total - QUEUE_SIZE - 1
-    full = [r for r in caplog.records if "queue is full" in r.getMessage()]
-    assert len(full) == 1  # once per burst, not once per report
-    gate.set()
-    assert delivery.flush(10)
+        accepted = overfill(gate, counts, total)
+        dropped = accepted.count(False)
+        assert dropped >= total - QUEUE_SIZE - 1
+        gate.set()
+        assert delivery.flush(10)
+    full = [r for r in caplog.records if "queue was full" in r.getMessage()]
+    assert len(full) == 1  # once for the burst, not once per report
     snapshot = counts.snapshot()
     assert snapshot["dropped"] == dropped
     assert snapshot["queued"] == total - dropped == snapshot["delivered"]
@@ -631,9 +639,9 @@ def test_at_exit_the_reports_of_threads_joined_at_exit_still_go_out() -> None:
 
 
 def test_the_queue_warnings_are_logged_with_no_lock_held(gate: threading.Event) -> None:
-    # The "were dropped while it was full" warning was logged holding the
-    # delivery's lock: a handler's I/O held up every request's submit and the
-    # worker, and a handler that itself reported deadlocked.
+    # The drop warning was logged holding the delivery's lock: a handler's I/O
+    # held up every request's submit and the worker, and a handler that itself
+    # reported deadlocked.
     counts = DeliveryCounts()
     blocked = threading.Event()
     free: list[bool] = []
@@ -665,5 +673,158 @@ def test_the_queue_warnings_are_logged_with_no_lock_held(gate: threading.Event) 
         delivery.submit(Job(run=lambda: "r", counts=counts, reporter=lambda r: None))
     finally:
         logger.removeHandler(handler)
-    assert free == [True, True]  # "queue is full", then "were dropped while it was full"
+    assert free == [True]  # "queue was full: ... dropped", said by the worker
     assert delivery.flush(10)
+
+
+# -- a reporter or a log handler that misbehaves ----------------------------------------
+
+
+@pytest.mark.parametrize("escape", [KeyboardInterrupt, SystemExit])
+def test_an_async_reporter_raising_a_base_exception_leaves_no_task_or_exception_behind(
+    escape: type[BaseException], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The runner's loop is long-lived: a wait_for left pending by an escaping
+    # BaseException resumed in the next job, re-raised there, and kept the
+    # request's exception alive, one more task for every report.
+    counts = DeliveryCounts()
+    healthy = DeliveryCounts()
+    made: list[Any] = []
+
+    class Crash(Exception):
+        pass
+
+    async def escapes(report: object) -> None:
+        raise escape("from the reporter")
+
+    def build() -> Crash:
+        crash = Crash("held by the report")
+        made.append(weakref.ref(crash))
+        return crash
+
+    # The failure lines keep what they log: not captured here, as in a server.
+    monkeypatch.setattr(logging.getLogger("interceptor"), "propagate", False)
+    reports = 50
+    for _ in range(reports):
+        delivery.submit(Job(run=build, counts=counts, reporter=escapes))
+    delivery.submit(Job(run=lambda: "r", counts=healthy, reporter=_async_noop))
+    assert delivery.flush(20)
+    assert counts.snapshot()["failed"] == reports
+    assert healthy.snapshot()["delivered"] == 1  # not failed by a stale exception
+    assert healthy.snapshot()["failed"] == 0
+    gc.collect()
+    assert [ref for ref in made if ref() is not None] == []
+    runner = delivery._runner
+    assert runner is not None
+    assert runner.pending_tasks() == 0
+
+
+async def _async_noop(report: object) -> None:
+    return None
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_a_reporter_raising_timeouterror_at_once_failed_it_did_not_time_out(
+    is_async: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    counts = DeliveryCounts()
+
+    def sync(report: object) -> None:
+        raise TimeoutError("the collector's socket timed out")
+
+    async def asynchronous(report: object) -> None:
+        sync(report)
+
+    with caplog.at_level("ERROR", logger="interceptor"):
+        delivery.submit(
+            Job(run=lambda: "r", counts=counts, reporter=asynchronous if is_async else sync,
+                timeout=10, error_id="e-to")
+        )
+        assert delivery.flush(10)
+    snapshot = counts.snapshot()
+    assert (snapshot["failed"], snapshot["timed_out"]) == (1, 0)
+    [record] = [r for r in caplog.records if "e-to" in r.getMessage()]
+    assert "failed for error_id e-to" in record.getMessage()
+    assert record.exc_info is not None
+    assert "the collector's socket timed out" in str(record.exc_info[1])
+
+
+def test_the_drops_are_noticed_by_the_worker_once_per_burst_never_on_the_callers_thread(
+    gate: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A log handler that blocks (a network handler whose endpoint hangs) held up
+    # the event loop when the request's submit logged the drops itself.
+    counts = DeliveryCounts()
+    with caplog.at_level("WARNING", logger="interceptor"):
+        accepted = overfill(gate, counts, QUEUE_SIZE + 50)
+        on_the_callers_thread = [r for r in caplog.records if "dropped" in r.getMessage()]
+        gate.set()
+        assert delivery.flush(10)
+    assert on_the_callers_thread == []
+    notices = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(notices) == 1
+    dropped = accepted.count(False)
+    assert dropped == counts.snapshot()["dropped"] > 0
+    assert f"{dropped} report(s) and 5xx log line(s)" in notices[0].getMessage()
+    assert notices[0].threadName == "interceptor-delivery"
+
+
+def test_under_steady_overload_the_drop_notice_is_rate_limited(
+    gate: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    counts = DeliveryCounts()
+    release = threading.Semaphore(0)
+
+    def build() -> str:
+        release.acquire(timeout=10)
+        return "report"
+
+    with caplog.at_level("WARNING", logger="interceptor"):
+        for _ in range(QUEUE_SIZE + 1):
+            delivery.submit(Job(run=build, counts=counts, reporter=lambda r: None))
+        # One job through at a time, and a drop after each: a burst per job.
+        for _ in range(30):
+            release.release()
+            assert wait_until(lambda: delivery.pending() <= QUEUE_SIZE)
+            delivery.submit(Job(run=build, counts=counts, reporter=lambda r: None))
+            delivery.submit(Job(run=build, counts=counts, reporter=lambda r: None))
+        for _ in range(QUEUE_SIZE + 100):
+            release.release()
+        assert delivery.flush(20)
+    notices = [r for r in caplog.records if "dropped" in r.getMessage()]
+    dropped = counts.snapshot()["dropped"]
+    assert dropped >= 30
+    assert 1 <= len(notices) <= 2  # the first drops, then what was left when it emptied
+    said = sum(int(r.getMessage().split(": ")[1].split(" ")[0]) for r in notices)
+    assert said == dropped
+
+
+def test_a_log_line_given_up_on_carries_no_exception_for_a_handler_to_format(
+    gate: threading.Event,
+) -> None:
+    # A handler reading exc_info itself (Sentry's logging integration) ran the
+    # exception's hanging __str__ on the worker's own thread, which never came back.
+    seen: list[logging.LogRecord] = []
+
+    class Reads(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("line of"):
+                seen.append(record)
+
+    handler = Reads()
+    logger = logging.getLogger("interceptor")
+    logger.addHandler(handler)
+    try:
+        record = logger.makeRecord(
+            logger.name, logging.ERROR, __file__, 0, "line of %s", ("e-x",),
+            (RuntimeError, RuntimeError("x"), None),
+        )
+        counts = DeliveryCounts()
+        delivery.submit(Job(run=lambda: gate.wait(30), counts=counts, timeout=0.05, record=record))
+        assert delivery.flush(10)
+    finally:
+        logger.removeHandler(handler)
+    [line] = seen
+    assert line.exc_info is None
+    assert (line.exc_text or "").startswith("[traceback left out")
+    assert counts.snapshot()["logs_dropped"] == 1

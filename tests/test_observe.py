@@ -197,6 +197,33 @@ async def test_log_records_carry_structured_fields(caplog: pytest.LogCaptureFixt
     assert info.error_id is None  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("status", [404, 500])
+async def test_an_exception_class_name_in_a_log_line_is_bounded_and_forges_no_line(
+    caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    huge = type("E" * 1_000_000, (Exception,), {})
+    forging = type("Bad\nINFO forged line", (Exception,), {})
+    errors = Interceptor({Exception: status}, name="api")
+
+    async def raises(request: Request) -> Response:
+        raise (huge if request.url.path == "/huge" else forging)()
+
+    app = Starlette(
+        routes=[Route("/huge", raises), Route("/forging", raises)],
+        middleware=[Middleware(InterceptorMiddleware, interceptor=errors)],
+    )
+    with caplog.at_level(logging.INFO, logger="interceptor"):
+        async with client_for(app) as client:
+            assert (await client.get("/huge")).status_code == status
+            assert (await client.get("/forging")).status_code == status
+        assert errors.flush(5)
+    lines = [r.getMessage() for r in caplog.records if r.name == "interceptor"]
+    assert len(lines) == 2
+    assert all(len(line) < 1_000 for line in lines)
+    assert all("\n" not in line for line in lines)
+    assert "E" * 200 + "…" in lines[0]
+
+
 async def test_counters_and_observers_see_every_intercepted_error() -> None:
     events: list[ErrorEvent] = []
 

@@ -40,6 +40,30 @@ def stats(url: str) -> dict[str, object]:
     return data
 
 
+def storm_of_5xx(url: str) -> int:
+    """`STORM` requests to ``/crash``, each answered 500 with a problem body: the
+    server's thread count before them."""
+    baseline = stats(url)["threads"]
+    assert isinstance(baseline, int)
+    result = run_in_subprocess(
+        url, [Entry("GET", "/crash", 500, "problem")], requests=STORM, time_cap=300
+    )
+    assert not result["failures"], result["failures"]
+    assert result["not_sent"] == 0
+    return baseline
+
+
+def drained(url: str) -> dict[str, object]:
+    """``/stats`` once nothing is left queued or being delivered (60 s at most)."""
+    deadline = time.monotonic() + 60
+    after = stats(url)
+    while after["pending"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        after = stats(url)
+    assert after["pending"] == 0, after
+    return after
+
+
 @pytest.mark.parametrize(
     ("server", "target"), [("uvicorn", "asgi_hung"), ("waitress", "wsgi_hung")]
 )
@@ -95,19 +119,8 @@ def test_a_hung_reporter_under_a_storm_of_5xx(server: str, target: str) -> None:
 def test_an_async_reporter_that_blocks_its_thread_under_a_storm_of_5xx() -> None:
     with serve("tests.reliability.delivery_apps:asgi_wedged", "uvicorn") as served:
         url = served[0]
-        baseline = stats(url)["threads"]
-        assert isinstance(baseline, int)
-        result = run_in_subprocess(
-            url, [Entry("GET", "/crash", 500, "problem")], requests=STORM, time_cap=300
-        )
-        assert not result["failures"], result["failures"]
-        # The worker gets past the wedged runners: what is queued drains.
-        deadline = time.monotonic() + 60
-        after = stats(url)
-        while after["pending"] and time.monotonic() < deadline:
-            time.sleep(0.1)
-            after = stats(url)
-        assert after["pending"] == 0, after
+        baseline = storm_of_5xx(url)
+        after = drained(url)  # the worker gets past the wedged runners
         threads = after["threads"]
         assert isinstance(threads, int)
         assert threads <= baseline + DELIVERY_THREADS, (baseline, after)
@@ -156,3 +169,50 @@ def test_a_report_in_flight_at_shutdown_is_delivered(
             time.sleep(0.05)
     assert reports.exists(), "the report in flight was lost at shutdown"
     assert reports.read_text().split() == [error_id]
+
+
+def test_an_async_reporter_raising_keyboardinterrupt_leaves_nothing_behind() -> None:
+    # Each such report left a task pending on the runner's loop, holding the
+    # request's exception: memory grew with every 5xx.
+    with serve("tests.reliability.misbehaving_apps:interrupting", "uvicorn") as served:
+        url = served[0]
+        storm_of_5xx(url)
+        after = drained(url)
+        counts = after["deliveries"]
+        assert isinstance(counts, dict)
+        assert counts["queued"] > 0
+        assert counts["failed"] == counts["queued"]  # each call raised; none pending
+        assert after["runner_tasks"] == 0
+        live = after["live_crashes"]
+        assert isinstance(live, int)
+        assert live <= 2, after
+        record_figure(
+            f"uvicorn async reporter raising KeyboardInterrupt, {STORM} 5xx: failed "
+            f"{counts['failed']}, dropped {counts['dropped']}; tasks left on the runner's loop "
+            f"{after['runner_tasks']}, request exceptions alive {live}"
+        )
+
+
+def test_a_log_handler_that_blocks_for_good_never_holds_up_the_server() -> None:
+    # The drop warnings were logged on the request's thread, the event loop:
+    # once the worker was stuck in the handler and the queue full, every
+    # request froze with it.
+    with serve("tests.reliability.misbehaving_apps:blocking_log_served", "uvicorn") as served:
+        url = served[0]
+        baseline = storm_of_5xx(url)
+        for _ in range(5):
+            assert httpx.get(f"{url}/ok", timeout=5).text == "ok"
+        after = stats(url)
+        counts = after["deliveries"]
+        assert isinstance(counts, dict)
+        assert counts["queued"] + counts["dropped"] >= STORM
+        assert counts["logs_dropped"] > 0  # the log lines that found the queue full
+        threads = after["threads"]
+        assert isinstance(threads, int)
+        # The worker stuck in the handler, its runner, and the runners stuck there.
+        assert threads <= baseline + DELIVERY_THREADS + 1, (baseline, after)
+        record_figure(
+            f"uvicorn log handler blocking for good, {STORM} 5xx: all answered, /ok answered; "
+            f"threads {baseline} -> {threads}; dropped {counts['dropped']} reports and "
+            f"{counts['logs_dropped']} log lines"
+        )
