@@ -35,6 +35,7 @@ document, which a placeholder would not; the value there is never shown.
 from __future__ import annotations
 
 import itertools
+import re
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -282,25 +283,27 @@ def validation_errors(exc: BaseException) -> tuple[list[dict[str, str]], int]:
         if not isinstance(raw, Iterable):
             return [], 0
         # FastAPI's locations start with the part of the request: "body", "query", ...
+        # and it keeps the body it parsed, which the pointers are walked through.
         from_request = any(module.startswith("fastapi.") for module, _ in names)
+        document = getattr(exc, "body", _NO_DOCUMENT) if from_request else _NO_DOCUMENT
         items, count = [], 0
         for error in raw:
             if isinstance(error, Mapping):
                 count += 1
                 if count <= MAX_ERRORS:
-                    items.append(_item(error, from_request=from_request))
+                    items.append(_item(error, from_request=from_request, document=document))
     except Exception:  # noqa: BLE001 - a validation library's failure must not break the answer
         return [], 0
     return items, count
 
 
-def _item(error: Mapping[str, Any], *, from_request: bool) -> dict[str, str]:
+def _item(error: Mapping[str, Any], *, from_request: bool, document: object) -> dict[str, str]:
     detail = _detail(error)
     if len(detail) > _MAX_ITEM_DETAIL:
         detail = detail[:_MAX_ITEM_DETAIL] + "…"
     loc = error.get("loc")
-    parts = [str(part) for part in loc] if isinstance(loc, list | tuple) else []
-    member, place = _place(parts, from_request=from_request)
+    parts = list(loc) if isinstance(loc, list | tuple) else []
+    member, place = _place(parts, error, from_request=from_request, document=document)
     return {"detail": detail, member: place}
 
 
@@ -374,16 +377,59 @@ def _number(value: float) -> str:
         return ""
 
 
-def _place(parts: list[str], *, from_request: bool) -> tuple[str, str]:
+def _place(
+    parts: list[Any], error: Mapping[str, Any], *, from_request: bool, document: object
+) -> tuple[str, str]:
     """Where an item points: ``pointer``, ``parameter`` or ``header``, and its value."""
     if from_request and parts:
         where, rest = parts[0], parts[1:]
         if where == "body":
-            return "pointer", _pointer(rest)
+            return "pointer", _pointer(_body_keys(rest, error, document))
         member = _NAMED_PARTS.get(where)
         if member is not None and rest:
-            return member, rest[0]
-    return "pointer", _pointer(parts)
+            return member, str(rest[0])
+    return "pointer", _pointer(_keys(parts))
+
+
+def _body_keys(parts: list[Any], error: Mapping[str, Any], document: object) -> list[str]:
+    """The keys and indexes of ``parts`` that are places in the client's ``document``.
+
+    pydantic's ``loc`` also names a union's member (its class or type) and a
+    validator between the keys: text of the app's model, no place in the
+    document. A key the document lacks stays only where it is the missing
+    one. Malformed JSON points at the whole document, not at an offset.
+    """
+    kind = error.get("type")
+    if kind == "json_invalid":
+        return []
+    if document is _NO_DOCUMENT or document is None:  # none kept, or none sent
+        return _keys(parts)
+    kept, node, last = [], document, len(parts) - 1
+    for at, part in enumerate(parts):
+        if _holds(node, part):
+            kept.append(str(part))
+            node = node[part]  # type: ignore[index]
+        elif at == last and kind == "missing" and isinstance(node, Mapping):
+            kept.append(str(part))  # where the key it did not send belongs
+    return kept
+
+
+def _holds(node: object, part: object) -> bool:
+    """Whether ``part`` is a key of the JSON object or an index of the array ``node``."""
+    if isinstance(node, Mapping):
+        return isinstance(part, str) and part in node
+    return type(node) is list and type(part) is int and 0 <= part < len(node)
+
+
+def _keys(parts: list[Any]) -> list[str]:
+    """``parts`` as a pointer's keys, less what can only be pydantic's own labels."""
+    return [str(part) for part in parts if not (type(part) is str and _LABEL.fullmatch(part))]
+
+
+# pydantic's labels in a loc: a validator ("function-after[check(), str]"), a
+# key of a dict ("[key]"), a schema ("tagged-union[...]", "list[int]").
+_LABEL = re.compile(r"[a-z][a-z0-9-]*\[.*\]|\[key\]", re.DOTALL)
+_NO_DOCUMENT = object()  # an error that keeps no document of the client's
 
 
 def _missing_key_items(exc: BaseException) -> tuple[list[dict[str, str]], int]:

@@ -17,7 +17,14 @@ import pytest
 from fastapi import FastAPI, HTTPException
 from fastapi.exceptions import RequestValidationError
 from flask import Flask, abort, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -247,6 +254,64 @@ async def test_a_pointer_keeps_the_object_key_the_client_sent_to_locate_the_erro
          "pointer": "/scores/a~1b~0KEY"}
     ]
     assert "VALUE-SENT" not in response.text
+
+
+def _check_against_fraud_rules_v2(value: str) -> str:
+    raise ValueError("rejected")
+
+
+class InternalLedgerAccount(BaseModel):
+    ledger_acct: int
+
+
+class PublicCard(BaseModel):
+    card_no: int
+
+
+class Payment(BaseModel):
+    ref: int | Annotated[str, AfterValidator(_check_against_fraud_rules_v2)]
+    target: InternalLedgerAccount | PublicCard
+    scores: dict[int, int] = {}
+    lines: list[InternalLedgerAccount | PublicCard] = []
+
+
+async def test_a_pointer_names_only_what_the_client_sent_never_pydantics_own_labels() -> None:
+    """pydantic's loc names a union's member (its class, its type) and a validator
+    function between the keys: a pointer into the client's body has the keys it
+    sent, and a missing key where it belongs, nothing of the app's model."""
+    errors = Interceptor({RequestValidationError: validation_problem})
+    app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=errors)])
+
+    @app.post("/pay")
+    async def pay(payment: Payment) -> None:
+        return None
+
+    async with client_for(app) as client:
+        response = await client.post("/pay", json={
+            "ref": "abc", "target": {"x": 1}, "scores": {"k": 1}, "lines": [{"z": 2}]})
+        broken = await client.post(
+            "/pay", content=b'{"ref": ', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert [item["pointer"] for item in response.json()["errors"]] == [
+        "/ref", "/ref", "/target/ledger_acct", "/target/card_no", "/scores/k",
+        "/lines/0/ledger_acct", "/lines/0/card_no",
+    ]
+    for name in ("fraud", "InternalLedgerAccount", "PublicCard", "[key]", "function-after"):
+        assert name not in response.text
+    # Malformed JSON: the whole document, not a character offset.
+    assert broken.status_code == 422
+    assert [item["pointer"] for item in broken.json()["errors"]] == [""]
+
+
+def test_pydantics_own_labels_are_left_out_of_its_validation_errors_pointers() -> None:
+    # With no document to walk (pydantic's own error, raised by the app), what
+    # can only be pydantic's is left out: a validator's label, a key's "[key]".
+    # A union member's bare type name ("int") reads as a key would, and stays.
+    with pytest.raises(ValidationError) as raised:
+        Payment.model_validate({"ref": "abc", "target": {"card_no": 1}, "scores": {"k": 1}})
+    pointers = [item["pointer"] for item in validation_problem(None, raised.value)
+                .extensions["errors"]]
+    assert pointers == ["/ref/int", "/ref", "/scores/k"]
 
 
 def test_pydantics_own_validation_error_quotes_no_input_either() -> None:
