@@ -46,6 +46,7 @@ import queue
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -133,6 +134,8 @@ class Job(NamedTuple):
     ``run`` builds what is to be delivered, in the runner thread: the report
     for ``reporter``, or the traceback text of ``record``, a log line, then
     handled by the ``interceptor`` logger. Both get ``timeout`` seconds.
+    Once building one for ``subject`` ran past it (its ``__str__`` hangs),
+    its other jobs do not try: each would leave one more runner stuck.
     """
 
     run: Callable[[], Any]
@@ -141,6 +144,7 @@ class Job(NamedTuple):
     timeout: float = 10.0
     error_id: str | None = None
     record: logging.LogRecord | None = None
+    subject: BaseException | None = None  # the exception whose text ``run`` builds
 
 
 class _Delivery:
@@ -160,6 +164,9 @@ class _Delivery:
         self._runner: _Runner | None = None
         self._stuck: list[_Runner] = []
         self._unnoticed_drops = 0  # dropped since the worker last said so
+        # Exceptions whose text building ran past its deadline: alive while a
+        # stuck runner holds them, so no more of them than runners left stuck.
+        self._hung: weakref.WeakSet[BaseException] = weakref.WeakSet()
         self._noticed_at = -math.inf
 
     # -- the request side ----------------------------------------------------
@@ -262,13 +269,19 @@ class _Delivery:
         if len(self._stuck) >= MAX_STUCK_RUNNERS + (job.reporter is None):
             self._give_up(job, "abandoned", f"{len(self._stuck)} earlier calls are still stuck")
             return
+        if job.subject is not None and self._known_hung(job.subject):
+            self._give_up(job, "timed_out", "building the text of its exception timed out")
+            return
         if self._runner is None:
             self._runner = _Runner()
         deadline = time.monotonic() + job.timeout
         future = self._runner.call(job, deadline)
         concurrent.futures.wait((future,), deadline + CANCEL_GRACE - time.monotonic())
         # cancel(): while it is still being built, it is never delivered late.
-        if future.cancel() or not future.done():
+        building = future.cancel()
+        if building or not future.done():
+            if building and job.subject is not None:
+                self._known_hung(job.subject, add=True)
             # Abandoned where it hangs; the next job gets a fresh runner.
             self._runner.abandon()
             self._stuck.append(self._runner)
@@ -276,6 +289,15 @@ class _Delivery:
             self._give_up(job, "timed_out", f"did not finish within {job.timeout}s")
             return
         self._settle(job, future.exception())
+
+    def _known_hung(self, exc: BaseException, *, add: bool = False) -> bool:
+        """Whether building ``exc``'s text ran past a deadline; with ``add``, note that it did."""
+        try:
+            if add:
+                self._hung.add(exc)
+            return exc in self._hung
+        except Exception:  # noqa: BLE001 - a class whose __hash__ or __eq__ fails: not known
+            return False
 
     def _settle(self, job: Job, failure: BaseException | None) -> None:
         """Count how ``job`` ended: delivered, timed out (cancelled in time) or failed."""

@@ -276,6 +276,7 @@ def log(
             timeout=timeout,
             error_id=event.error_id,
             record=record,
+            subject=shown,
         )
     )
 
@@ -360,6 +361,7 @@ def report_job(
         reporter=reporter,
         timeout=timeout,
         error_id=event.error_id,
+        subject=raised,
     )
 
 

@@ -365,6 +365,41 @@ async def test_a_5xx_whose_str_hangs_is_logged_and_reported_within_the_timeout(
     assert reports == []
 
 
+async def test_an_exception_whose_str_hangs_takes_one_runner_not_one_per_job(
+    gate: threading.Event,
+) -> None:
+    # Its log line and its report each got stuck building its text: two runners
+    # left for good, MAX_STUCK_RUNNERS, and every later report was abandoned.
+    # Once building its text ran past the deadline, its other jobs do not try.
+    class Hangs(RuntimeError):
+        def __str__(self) -> str:
+            gate.wait(30)
+            return "hangs"
+
+    reports: list[Any] = []
+    errors = Interceptor({Exception: 500}, reporter=reports.append, report_timeout=0.1)
+
+    def crash(request: Request) -> Response:
+        raise (Hangs if request.url.path == "/hangs" else RuntimeError)("crash")
+
+    app = Starlette(
+        routes=[Route("/hangs", crash), Route("/crash", crash)],
+        middleware=[Middleware(InterceptorMiddleware, interceptor=errors)],
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/hangs")).status_code == 500
+        assert wait_until(lambda: delivery.pending() == 0, 20)
+        stuck = delivery.threads()
+        error_id = (await client.get("/crash")).json()["error_id"]
+        assert wait_until(lambda: delivery.pending() == 0, 20)
+    snapshot = errors.deliveries.snapshot()
+    assert snapshot["abandoned"] == 0, snapshot
+    assert snapshot["timed_out"] == 1  # the hanging one's report
+    assert [report.error_id for report in reports] == [error_id]
+    assert stuck <= 3  # the worker, its runner, one runner stuck in __str__
+
+
 # -- the bounded traceback text ---------------------------------------------------------
 
 
@@ -828,3 +863,19 @@ def test_a_log_line_given_up_on_carries_no_exception_for_a_handler_to_format(
     assert line.exc_info is None
     assert (line.exc_text or "").startswith("[traceback left out")
     assert counts.snapshot()["logs_dropped"] == 1
+
+
+def test_an_unhashable_exception_is_still_delivered(gate: threading.Event) -> None:
+    class Unhashable(RuntimeError):
+        __hash__ = None  # type: ignore[assignment]
+
+        def __eq__(self, other: object) -> bool:
+            return self is other
+
+    counts = DeliveryCounts()
+    delivered: list[object] = []
+    exc = Unhashable("x")
+    delivery.submit(Job(run=lambda: "r", counts=counts, reporter=delivered.append, subject=exc))
+    assert delivery.flush(10)
+    assert delivered == ["r"]
+    assert counts.snapshot()["delivered"] == 1
