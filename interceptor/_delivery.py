@@ -263,14 +263,9 @@ class _Delivery:
         worker goes on: past the deadline (and `CANCEL_GRACE` for a cancelled
         coroutine to end) the runner is abandoned where it hangs.
         """
-        self._stuck = [stuck for stuck in self._stuck if stuck.thread.is_alive()]
-        # A log line may have a runner while one more is stuck than a report
-        # may: a collector that hangs leaves the log lines their tracebacks.
-        if len(self._stuck) >= MAX_STUCK_RUNNERS + (job.reporter is None):
-            self._give_up(job, "abandoned", f"{len(self._stuck)} earlier calls are still stuck")
-            return
-        if job.subject is not None and self._known_hung(job.subject):
-            self._give_up(job, "timed_out", "building the text of its exception timed out")
+        refused = self._refusal(job)
+        if refused is not None:
+            self._give_up(job, *refused)
             return
         if self._runner is None:
             self._runner = _Runner()
@@ -289,6 +284,17 @@ class _Delivery:
             self._give_up(job, "timed_out", f"did not finish within {job.timeout}s")
             return
         self._settle(job, future.exception())
+
+    def _refusal(self, job: Job) -> tuple[str, str] | None:
+        """Why ``job`` gets no runner (its outcome and the reason), or ``None``."""
+        self._stuck = [stuck for stuck in self._stuck if stuck.thread.is_alive()]
+        # A log line may have a runner while one more is stuck than a report
+        # may: a collector that hangs leaves the log lines their tracebacks.
+        if len(self._stuck) >= MAX_STUCK_RUNNERS + (job.reporter is None):
+            return "abandoned", f"{len(self._stuck)} earlier calls are still stuck"
+        if job.subject is not None and self._known_hung(job.subject):
+            return "timed_out", "building the text of its exception timed out"
+        return None
 
     def _known_hung(self, exc: BaseException, *, add: bool = False) -> bool:
         """Whether building ``exc``'s text ran past a deadline; with ``add``, note that it did."""
