@@ -9,8 +9,9 @@ reporter. What does not fit is dropped and counted.
 Bounds (Sentry's SDK is the model: one worker, a queue of 100, ``flush()``
 and a 2 s shutdown timeout):
 
-- the queue holds `QUEUE_SIZE` jobs; a job that finds it full is dropped
-  and counted, and the worker says how many, at most once every
+- the queue holds `QUEUE_SIZE` reports, and as many 5xx log lines apart
+  (served first: a slow collector never costs the operator's record); a job
+  that finds its queue full is dropped and counted, and the worker says how many, at most once every
   `DROP_NOTICE_SECONDS` and once more when the queue empties (never the
   request's thread: a log handler that blocks would hold up the server);
 - time: each job, building its report or log text (which runs an
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
 import contextlib
 import contextvars
@@ -158,7 +160,10 @@ class _Delivery:
         # in the parent, and a lock may have been held there.
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._queue: queue.Queue[Job] = queue.Queue(QUEUE_SIZE)
+        self._ready = threading.Condition(self._lock)
+        # Log lines and reports, each at most QUEUE_SIZE; lines are served first.
+        self._lines: collections.deque[Job] = collections.deque()
+        self._reports: collections.deque[Job] = collections.deque()
         self._outstanding = 0  # jobs queued or being delivered
         self._thread: threading.Thread | None = None
         self._runner: _Runner | None = None
@@ -176,13 +181,14 @@ class _Delivery:
         with self._lock:
             if self._thread is None:
                 self._start()
-            try:
-                self._queue.put_nowait(job)
-            except queue.Full:
+            waiting = self._lines if job.reporter is None else self._reports
+            if len(waiting) >= QUEUE_SIZE:
                 self._unnoticed_drops += 1
                 job.counts.add("dropped" if job.reporter is not None else "logs_dropped")
                 return False
+            waiting.append(job)
             self._outstanding += 1
+            self._ready.notify()
         if job.reporter is not None:
             job.counts.add("queued")
         return True
@@ -221,9 +227,16 @@ class _Delivery:
 
     # -- the worker ---------------------------------------------------------------
 
+    def _next(self) -> Job:
+        """The next job, a log line before any report; waits for one."""
+        with self._ready:
+            while not (self._lines or self._reports):
+                self._ready.wait()
+            return (self._lines or self._reports).popleft()
+
     def _work(self) -> None:
         while True:
-            job = self._queue.get()
+            job = self._next()
             try:
                 self._deliver(job)
             except Exception:

@@ -879,3 +879,43 @@ def test_an_unhashable_exception_is_still_delivered(gate: threading.Event) -> No
     assert delivery.flush(10)
     assert delivered == ["r"]
     assert counts.snapshot()["delivered"] == 1
+
+
+def test_a_slow_reporter_never_costs_the_5xx_log_lines(gate: threading.Event) -> None:
+    # Log lines and reports shared one queue: a reporter taking a few ms filled
+    # it, and the ERROR lines (the operator's record, with the error_id) were
+    # dropped with the reports. Lines have a queue of their own, served first.
+    counts = DeliveryCounts()
+    lines: list[str] = []
+    blocked = threading.Event()
+
+    def slow(report: object) -> None:
+        blocked.set()
+        gate.wait(10)
+
+    class Lines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("line "):
+                lines.append(record.getMessage())
+
+    handler = Lines()
+    logger = logging.getLogger("interceptor")
+    logger.addHandler(handler)
+    try:
+        delivery.submit(Job(run=lambda: "r", counts=counts, reporter=slow))
+        assert blocked.wait(5)
+        for n in range(QUEUE_SIZE + 20):  # 20 reports too many for their queue
+            delivery.submit(Job(run=lambda: "r", counts=counts, reporter=lambda r: None))
+            if n < QUEUE_SIZE:
+                record = logger.makeRecord(
+                    logger.name, logging.ERROR, __file__, 0, f"line {n}", (), None
+                )
+                delivery.submit(Job(run=lambda: "", counts=counts, record=record))
+        gate.set()
+        assert delivery.flush(10)
+    finally:
+        logger.removeHandler(handler)
+    snapshot = counts.snapshot()
+    assert snapshot["dropped"] >= 20  # the reports past their queue's bound
+    assert snapshot["logs_dropped"] == 0
+    assert lines == [f"line {n}" for n in range(QUEUE_SIZE)]

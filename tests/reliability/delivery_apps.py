@@ -10,6 +10,7 @@ Served by ``examples.serving.serve`` as ``tests.reliability.delivery_apps:NAME``
   its thread for good (a sync call inside ``async def``); ``/stats`` also
   counts the 5xx log lines that went out, with their traceback or with the
   note in its place.
+- ``asgi_slowish``: a reporter taking 5 ms, slower than the storm's 5xx come.
 - ``asgi_slow`` and ``wsgi_slow``: the reporter takes 0.3 s, then appends the
   report's ``error_id`` to the file named by ``INTERCEPTOR_REPORTS_FILE``, so
   a test can tell a report in flight at shutdown was delivered.
@@ -123,6 +124,7 @@ _hung_errors = _errors(hung_reporter, 0.2)
 asgi_hung = _asgi(_hung_errors)
 wsgi_hung = _wsgi(_hung_errors)
 asgi_wedged = _asgi(_errors(wedging_reporter, 0.2))
+asgi_slowish = _asgi(_errors(lambda report: time.sleep(0.005), 5.0))
 _slow_errors = _errors(slow_reporter, 5.0)
 asgi_slow = _asgi(_slow_errors)
 wsgi_slow = _wsgi(_slow_errors)

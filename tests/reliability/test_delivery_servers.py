@@ -216,3 +216,23 @@ def test_a_log_handler_that_blocks_for_good_never_holds_up_the_server() -> None:
             f"threads {baseline} -> {threads}; dropped {counts['dropped']} reports and "
             f"{counts['logs_dropped']} log lines"
         )
+
+
+def test_a_slow_reporter_under_a_storm_costs_no_5xx_log_line() -> None:
+    # Lines and reports shared one queue: with a 5 ms reporter, 1,316 of 3,000
+    # ERROR lines were dropped with the reports. Lines now have their own, first.
+    with serve("tests.reliability.delivery_apps:asgi_slowish", "uvicorn") as served:
+        url = served[0]
+        storm_of_5xx(url)
+        after = drained(url)
+        counts = after["deliveries"]
+        lines = after["log_lines"]
+        assert isinstance(counts, dict)
+        assert isinstance(lines, dict)
+        assert counts["logs_dropped"] == 0, after
+        assert lines == {"full": after["answered_5xx"], "noted": 0}
+        assert counts["queued"] + counts["dropped"] == after["answered_5xx"]
+        record_figure(
+            f"uvicorn 5 ms reporter, {after['answered_5xx']} 5xx: log lines {lines['full']}, "
+            f"none dropped; reports delivered {counts['delivered']}, dropped {counts['dropped']}"
+        )
