@@ -421,6 +421,11 @@ class _Runner:
                 _attempt(*item, loop)
                 # Not kept while waiting for the next call: the job holds the exception.
                 del item
+                if asyncio.all_tasks(loop):
+                    # A task that would not end when cancelled: never run again,
+                    # it goes with its loop, and the next call gets a fresh one.
+                    loop.close()
+                    loop = self._loop = asyncio.new_event_loop()
         finally:
             loop.close()
 
@@ -466,16 +471,22 @@ def _hand_over(
                 raise _Overran from None
             raise
         finally:
-            _cancel_left(loop)
+            # Within the time the worker waits for the call: half the grace after
+            # the deadline, and no more than that.
+            grace = min(CANCEL_GRACE / 2, deadline + CANCEL_GRACE / 2 - time.monotonic())
+            _cancel_left(loop, max(grace, 0.0))
     return result
 
 
-def _cancel_left(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what a call left on the runner's ``loop``, and let it end.
+def _cancel_left(loop: asyncio.AbstractEventLoop, grace: float) -> None:
+    """Cancel what a call left on the runner's ``loop``, and give it ``grace`` seconds to end.
 
     A ``KeyboardInterrupt`` or ``SystemExit`` out of a reporter leaves the
     loop at once, the tasks awaiting it still pending: resumed in the next
-    call, they raised there, and each kept its report alive.
+    call, they raised there, and each kept its report alive. A task a
+    reporter started (a client's background flush) is cancelled too. One
+    that does not end within ``grace`` is left to the runner, which drops
+    the loop it is on.
     """
     left = asyncio.all_tasks(loop)
     if not left:
@@ -483,7 +494,7 @@ def _cancel_left(loop: asyncio.AbstractEventLoop) -> None:
     for task in left:
         task.cancel()
     with contextlib.suppress(BaseException):  # whatever they end with, they end
-        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        loop.run_until_complete(asyncio.wait(left, timeout=grace))
 
 
 delivery = _Delivery()

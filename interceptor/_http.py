@@ -180,7 +180,13 @@ def http_status(exc: BaseException, kind: HttpKind) -> int | None:
 
 def declares_no_error_status(exc: BaseException, kind: HttpKind) -> bool:
     """Whether ``exc`` declares, readably, what is no error status: a redirect, a 2xx,
-    ``None`` (Werkzeug's code for an exception standing for another answer)."""
+    ``None`` (Werkzeug's code for an exception standing for another answer).
+
+    A validation error stands for no other answer: pydantic's own declares no
+    status, and is answered as registered.
+    """
+    if kind is HttpKind.VALIDATION:
+        return False
     try:
         return not is_error_status(_declared_status(exc, kind))
     except Exception:  # noqa: BLE001 - a subclass's broken property: a broken class, no say
@@ -196,7 +202,9 @@ def _declared_status(exc: BaseException, kind: HttpKind) -> Any:
     if kind is HttpKind.WERKZEUG:
         return getattr(exc, "code", None)
     if kind is HttpKind.VALIDATION:
-        return 422
+        # FastAPI's about the request; pydantic's own, which the app's code
+        # raises, may be about the server's data, and declares none.
+        return 422 if is_request_validation_type(type(exc)) else None
     return None
 
 

@@ -38,6 +38,7 @@ from interceptor._problem import Problem
 from interceptor._render import EMPTY_PROBLEM, PROBLEM_JSON
 from interceptor._request import RequestInfo
 from interceptor._status import reason_phrase
+from interceptor._validation import is_validation_type
 from interceptor._values import INLINE_TYPES, HandlerValue
 
 __all__ = [
@@ -272,7 +273,9 @@ def _key_answers(
                 interceptor, template, _STAND_IN, template.code or name, handler=classified
             )
         ]
-    if isinstance(value, Problem) and value.status is None and is_http_exception_type(key):
+    if isinstance(value, Problem) and value.status is None and (
+        is_http_exception_type(key) or is_validation_type(key)
+    ):
         return []  # the status is the instance's own: none to show
     if isinstance(value, INLINE_TYPES):  # a status, a Problem, validation_problem, ...
         return _rendered(interceptor, value, _STAND_IN, name)

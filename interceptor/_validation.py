@@ -34,6 +34,7 @@ document, which a placeholder would not; the value there is never shown.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import weakref
@@ -234,7 +235,8 @@ def note_missing_key(exc: BaseException, environ: Mapping[str, Any]) -> None:
     parts = getattr(request, "__dict__", {})
     for name, place in _REQUEST_PARTS:
         if raised_by is not None and parts.get(name) is raised_by:
-            _MISSING_KEY_PLACES[exc] = place
+            with contextlib.suppress(TypeError):  # an exception class that is unhashable
+                _MISSING_KEY_PLACES[exc] = place
             return
 
 

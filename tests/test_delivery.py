@@ -919,3 +919,40 @@ def test_a_slow_reporter_never_costs_the_5xx_log_lines(gate: threading.Event) ->
     assert snapshot["dropped"] >= 20  # the reports past their queue's bound
     assert snapshot["logs_dropped"] == 0
     assert lines == [f"line {n}" for n in range(QUEUE_SIZE)]
+
+
+@pytest.mark.parametrize("leftover", ["ignores_cancel", "slow_cleanup"])
+def test_a_task_an_async_reporter_leaves_behind_never_holds_up_the_runner(
+    leftover: str, gate: threading.Event
+) -> None:
+    # What a call leaves on the runner's loop is cancelled and given a bounded
+    # grace: one that will not end (it swallows its cancellation, or cleans up
+    # for an hour) stayed the runner's forever, its report counted timed out,
+    # and two of them left every later report abandoned.
+    counts = DeliveryCounts()
+    healthy = DeliveryCounts()
+
+    async def stays() -> None:
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if leftover == "slow_cleanup":
+                    await asyncio.sleep(3600)
+                    return
+                continue  # swallowed
+
+    async def sends(report: object) -> str:
+        asyncio.get_running_loop().create_task(stays())  # a client's background flush
+        return "sent"
+
+    for _ in range(3):
+        delivery.submit(Job(run=lambda: "r", counts=counts, reporter=sends, timeout=5))
+    delivery.submit(Job(run=lambda: "r", counts=healthy, reporter=_async_noop))
+    assert delivery.flush(20)
+    assert counts.snapshot()["delivered"] == 3
+    assert healthy.snapshot()["delivered"] == 1
+    assert delivery.threads() <= 2  # the worker and its runner, none stuck
+    runner = delivery._runner
+    assert runner is not None
+    assert runner.pending_tasks() == 0

@@ -295,6 +295,21 @@ def test_fastapis_422_stays_where_the_validation_handler_may_decline() -> None:
     }
 
 
+def test_pydantics_validation_error_with_a_status_less_problem_documents_no_500() -> None:
+    # It answers at the validation rendering's status, never at 500: a stand-in
+    # of no validation error gave the document a 500 the operation never answers.
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    errors = Interceptor({ValidationError: Problem()})
+    app = FastAPI(middleware=[Middleware(InterceptorMiddleware, interceptor=errors)])
+
+    @app.get("/p")
+    async def p() -> None: ...
+
+    install_openapi(app)
+    assert "500" not in responses_of(app.openapi(), "/p")
+
+
 def test_what_the_user_declares_wins() -> None:
     responses = responses_of(sample_app().openapi(), "/users/declared/{name}")
     assert responses["404"] == {"description": "Mine, as I wrote it"}

@@ -506,7 +506,9 @@ def ledger_of(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "registered", [{Exception: 500}, {Exception: Problem()}, {ValueError: 500}]
+    "registered",
+    [{Exception: 500}, {Exception: Problem()}, {ValueError: 500}, {Exception: classified},
+     {ValueError: classified}],
 )
 async def test_a_pydantic_error_about_the_servers_own_data_is_a_crash_not_the_clients_fault(
     registered: dict[Any, Any],
@@ -551,6 +553,23 @@ async def test_a_pydantic_error_about_the_servers_own_data_is_a_crash_not_the_cl
     assert all(isinstance(r.exception, ValidationError) for r in reports)
     assert [r.error_id for r in reports] == [
         got[0].json()["error_id"], got[1].get_json()["error_id"]]
+
+
+async def test_a_status_key_leaves_pydantics_own_validation_error_to_the_framework() -> None:
+    # It declares no status: {422: ...} is for HTTP exceptions and FastAPI's
+    # RequestValidationError, never a crash of the app's.
+    def flask_for(errors: Interceptor | None) -> Flask:
+        app = Flask(__name__)
+        app.add_url_rule("/ledger", "ledger", lambda: ledger_of(UPSTREAM_ROW))
+        if errors is not None:
+            init_app(app, errors)
+        return app
+
+    bare = flask_for(None).test_client().get("/ledger")
+    for mapping in ({422: 422}, {422: Problem(title="Bad")}):
+        response = flask_for(Interceptor(mapping)).test_client().get("/ledger")
+        assert (response.status_code, response.data) == (bare.status_code, bare.data) == (
+            500, bare.data)
 
 
 async def test_a_registration_naming_pydantics_validation_error_still_renders_it() -> None:
@@ -616,6 +635,40 @@ def test_a_missing_value_of_request_values_names_the_parameter() -> None:
         assert response.status_code == 400
         (item,) = response.get_json()["errors"]
         assert {k: v for k, v in item.items() if k != "detail"} == {"parameter": "q"}
+
+
+def test_an_unhashable_missing_key_error_is_flasks_own_400_with_or_without_us() -> None:
+    from flask import Request as FlaskRequest  # noqa: PLC0415
+    from werkzeug.datastructures import ImmutableMultiDict  # noqa: PLC0415
+    from werkzeug.exceptions import BadRequestKeyError  # noqa: PLC0415
+
+    class Unhashable(BadRequestKeyError):
+        __hash__ = None  # type: ignore[assignment]
+
+        def __eq__(self, other: object) -> bool:
+            return self is other
+
+    class Params(ImmutableMultiDict[str, str]):
+        def __getitem__(self, key: str) -> str:
+            if key not in self:
+                raise Unhashable(key)
+            return super().__getitem__(key)
+
+    class ParamsRequest(FlaskRequest):
+        parameter_storage_class = Params
+
+    def app_for(errors: Interceptor | None) -> Flask:
+        app = Flask(__name__)
+        app.request_class = ParamsRequest
+        app.add_url_rule("/", "view", lambda: request.args["q"])
+        if errors is not None:
+            init_app(app, errors)
+        return app
+
+    bare = app_for(None).test_client().get("/")
+    for errors in (Interceptor({}), Interceptor({ZeroDivisionError: 500})):
+        got = app_for(errors).test_client().get("/")
+        assert (got.status_code, got.data) == (bare.status_code, bare.data) == (400, bare.data)
 
 
 def test_a_missing_key_of_the_apps_own_werkzeug_mapping_is_never_named_in_the_body() -> None:
