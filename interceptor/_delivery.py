@@ -11,9 +11,10 @@ and a 2 s shutdown timeout):
 
 - the queue holds `QUEUE_SIZE` reports, and as many 5xx log lines apart
   (served first: a slow collector never costs the operator's record); a job
-  that finds its queue full is dropped and counted, and the worker says how many, at most once every
-  `DROP_NOTICE_SECONDS` and once more when the queue empties (never the
-  request's thread: a log handler that blocks would hold up the server);
+  that finds its queue full is dropped and counted, and the worker says how
+  many, at most once every `DROP_NOTICE_SECONDS` and once more when the
+  queue empties (never the request's thread: a log handler that blocks
+  would hold up the server);
 - time: each job, building its report or log text (which runs an
   exception's ``__str__``) and calling the reporter, sync or async, runs in
   a runner thread, given ``report_timeout``; an async reporter is cancelled

@@ -339,14 +339,21 @@ def test_log_lines_left_without_a_runner_go_out_with_a_note(
     assert "late" not in {r.exc_text for r in caplog.records}  # never emitted late
 
 
-async def test_a_5xx_whose_str_hangs_is_logged_and_reported_within_the_timeout(
-    gate: threading.Event, caplog: pytest.LogCaptureFixture
-) -> None:
+def hanging_str(gate: threading.Event) -> type[RuntimeError]:
+    """A class whose ``__str__`` hangs until ``gate`` is set (30 s at most)."""
+
     class Hangs(RuntimeError):
         def __str__(self) -> str:
             gate.wait(30)
             return "hangs"
 
+    return Hangs
+
+
+async def test_a_5xx_whose_str_hangs_is_logged_and_reported_within_the_timeout(
+    gate: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    Hangs = hanging_str(gate)
     reports: list[Any] = []
     errors = Interceptor({Hangs: 500}, reporter=reports.append, report_timeout=0.1)
     transport = httpx.ASGITransport(app=crash_app(errors, Hangs))
@@ -371,11 +378,7 @@ async def test_an_exception_whose_str_hangs_takes_one_runner_not_one_per_job(
     # Its log line and its report each got stuck building its text: two runners
     # left for good, MAX_STUCK_RUNNERS, and every later report was abandoned.
     # Once building its text ran past the deadline, its other jobs do not try.
-    class Hangs(RuntimeError):
-        def __str__(self) -> str:
-            gate.wait(30)
-            return "hangs"
-
+    Hangs = hanging_str(gate)
     reports: list[Any] = []
     errors = Interceptor({Exception: 500}, reporter=reports.append, report_timeout=0.1)
 
