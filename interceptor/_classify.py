@@ -60,7 +60,6 @@ import enum
 import errno
 import importlib
 import logging
-import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -700,8 +699,8 @@ MAX_RETRY_AFTER: Final = 86_400.0
 def parse_retry_after(value: object, *, now: datetime | None = None) -> float | None:
     """Seconds from a ``Retry-After`` value: delay-seconds or an HTTP-date; else ``None``.
 
-    A date in the past gives 0; a delay beyond `MAX_RETRY_AFTER` gives that.
-    ``now`` is for tests.
+    A date in the past gives 0; a delay beyond `MAX_RETRY_AFTER` gives that,
+    however many digits it has. ``now`` is for tests.
     """
     if isinstance(value, bytes):
         value = value.decode("latin-1")
@@ -709,8 +708,7 @@ def parse_retry_after(value: object, *, now: datetime | None = None) -> float | 
         return None
     text = value.strip()
     if text.isascii() and text.isdigit():
-        delay = float(text)  # any length: too many digits give infinity, not an error
-        return min(delay, MAX_RETRY_AFTER) if delay < math.inf else None
+        return min(float(text), MAX_RETRY_AFTER)  # too many digits give inf, not an error
     from email.utils import parsedate_to_datetime  # noqa: PLC0415 - only for HTTP-dates
 
     try:
@@ -999,15 +997,15 @@ def _delay(exc: BaseException) -> float | None:
 
 
 def _seconds(value: object) -> float | None:
-    """A usable delay from a number or ``timedelta``: finite and not negative, at most
-    `MAX_RETRY_AFTER` as a header's value is; else ``None``."""
+    """A usable delay from a number or ``timedelta``: not negative, at most
+    `MAX_RETRY_AFTER` as a header's value is (infinity too); else ``None``."""
     if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
         return None
     try:
         seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    except OverflowError:  # an int beyond float range is no delay anyone can wait
-        return None
-    return min(seconds, MAX_RETRY_AFTER) if math.isfinite(seconds) and seconds >= 0 else None
+    except OverflowError:  # an int beyond float range: as long a delay as any
+        return MAX_RETRY_AFTER
+    return min(seconds, MAX_RETRY_AFTER) if seconds >= 0 else None  # NaN >= 0 is False
 
 
 def _attr(exc: object, name: str) -> object:

@@ -357,8 +357,9 @@ def test_a_retry_delay_beyond_float_range_still_answers() -> None:
         InterceptorMiddleware(_raising(lambda: Throttled(10**400)), interceptor=errors)
     )
     assert raised is None
-    status, _, _ = _valid_response(sent)
+    status, headers, _ = _valid_response(sent)
     assert status == 503
+    assert headers[b"retry-after"] == b"86400"  # as long a delay as any: the cap
 
 
 # -- extension members JSON cannot encode ------------------------------------------------------
